@@ -1,0 +1,14 @@
+/**
+ * The OS boundary. Everything that touches a pointer, a file descriptor or libc lives in
+ * this folder; `src/` builds on these wrappers only.
+ *
+ * - `libc.ts`: the dlopen of libc and every bound symbol
+ * - `platform.ts`: per-platform constants (flags, struct offsets, errno names)
+ * - `system-error.ts`: errno -> `OffheapError` with code `ERR_SYSTEM`
+ * - `file.ts`, `mapping.ts`, `lock.ts`, `futex.ts`: the safe wrappers
+ */
+export { File, syncDirectory, type FileOpenOptions } from "./file.ts";
+export { Mapping, MAX_MAPPING_BYTES, type Advice, type FileMappingOptions } from "./mapping.ts";
+export { Lock, type LockMode, type LockWaitOptions } from "./lock.ts";
+export { FutexWaiter, futexWait, futexWake, hasFutex, type WaitResult } from "./futex.ts";
+export { C as platform, platformKey } from "./platform.ts";

@@ -1,0 +1,32 @@
+/**
+ * The interface every eviction policy implements. Policies track integer slot ids
+ * (0 .. capacity-1) in typed arrays, never per-entry JS objects, so the caches that use
+ * them (ArenaCache, TieredCache's stores) keep the GC's work independent of entry count.
+ *
+ * The cache owns the slots and the keys; a policy only orders slots. Policies with
+ * history of evicted keys (S3-FIFO's ghost queue, CLOCK-Pro's non-resident pages) key
+ * that history by the 32-bit key hash passed to {@link EvictionPolicy.insert}.
+ */
+
+/** Names of the built-in policies. */
+export type PolicyName = "lru" | "sieve" | "s3-fifo" | "clock-pro";
+
+/** An eviction policy over slot ids. */
+export interface EvictionPolicy {
+  /** Which algorithm this is. */
+  readonly name: PolicyName;
+  /** Slot ids range over `0 .. capacity - 1`. */
+  readonly capacity: number;
+  /** Number of resident slots tracked. */
+  readonly size: number;
+  /** A new entry now lives in `slot`; `keyHash` identifies its key for ghost history. */
+  insert(slot: number, keyHash: number): void;
+  /** The entry in `slot` was read. Must be cheap: it runs on every hit. */
+  touch(slot: number): void;
+  /** The cache removed the entry in `slot` itself (delete, expiry, replacement). */
+  remove(slot: number): void;
+  /** Pick the entry to evict, stop tracking it, and return its slot; -1 when empty. */
+  evict(): number;
+  /** Forget every slot and all history. */
+  clear(): void;
+}

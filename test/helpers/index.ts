@@ -1,0 +1,4 @@
+/** Test helpers shared by every structure's tests. */
+export { tempDir, type TempDir } from "./temp.ts";
+export { Child, ROOT, runScript, writeScript } from "./child.ts";
+export { crashRun, seededRandom, type CrashOptions, type CrashResult } from "./crash.ts";
