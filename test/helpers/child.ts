@@ -74,7 +74,7 @@ export class Child {
   async exited(): Promise<{ exitCode: number | null; signalCode: string | null; stdout: string[]; stderr: string }> {
     await this.process.exited;
     await this.#done;
-    return { exitCode: this.process.exitCode, signalCode: this.process.signalCode, stdout: this.lines, stderr: this.#stderr };
+    return { exitCode: this.process.exitCode, signalCode: this.process.signalCode === null ? null : String(this.process.signalCode), stdout: this.lines, stderr: this.#stderr };
   }
 
   /** What the child wrote to stderr so far. */
