@@ -29,4 +29,16 @@ export interface EvictionPolicy {
   evict(): number;
   /** Forget every slot and all history. */
   clear(): void;
+  /**
+   * The buffer holding all of the policy's state. When the policy was created with
+   * `shared: true` it is a `SharedArrayBuffer`, and {@link attachPolicy} over it in a
+   * Worker gives a view of the same policy (callers must serialize access themselves).
+   */
+  readonly buffer: ArrayBufferLike;
+}
+
+/** Options for {@link createPolicy}. */
+export interface PolicyOptions {
+  /** Keep the state in a `SharedArrayBuffer` so other threads can attach. Default false. */
+  shared?: boolean;
 }

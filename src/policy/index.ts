@@ -1,0 +1,66 @@
+/**
+ * Eviction policies over integer slot ids, shared by ArenaCache and TieredCache's stores.
+ *
+ * @example
+ * ```ts
+ * const p = createPolicy("s3-fifo", 1024);
+ * p.insert(slot, keyHash);   // on set
+ * p.touch(slot);             // on hit
+ * const victim = p.evict();  // when full
+ * ```
+ */
+import { ClockProPolicy } from "./clock-pro.ts";
+import { LruPolicy } from "./lru.ts";
+import type { EvictionPolicy, PolicyName, PolicyOptions } from "./policy.ts";
+import { S3FifoPolicy } from "./s3-fifo.ts";
+import { SievePolicy } from "./sieve.ts";
+import { OffheapError } from "../errors.ts";
+
+export type { EvictionPolicy, PolicyName, PolicyOptions } from "./policy.ts";
+export { LruPolicy } from "./lru.ts";
+export { SievePolicy } from "./sieve.ts";
+export { S3FifoPolicy } from "./s3-fifo.ts";
+export { ClockProPolicy } from "./clock-pro.ts";
+
+/** Every built-in policy name. */
+export const POLICY_NAMES: readonly PolicyName[] = ["lru", "sieve", "s3-fifo", "clock-pro"];
+
+function check(name: string, capacity: number): void {
+  if (!(POLICY_NAMES as readonly string[]).includes(name)) {
+    throw new OffheapError("ERR_INVALID", `policy must be one of ${POLICY_NAMES.join(", ")}; got ${JSON.stringify(name)}`);
+  }
+  if (!Number.isInteger(capacity) || capacity < 1 || capacity > 0x3fffffff) {
+    throw new OffheapError("ERR_INVALID", `policy capacity must be an integer in 1..${0x3fffffff}; got ${capacity}`);
+  }
+}
+
+function make(name: PolicyName, capacity: number, buffer: ArrayBufferLike | undefined, shared: boolean): EvictionPolicy {
+  switch (name) {
+    case "lru":
+      return new LruPolicy(capacity, buffer, shared);
+    case "sieve":
+      return new SievePolicy(capacity, buffer, shared);
+    case "s3-fifo":
+      return new S3FifoPolicy(capacity, buffer, shared);
+    case "clock-pro":
+      return new ClockProPolicy(capacity, buffer, shared);
+  }
+}
+
+/**
+ * A new eviction policy tracking slots `0 .. capacity - 1`.
+ * Throws `ERR_INVALID` for an unknown name or a capacity that is not a positive integer.
+ */
+export function createPolicy(name: PolicyName, capacity: number, options: PolicyOptions = {}): EvictionPolicy {
+  check(name, capacity);
+  return make(name, capacity, undefined, options.shared ?? false);
+}
+
+/**
+ * A view of an existing policy's state (`policy.buffer`, typically a `SharedArrayBuffer`
+ * received by a Worker). Name and capacity must be the ones it was created with.
+ */
+export function attachPolicy(name: PolicyName, capacity: number, buffer: ArrayBufferLike): EvictionPolicy {
+  check(name, capacity);
+  return make(name, capacity, buffer, false);
+}

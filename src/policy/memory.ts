@@ -1,0 +1,72 @@
+/**
+ * Carves typed arrays out of one buffer, so a policy's whole state lives in a single
+ * `ArrayBuffer` (or `SharedArrayBuffer`, which is what lets a Worker attach to it).
+ */
+
+const ALIGN = 8;
+
+/** Hands out consecutive, 8-byte aligned typed arrays from one buffer. */
+export class Carver {
+  private offset = 0;
+  /** `buffer` null means "measure only": arrays are empty and only {@link bytes} counts. */
+  constructor(private readonly buffer: ArrayBufferLike | null) {}
+
+  /** Bytes carved so far. */
+  get bytes(): number {
+    return this.offset;
+  }
+
+  private take(bytes: number): number {
+    const at = this.offset;
+    this.offset += Math.ceil(bytes / ALIGN) * ALIGN;
+    if (this.buffer !== null && this.offset > this.buffer.byteLength) {
+      throw new RangeError(`layout needs ${this.offset} bytes, buffer has ${this.buffer.byteLength}`);
+    }
+    return at;
+  }
+
+  i32(n: number): Int32Array {
+    const at = this.take(n * 4);
+    return this.buffer === null ? new Int32Array(0) : new Int32Array(this.buffer, at, n);
+  }
+  u32(n: number): Uint32Array {
+    const at = this.take(n * 4);
+    return this.buffer === null ? new Uint32Array(0) : new Uint32Array(this.buffer, at, n);
+  }
+  u16(n: number): Uint16Array {
+    const at = this.take(n * 2);
+    return this.buffer === null ? new Uint16Array(0) : new Uint16Array(this.buffer, at, n);
+  }
+  u8(n: number): Uint8Array {
+    const at = this.take(n);
+    return this.buffer === null ? new Uint8Array(0) : new Uint8Array(this.buffer, at, n);
+  }
+  f64(n: number): Float64Array {
+    const at = this.take(n * 8);
+    return this.buffer === null ? new Float64Array(0) : new Float64Array(this.buffer, at, n);
+  }
+}
+
+/** A fresh zeroed buffer of `bytes`, shared or not. */
+export function allocBuffer(bytes: number, shared: boolean): ArrayBuffer | SharedArrayBuffer {
+  return shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+}
+
+/**
+ * Lays out `build` twice: once to measure, once over a real buffer (the given one when
+ * attaching, else a fresh one).
+ */
+export function layout<T>(
+  build: (c: Carver) => T,
+  buffer: ArrayBufferLike | undefined,
+  shared: boolean,
+): { arrays: T; buffer: ArrayBufferLike; fresh: boolean } {
+  const measure = new Carver(null);
+  build(measure);
+  const fresh = buffer === undefined;
+  const buf = buffer ?? allocBuffer(Math.max(measure.bytes, ALIGN), shared);
+  if (buf.byteLength < measure.bytes) {
+    throw new RangeError(`buffer of ${buf.byteLength} bytes is smaller than the ${measure.bytes} the layout needs`);
+  }
+  return { arrays: build(new Carver(buf)), buffer: buf, fresh };
+}
