@@ -1,0 +1,92 @@
+/**
+ * Directory operations (list, rename, link, unlink, mkdir) with node:fs errors turned into
+ * `OffheapError("ERR_SYSTEM")`, and the atomic "write a temp file, then publish it under
+ * its name" step every queue file is created with.
+ */
+import { linkSync, mkdirSync, readdirSync, renameSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { File, syncDirectory } from "../../ffi/index.ts";
+import { OffheapError } from "../errors.ts";
+
+function wrap(syscall: string, path: string, e: unknown): OffheapError {
+  const code = (e as { code?: unknown }).code;
+  return new OffheapError(
+    "ERR_SYSTEM",
+    `${syscall} ${path} failed: ${e instanceof Error ? e.message : String(e)}`,
+    { errno: typeof code === "string" ? code : undefined, syscall, path, cause: e },
+  );
+}
+
+function errnoOf(e: unknown): string | undefined {
+  const code = (e as { code?: unknown; errno?: unknown }).code ?? (e as { errno?: unknown }).errno;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** The names in `dir`. */
+export function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (e) {
+    throw wrap("readdir", dir, e);
+  }
+}
+
+/** `mkdir -p`. */
+export function makeDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw wrap("mkdir", dir, e);
+  }
+}
+
+/** Remove a file; a file already gone is fine. */
+export function removeFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if (errnoOf(e) === "ENOENT") return;
+    throw wrap("unlink", path, e);
+  }
+}
+
+/** True when `e` says the file does not exist. */
+export function isMissing(e: unknown): boolean {
+  return errnoOf(e) === "ENOENT";
+}
+
+let tmpCounter = 0;
+
+/**
+ * Create `dir/name` holding `header` at offset 0 and `size` bytes in all (the rest zero,
+ * sparse), so that no process ever sees the file half made: it is written under a temp
+ * name and then published. With `replace` false an existing file wins and `false` is
+ * returned; with `durable` the file and the directory are flushed first.
+ */
+export function publishFile(dir: string, name: string, header: Uint8Array, size: number, durable: boolean, replace = false): boolean {
+  const final = join(dir, name);
+  const tmp = join(dir, `${name}.tmp-${process.pid}-${++tmpCounter}`);
+  const file = File.open(tmp, { create: true, exclusive: true });
+  try {
+    file.write(header, 0);
+    if (size > header.length) file.truncate(size);
+    if (durable) file.sync();
+  } catch (e) {
+    file.close();
+    removeFile(tmp);
+    throw e;
+  }
+  file.close();
+  let published = true;
+  try {
+    if (replace) renameSync(tmp, final);
+    else linkSync(tmp, final);
+  } catch (e) {
+    removeFile(tmp);
+    if (!replace && errnoOf(e) === "EEXIST") return false;
+    throw wrap(replace ? "rename" : "link", final, e);
+  }
+  if (!replace) removeFile(tmp);
+  if (durable) syncDirectory(dir);
+  return published;
+}

@@ -1,0 +1,944 @@
+/**
+ * `DurableQueue`: a FIFO of variable-size items on disk with random reads by index,
+ * soft deletes, several producer processes and durable named readers.
+ *
+ * Concurrency model: every mutation (append, delete, shift, truncate) holds the exclusive
+ * `flock` on the directory file for its duration only, so producers in several processes
+ * take turns. The shared state (first, next, counts) lives in the mapped directory file
+ * and is only written under the lock; a holder that dies mid-mutation leaves a "dirty"
+ * word set, and the next holder rebuilds the state from the index files. Readers need no
+ * lock: an item is published (its index below `next`) only after its entry is complete.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { File, futexWake, Lock, Mapping } from "../../ffi/index.ts";
+import { OffheapError } from "../errors.ts";
+import { assertSameOptions, decodeHeader, encodeHeader } from "../format.ts";
+import { listDir, makeDir, publishFile, removeFile } from "./fsops.ts";
+import {
+  DATA_START,
+  DIR_BYTES,
+  DIR_CHANGES,
+  DIR_COUNT,
+  DIR_DIRTY,
+  DIR_FILE_BYTES,
+  DIR_FIRST,
+  DIR_NEXT,
+  DIR_SEGGEN,
+  DIR_SPEC,
+  dirFileName,
+  FLAG_DELETED,
+  FLAG_VALID,
+  FLOORS,
+  HEADER_ROOM,
+  NAME_PATTERN,
+  parseSegmentName,
+  WAKE_FILE_BYTES,
+  WAKE_SPEC,
+  WAKE_WAITERS,
+  wakeFileName,
+} from "./layout.ts";
+import { QueueReader, type ReaderHost } from "./reader.ts";
+import { Segment, type SegmentGeometry } from "./segment.ts";
+
+/** When writes reach the disk. */
+export type QueueSync = "none" | "batch" | "always";
+
+/** Options for {@link DurableQueue.open}. */
+export interface QueueOptions {
+  /** File name prefix, so several queues can share a directory. Default `"queue"`. */
+  prefix?: string;
+  /** Size of each segment's data file; an item must fit in one (minus a 64-byte header). Default 64 MiB. Fixed at creation. */
+  segmentBytes?: number;
+  /** Most items per segment (index entries, 16 bytes each). Default `segmentBytes / 64`, at least 16. Fixed at creation. */
+  segmentItems?: number;
+  /** Most live bytes (`q.bytes`) the queue holds; an append past it throws `ERR_FULL`. Default unlimited. Fixed at creation. */
+  maxBytes?: number;
+  /**
+   * `"none"`: the OS writes back when it likes (a process crash loses nothing; a power loss may).
+   * `"batch"`: each mutating call ends with one flush, data before index.
+   * `"always"`: every item is flushed as it is written. Default `"none"`.
+   */
+  sync?: QueueSync;
+  /** Open for reading only: no lock, no writes (named readers may still commit). */
+  readonly?: boolean;
+  /** How long a mutation waits for another process's lock, in ms, before `ERR_TIMEOUT`. 0: fail at once with `ERR_LOCKED`. Default 5000. */
+  lockTimeout?: number;
+}
+
+/** What {@link DurableQueue.stats} reports. */
+export interface QueueStats {
+  length: number;
+  bytes: number;
+  first: number;
+  next: number;
+  segments: number;
+  appends: number;
+  gets: number;
+  shifts: number;
+  deletes: number;
+  recoveries: number;
+  [key: string]: number;
+}
+
+const DEFAULT_SEGMENT_BYTES = 64 << 20;
+const MIN_SEGMENT_BYTES = 256;
+const MAX_SEGMENT_BYTES = 2 ** 32;
+const MAX_SEGMENT_ITEMS = 2 ** 26;
+const SYNC_MODES: readonly QueueSync[] = ["none", "batch", "always"];
+
+const W_CHANGES = DIR_CHANGES / 4;
+const W_WAITERS = WAKE_WAITERS / 4;
+const W_DIRTY = DIR_DIRTY / 4;
+const W_SEGGEN = DIR_SEGGEN / 4;
+const F_FIRST = DIR_FIRST / 8;
+const F_NEXT = DIR_NEXT / 8;
+const F_COUNT = DIR_COUNT / 8;
+const F_BYTES = DIR_BYTES / 8;
+
+const encoder = new TextEncoder();
+
+function invalid(message: string): OffheapError {
+  return new OffheapError("ERR_INVALID", message);
+}
+
+function checkIndex(index: unknown, what: string): number {
+  if (typeof index !== "number" || !Number.isSafeInteger(index) || index < 0) {
+    throw invalid(`${what} must be a non-negative integer, got ${String(index)}`);
+  }
+  return index;
+}
+
+function toBytes(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (typeof data === "string") return encoder.encode(data);
+  throw invalid(`an item must be a Uint8Array or a string, got ${data === null ? "null" : typeof data}`);
+}
+
+interface Pending {
+  segment: Segment;
+  fromPos: number;
+  fromOffset: number;
+  offsets: number[];
+  lengths: number[];
+  crcs: number[];
+}
+
+/**
+ * A durable FIFO queue in a directory.
+ *
+ * @example
+ * ```ts
+ * using q = DurableQueue.open("/var/lib/app/jobs", { sync: "batch" });
+ * q.append(JSON.stringify({ job: 1 }));
+ * const item = q.shift(); // Uint8Array | undefined
+ * ```
+ */
+export class DurableQueue {
+  /** The queue's directory. */
+  readonly dir: string;
+  /** File name prefix. */
+  readonly prefix: string;
+  /** Whether this handle is read-only. */
+  readonly readonly: boolean;
+  /** Durability mode of this handle. */
+  readonly syncMode: QueueSync;
+  /** Data file size of each segment. */
+  readonly segmentBytes: number;
+  /** Most items per segment. */
+  readonly segmentItems: number;
+  /** Most live bytes, or `Infinity`. */
+  readonly maxBytes: number;
+  readonly #lockTimeout: number;
+  readonly #geometry: SegmentGeometry;
+  #dirFile: File | undefined;
+  #lock: Lock | undefined;
+  #dirMap: Mapping;
+  #dirBytes: Uint8Array;
+  #words: Int32Array;
+  #state: Float64Array;
+  #segments: Segment[] = [];
+  #segGen = -1;
+  #last: Segment | undefined;
+  #closed = false;
+  #readers = new Set<QueueReader>();
+  #pending: Pending | undefined;
+  #wakeMap: Mapping | undefined;
+  #wakeWords: Int32Array;
+  #wakeWritable = false;
+  #stats = { appends: 0, gets: 0, shifts: 0, deletes: 0, recoveries: 0 };
+
+  private constructor(dir: string, prefix: string, options: Required<Pick<QueueOptions, "sync" | "readonly" | "lockTimeout">>, stored: { segmentBytes: number; segmentItems: number; maxBytes: number }, dirFile: File, dirMap: Mapping) {
+    this.dir = dir;
+    this.prefix = prefix;
+    this.readonly = options.readonly;
+    this.syncMode = options.sync;
+    this.#lockTimeout = options.lockTimeout;
+    this.segmentBytes = stored.segmentBytes;
+    this.segmentItems = stored.segmentItems;
+    this.maxBytes = stored.maxBytes === 0 ? Infinity : stored.maxBytes;
+    this.#geometry = { segmentBytes: stored.segmentBytes, segmentItems: stored.segmentItems };
+    this.#dirMap = dirMap;
+    this.#dirBytes = dirMap.bytes;
+    this.#words = new Int32Array(dirMap.buffer, 0, DIR_FILE_BYTES / 4);
+    this.#state = new Float64Array(dirMap.buffer, 0, DIR_FILE_BYTES / 8);
+    this.#wakeWords = new Int32Array(WAKE_FILE_BYTES / 4);
+    this.#openWake();
+    if (options.readonly) {
+      dirFile.close();
+    } else {
+      this.#dirFile = dirFile;
+      this.#lock = new Lock(dirFile, "exclusive");
+    }
+  }
+
+  /**
+   * Open the queue in `dir`, creating it (and the directory) unless `readonly`.
+   * Options fixed at creation (`segmentBytes`, `segmentItems`, `maxBytes`) may be omitted on
+   * reopen; differing ones throw `ERR_MISMATCH` and change nothing. A writable open checks
+   * the files and drops a torn tail left by a crash.
+   */
+  static open(dir: string, options: QueueOptions = {}): DurableQueue {
+    const prefix = options.prefix ?? "queue";
+    if (typeof prefix !== "string" || !NAME_PATTERN.test(prefix)) {
+      throw invalid(`prefix must be 1-64 letters, digits, "_", "." or "-" (not starting with "." or "-"), got ${JSON.stringify(prefix)}`);
+    }
+    const sync = options.sync ?? "none";
+    if (!SYNC_MODES.includes(sync)) throw invalid(`sync must be "none", "batch" or "always", got ${JSON.stringify(sync)}`);
+    const readonly = options.readonly ?? false;
+    const lockTimeout = options.lockTimeout ?? 5000;
+    if (typeof lockTimeout !== "number" || !(lockTimeout >= 0)) throw invalid(`lockTimeout must be a non-negative number of ms, got ${lockTimeout}`);
+    const given = DurableQueue.#checkLayoutOptions(options);
+    const path = join(dir, dirFileName(prefix));
+    if (!readonly) {
+      makeDir(dir);
+      const segmentBytes = given.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+      const values = {
+        segmentBytes,
+        segmentItems: given.segmentItems ?? Math.min(MAX_SEGMENT_ITEMS, Math.max(16, Math.floor(segmentBytes / 64))),
+        maxBytes: given.maxBytes ?? 0,
+      };
+      const header = new Uint8Array(DIR_FILE_BYTES);
+      header.set(encodeHeader(DIR_SPEC, values));
+      if (!existsSync(path)) publishFile(dir, dirFileName(prefix), header, DIR_FILE_BYTES, true);
+      if (!existsSync(join(dir, wakeFileName(prefix)))) {
+        const wake = new Uint8Array(HEADER_ROOM);
+        wake.set(encodeHeader(WAKE_SPEC, { reserved: 0 }));
+        publishFile(dir, wakeFileName(prefix), wake, WAKE_FILE_BYTES, false);
+      }
+    }
+    const file = File.open(path, { readonly });
+    let mapping: Mapping | undefined;
+    try {
+      const head = new Uint8Array(HEADER_ROOM);
+      const got = file.read(head, 0);
+      const stored = decodeHeader(DIR_SPEC, head.subarray(0, got), path);
+      assertSameOptions(path, "the queue", stored, given);
+      if (stored.segmentBytes < MIN_SEGMENT_BYTES || stored.segmentBytes > MAX_SEGMENT_BYTES || stored.segmentItems < 1 || stored.segmentItems > MAX_SEGMENT_ITEMS) {
+        throw new OffheapError("ERR_CORRUPT", `${path}: header holds impossible sizes (segmentBytes ${stored.segmentBytes}, segmentItems ${stored.segmentItems})`, { path });
+      }
+      const size = file.size;
+      if (size < DIR_FILE_BYTES) {
+        throw new OffheapError("ERR_CORRUPT", `${path}: directory file cut short: expected ${DIR_FILE_BYTES} bytes, found ${size}`, { path });
+      }
+      mapping = Mapping.file(file, { length: DIR_FILE_BYTES, readonly });
+      const queue = new DurableQueue(dir, prefix, { sync, readonly, lockTimeout }, stored, file, mapping);
+      if (readonly) queue.#relist();
+      else {
+        queue.#lock!.lockSync(lockTimeout);
+        try {
+          queue.#recover();
+        } finally {
+          queue.#lock!.unlock();
+        }
+      }
+      return queue;
+    } catch (e) {
+      mapping?.close();
+      file.close();
+      throw e;
+    }
+  }
+
+  static #checkLayoutOptions(options: QueueOptions): { segmentBytes?: number; segmentItems?: number; maxBytes?: number } {
+    const out: { segmentBytes?: number; segmentItems?: number; maxBytes?: number } = {};
+    if (options.segmentBytes !== undefined) {
+      const v = options.segmentBytes;
+      if (!Number.isSafeInteger(v) || v < MIN_SEGMENT_BYTES || v > MAX_SEGMENT_BYTES) {
+        throw invalid(`segmentBytes must be an integer from ${MIN_SEGMENT_BYTES} to ${MAX_SEGMENT_BYTES}, got ${v}`);
+      }
+      out.segmentBytes = v;
+    }
+    if (options.segmentItems !== undefined) {
+      const v = options.segmentItems;
+      if (!Number.isSafeInteger(v) || v < 1 || v > MAX_SEGMENT_ITEMS) throw invalid(`segmentItems must be an integer from 1 to ${MAX_SEGMENT_ITEMS}, got ${v}`);
+      out.segmentItems = v;
+    }
+    if (options.maxBytes !== undefined) {
+      const v = options.maxBytes;
+      if (!Number.isSafeInteger(v) || v < 1) throw invalid(`maxBytes must be a positive integer, got ${v}`);
+      out.maxBytes = v;
+    }
+    return out;
+  }
+
+  // --- reading ---------------------------------------------------------------------------
+
+  /** Oldest live index (equals {@link next} when the queue is empty). */
+  get first(): number {
+    this.#check();
+    Atomics.load(this.#words, W_CHANGES);
+    return this.#state[F_FIRST]!;
+  }
+
+  /** The index the next append gets. */
+  get next(): number {
+    this.#check();
+    Atomics.load(this.#words, W_CHANGES);
+    return this.#state[F_NEXT]!;
+  }
+
+  /** Number of live items. */
+  get length(): number {
+    this.#check();
+    Atomics.load(this.#words, W_CHANGES);
+    return this.#state[F_COUNT]!;
+  }
+
+  /** Bytes of the live items. */
+  get bytes(): number {
+    this.#check();
+    Atomics.load(this.#words, W_CHANGES);
+    return this.#state[F_BYTES]!;
+  }
+
+  /**
+   * A copy of item `index`, or `undefined` when it was never appended, was deleted,
+   * shifted or truncated. Throws `ERR_CORRUPT` when its bytes fail their CRC.
+   */
+  get(index: number): Uint8Array | undefined {
+    this.#check();
+    checkIndex(index, "index");
+    this.#stats.gets++;
+    Atomics.load(this.#words, W_CHANGES);
+    if (index < this.#state[F_FIRST]! || index >= this.#state[F_NEXT]!) return undefined;
+    const segment = this.#segmentFor(index);
+    if (segment === undefined) return undefined;
+    return segment.read(index - segment.base, index);
+  }
+
+  /** The oldest live item without removing it. */
+  peek(): Uint8Array | undefined {
+    this.#check();
+    for (let tries = 0; tries < 8; tries++) {
+      Atomics.load(this.#words, W_CHANGES);
+      const first = this.#state[F_FIRST]!;
+      if (first >= this.#state[F_NEXT]!) return undefined;
+      const item = this.get(first);
+      if (item !== undefined) return item;
+      // Another process shifted it between the two reads: look again.
+    }
+    return undefined;
+  }
+
+  // --- writing ---------------------------------------------------------------------------
+
+  /** Append one item; returns its index. */
+  append(data: Uint8Array | string): number {
+    this.#checkWritable();
+    const bytes = toBytes(data);
+    this.#checkSize(bytes.length);
+    return this.#withLock(() => {
+      this.#checkRoom(bytes.length);
+      const index = this.#state[F_NEXT]!;
+      this.#dirty();
+      this.#put(bytes, index);
+      this.#flushPending();
+      this.#publishAppends(index, 1, bytes.length);
+      return index;
+    });
+  }
+
+  /** Append several items under one lock (and, with `sync: "batch"`, one flush); returns the first one's index. */
+  appendMany(items: Iterable<Uint8Array | string>): number {
+    this.#checkWritable();
+    if (items === null || typeof (items as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== "function") {
+      throw invalid("appendMany takes an iterable of Uint8Array or string items");
+    }
+    const list: Uint8Array[] = [];
+    let total = 0;
+    for (const item of items) {
+      const bytes = toBytes(item);
+      this.#checkSize(bytes.length);
+      list.push(bytes);
+      total += bytes.length;
+    }
+    return this.#withLock(() => {
+      const first = this.#state[F_NEXT]!;
+      if (list.length === 0) return first;
+      this.#checkRoom(total);
+      this.#dirty();
+      for (let i = 0; i < list.length; i++) {
+        this.#put(list[i]!, first + i);
+        if (this.syncMode === "always") this.#flushPending();
+      }
+      this.#flushPending();
+      this.#publishAppends(first, list.length, total);
+      return first;
+    });
+  }
+
+  /** Remove and return the oldest live item. */
+  shift(): Uint8Array | undefined {
+    this.#checkWritable();
+    return this.#withLock(() => {
+      const first = this.#state[F_FIRST]!;
+      if (first >= this.#state[F_NEXT]!) return undefined;
+      const segment = this.#segmentFor(first);
+      if (segment === undefined) throw this.#lost(first);
+      const item = segment.read(first - segment.base, first);
+      if (item === undefined) throw this.#lost(first);
+      this.#dirty();
+      this.#deleteAt(segment, first - segment.base);
+      this.#flushDeletes(segment, first - segment.base, first - segment.base + 1);
+      this.#advanceFirst();
+      this.#stats.shifts++;
+      return item;
+    });
+  }
+
+  /**
+   * Soft-delete one index or several; returns how many live items were deleted. Indexes
+   * that are not live are ignored. A segment left with no live items is removed from disk.
+   */
+  delete(index: number | readonly number[]): number {
+    this.#checkWritable();
+    const list = typeof index === "number" ? [index] : Array.isArray(index) ? index : undefined;
+    if (list === undefined) throw invalid("delete takes an index or an array of indexes");
+    for (const i of list) checkIndex(i, "index");
+    return this.#withLock(() => {
+      const first = this.#state[F_FIRST]!;
+      const next = this.#state[F_NEXT]!;
+      const touched = new Map<Segment, [number, number]>();
+      let deleted = 0;
+      for (const i of list) {
+        if (i < first || i >= next) continue;
+        const segment = this.#segmentFor(i);
+        if (segment === undefined) continue;
+        const pos = i - segment.base;
+        if (!segment.isLive(pos)) continue;
+        if (deleted === 0) this.#dirty();
+        const range = touched.get(segment);
+        if (range === undefined) touched.set(segment, [pos, pos + 1]);
+        else {
+          range[0] = Math.min(range[0], pos);
+          range[1] = Math.max(range[1], pos + 1);
+        }
+        this.#deleteAt(segment, pos);
+        deleted++;
+      }
+      if (deleted === 0) return 0;
+      for (const [segment, [from, to]] of touched) if (!segment.closed) this.#flushDeletes(segment, from, to);
+      this.#advanceFirst();
+      this.#stats.deletes += deleted;
+      return deleted;
+    });
+  }
+
+  /**
+   * Drop every item before `before` (everything when omitted). Throws `ERR_RANGE` when
+   * `before` is past {@link next}. Segments left empty are removed from disk.
+   */
+  truncate(before?: number): void {
+    this.#checkWritable();
+    if (before !== undefined) checkIndex(before, "before");
+    this.#withLock(() => {
+      const next = this.#state[F_NEXT]!;
+      const until = before ?? next;
+      if (until > next) {
+        throw new OffheapError("ERR_RANGE", `truncate(${until}) is past the end of the queue: the next index is ${next}`, { path: this.dir });
+      }
+      if (until <= this.#state[F_FIRST]!) return;
+      this.#dirty();
+      this.#writeFloors(until, next);
+      for (const segment of [...this.#segments]) {
+        if (segment.base >= until) break;
+        const end = Math.min(segment.base + segment.written, until);
+        for (let pos = 0; pos < end - segment.base && !segment.closed; pos++) {
+          if (segment.isLive(pos)) this.#deleteAt(segment, pos);
+        }
+        if (!segment.closed) this.#flushDeletes(segment, 0, end - segment.base);
+      }
+      this.#state[F_FIRST] = until;
+      this.#advanceFirst();
+    });
+  }
+
+  /** Flush everything written through any handle to disk (data first, then indexes). */
+  sync(): void {
+    this.#check();
+    if (this.readonly) return;
+    for (const segment of this.#segments) segment.syncAll();
+    this.#dirMap.sync();
+  }
+
+  /**
+   * The named reader `name`: a cursor that reads items in index order without consuming
+   * them, with a position kept in its own file. Two names are independent.
+   */
+  reader(name: string): QueueReader {
+    this.#check();
+    if (typeof name !== "string" || !NAME_PATTERN.test(name)) {
+      throw invalid(`reader name must be 1-64 letters, digits, "_", "." or "-" (not starting with "." or "-"), got ${JSON.stringify(name)}`);
+    }
+    const reader = new QueueReader(name, this.#readerHost());
+    this.#readers.add(reader);
+    return reader;
+  }
+
+  /** Counters for metrics, all numbers. */
+  stats(): QueueStats {
+    this.#check();
+    return {
+      length: this.length,
+      bytes: this.bytes,
+      first: this.first,
+      next: this.next,
+      segments: this.#segments.length,
+      ...this.#stats,
+    };
+  }
+
+  /** True until {@link close}. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Release every mapping, file and reader. Idempotent; later calls throw `ERR_CLOSED`. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const reader of this.#readers) reader.close();
+    this.#readers.clear();
+    for (const segment of this.#segments) segment.close();
+    this.#segments = [];
+    this.#last = undefined;
+    this.#dirMap.close();
+    this.#wakeMap?.close();
+    this.#lock?.unlock();
+    this.#dirFile?.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // --- internals -------------------------------------------------------------------------
+
+  #check(): void {
+    if (this.#closed) throw new OffheapError("ERR_CLOSED", `queue ${join(this.dir, this.prefix)} is closed`, { path: this.dir });
+  }
+
+  #checkWritable(): void {
+    this.#check();
+    if (this.readonly) throw new OffheapError("ERR_READONLY", `queue ${join(this.dir, this.prefix)} was opened read-only`, { path: this.dir });
+  }
+
+  #checkSize(length: number): void {
+    const room = this.segmentBytes - DATA_START;
+    if (length > room) {
+      throw new OffheapError("ERR_TOO_LARGE", `an item of ${length} bytes does not fit in a segment: at most ${room} (segmentBytes ${this.segmentBytes} minus a ${DATA_START}-byte header)`, { path: this.dir });
+    }
+  }
+
+  #checkRoom(adding: number): void {
+    const bytes = this.#state[F_BYTES]!;
+    if (bytes + adding > this.maxBytes) {
+      throw new OffheapError("ERR_FULL", `the queue holds ${bytes} bytes; adding ${adding} would pass maxBytes ${this.maxBytes}`, { path: this.dir });
+    }
+  }
+
+  #lost(index: number): OffheapError {
+    return new OffheapError("ERR_CORRUPT", `item ${index} is counted as live but its segment entry is missing`, { path: this.dir });
+  }
+
+  /**
+   * Run `fn` holding the lock, after repairing the shared state if a previous holder died
+   * mid-mutation and catching up with segments other processes created or removed.
+   * The dirty word is cleared only when `fn` completes.
+   */
+  #withLock<T>(fn: () => T): T {
+    const lock = this.#lock!;
+    lock.lockSync(this.#lockTimeout);
+    let ok = false;
+    try {
+      const words = this.#words;
+      if (Atomics.load(words, W_DIRTY) !== 0) this.#recover();
+      else if (Atomics.load(words, W_SEGGEN) !== this.#segGen) this.#relist();
+      const result = fn();
+      ok = true;
+      return result;
+    } finally {
+      this.#pending = undefined;
+      if (ok) {
+        const words = this.#words;
+        if (words[W_DIRTY] !== 0) {
+          Atomics.store(words, W_DIRTY, 0);
+          Atomics.add(words, W_CHANGES, 1);
+          this.#wake();
+        }
+      }
+      lock.unlock();
+    }
+  }
+
+  /** Wake followers, in any process, if any may be waiting. */
+  #wake(): void {
+    if (this.#wakeMap === undefined || Atomics.load(this.#wakeWords, W_WAITERS) !== 0) futexWake(this.#dirMap, DIR_CHANGES);
+  }
+
+  /**
+   * Map the wake file read-write when the OS lets us (also for a read-only handle: it
+   * holds no queue data), so followers can announce themselves.
+   */
+  #openWake(): void {
+    const path = join(this.dir, wakeFileName(this.prefix));
+    let file: File;
+    try {
+      file = File.open(path);
+      this.#wakeWritable = true;
+    } catch {
+      try {
+        file = File.open(path, { readonly: true });
+      } catch {
+        return; // no wake file: producers wake unconditionally, followers still wait on the futex
+      }
+    }
+    try {
+      const head = new Uint8Array(HEADER_ROOM);
+      decodeHeader(WAKE_SPEC, head.subarray(0, file.read(head, 0)), path);
+      if (file.size < WAKE_FILE_BYTES) return;
+      this.#wakeMap = Mapping.file(file, { length: WAKE_FILE_BYTES, readonly: !this.#wakeWritable });
+      this.#wakeWords = new Int32Array(this.#wakeMap.buffer);
+    } catch {
+      this.#wakeWritable = false; // a damaged wake file only costs wake-ups, never data
+    } finally {
+      file.close();
+    }
+  }
+
+  #dirty(): void {
+    Atomics.store(this.#words, W_DIRTY, 1);
+  }
+
+  /** Write item `index`'s bytes into the tail segment (rolling over when full). */
+  #put(bytes: Uint8Array, index: number): void {
+    const length = bytes.length;
+    let segment = this.#last;
+    if (
+      segment === undefined ||
+      segment.base + segment.written !== index ||
+      segment.written >= segment.limit ||
+      segment.dataEnd + length > this.segmentBytes
+    ) {
+      this.#flushPending();
+      segment = this.#createSegment(index);
+    }
+    const pos = segment.written;
+    const offset = segment.dataEnd;
+    const data = segment.data();
+    data.set(bytes, offset);
+    const crc = Bun.hash.crc32(bytes) >>> 0;
+    if (this.syncMode === "none") {
+      segment.writeEntry(pos, offset, length, crc);
+    } else {
+      // Entries are written only after the data is on disk (see #flushPending).
+      let pending = this.#pending;
+      if (pending === undefined || pending.segment !== segment) {
+        pending = { segment, fromPos: pos, fromOffset: offset, offsets: [], lengths: [], crcs: [] };
+        this.#pending = pending;
+      }
+      pending.offsets.push(offset);
+      pending.lengths.push(length);
+      pending.crcs.push(crc);
+    }
+    segment.written = pos + 1;
+    segment.dataEnd = offset + length;
+    segment.live += 1;
+    segment.liveBytes += length;
+  }
+
+  /** Flush pending data, then write and flush the entries that describe it. */
+  #flushPending(): void {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    this.#pending = undefined;
+    const { segment, fromPos, fromOffset, offsets, lengths, crcs } = pending;
+    segment.syncData(fromOffset, segment.dataEnd);
+    for (let i = 0; i < offsets.length; i++) segment.writeEntry(fromPos + i, offsets[i]!, lengths[i]!, crcs[i]!);
+    segment.syncEntries(fromPos, fromPos + offsets.length);
+  }
+
+  #publishAppends(first: number, count: number, bytes: number): void {
+    const state = this.#state;
+    state[F_NEXT] = first + count;
+    state[F_COUNT] = state[F_COUNT]! + count;
+    state[F_BYTES] = state[F_BYTES]! + bytes;
+    this.#stats.appends += count;
+  }
+
+  #createSegment(base: number): Segment {
+    const segment = Segment.create(this.dir, this.prefix, base, this.#geometry, this.syncMode !== "none");
+    this.#segments.push(segment);
+    this.#last = segment;
+    this.#segGen = Atomics.add(this.#words, W_SEGGEN, 1) + 1;
+    return segment;
+  }
+
+  /** Mark entry `pos` deleted and update the counts; remove the segment when it empties. */
+  #deleteAt(segment: Segment, pos: number): void {
+    const length = segment.length(pos);
+    segment.markDeleted(pos);
+    segment.live -= 1;
+    segment.liveBytes -= length;
+    const state = this.#state;
+    state[F_COUNT] = state[F_COUNT]! - 1;
+    state[F_BYTES] = state[F_BYTES]! - length;
+    if (segment.live <= 0) this.#removeSegment(segment);
+  }
+
+  #flushDeletes(segment: Segment, from: number, to: number): void {
+    if (this.syncMode !== "none" && !segment.closed) segment.syncEntries(from, to);
+  }
+
+  /**
+   * Remove a segment's files. The floors go to disk first, so that `next` survives even
+   * when this was the last segment.
+   */
+  #removeSegment(segment: Segment): void {
+    this.#writeFloors(undefined, this.#state[F_NEXT]!);
+    removeFile(segment.indexPath);
+    removeFile(segment.dataPath);
+    segment.close();
+    const i = this.#segments.indexOf(segment);
+    if (i >= 0) this.#segments.splice(i, 1);
+    if (this.#last === segment) this.#last = undefined;
+    this.#segGen = Atomics.add(this.#words, W_SEGGEN, 1) + 1;
+  }
+
+  #readFloors(): [number, number] {
+    const snapshot = FLOORS.read(this.#dirBytes, join(this.dir, dirFileName(this.prefix)));
+    return snapshot === undefined ? [0, 0] : [snapshot.values[0]!, snapshot.values[1]!];
+  }
+
+  #writeFloors(first: number | undefined, next: number): void {
+    const path = join(this.dir, dirFileName(this.prefix));
+    const snapshot = FLOORS.read(this.#dirBytes, path);
+    const [oldFirst, oldNext] = snapshot === undefined ? [0, 0] : [snapshot.values[0]!, snapshot.values[1]!];
+    const newFirst = Math.max(oldFirst, first ?? 0);
+    const newNext = Math.max(oldNext, next);
+    if (newFirst === oldFirst && newNext === oldNext && snapshot !== undefined) return;
+    FLOORS.write(this.#dirBytes, (snapshot?.seq ?? 0) + 1, [newFirst, newNext]);
+    if (this.syncMode !== "none") this.#dirMap.sync(FLOORS.offset, FLOORS.size);
+  }
+
+  /** Move `first` forward past items that are no longer live. */
+  #advanceFirst(): void {
+    const state = this.#state;
+    const next = state[F_NEXT]!;
+    let first = state[F_FIRST]!;
+    if (state[F_COUNT]! <= 0) {
+      state[F_FIRST] = next;
+      return;
+    }
+    const segments = this.#segments;
+    let k = this.#searchSegment(first);
+    if (k < 0) k = 0;
+    while (first < next && k < segments.length) {
+      const segment = segments[k]!;
+      if (first < segment.base) first = segment.base;
+      const end = segment.base + segment.written;
+      let found = false;
+      while (first < end) {
+        if (segment.isLive(first - segment.base)) {
+          found = true;
+          break;
+        }
+        first++;
+      }
+      if (found) break;
+      k++;
+    }
+    state[F_FIRST] = Math.min(first, next);
+    if (k >= segments.length) state[F_FIRST] = next;
+  }
+
+  /** Position in #segments of the last segment with base ≤ index, or -1. */
+  #searchSegment(index: number): number {
+    const segments = this.#segments;
+    let lo = 0;
+    let hi = segments.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (segments[mid]!.base <= index) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  #segmentFor(index: number): Segment | undefined {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const k = this.#searchSegment(index);
+      if (k >= 0) {
+        const segment = this.#segments[k]!;
+        if (index - segment.base < segment.limit) {
+          const nextSegment = this.#segments[k + 1];
+          if (nextSegment === undefined || index < nextSegment.base) return segment;
+        }
+      }
+      if (attempt === 0 && Atomics.load(this.#words, W_SEGGEN) !== this.#segGen) this.#relist();
+      else return undefined;
+    }
+    return undefined;
+  }
+
+  /** Catch up with the segment files on disk: drop removed ones, map new ones. */
+  #relist(): void {
+    this.#segGen = Atomics.load(this.#words, W_SEGGEN);
+    const bases = new Set<number>();
+    for (const name of listDir(this.dir)) {
+      const parsed = parseSegmentName(this.prefix, name);
+      if (parsed?.ext === "idx") bases.add(parsed.base);
+    }
+    const kept: Segment[] = [];
+    for (const segment of this.#segments) {
+      if (bases.has(segment.base)) {
+        kept.push(segment);
+        bases.delete(segment.base);
+      } else segment.close();
+    }
+    for (const base of bases) {
+      try {
+        kept.push(Segment.open(this.dir, this.prefix, base, this.#geometry, this.readonly));
+      } catch (e) {
+        if ((e as OffheapError).errno === "ENOENT") continue; // removed meanwhile
+        for (const s of kept) if (!this.#segments.includes(s)) s.close();
+        throw e;
+      }
+    }
+    kept.sort((a, b) => a.base - b.base);
+    this.#segments = kept;
+    this.#last = kept[kept.length - 1];
+  }
+
+  /**
+   * Rebuild the shared state from the files (under the lock): drop a torn tail, clear
+   * stale entries, recount, and remove segments with nothing live.
+   */
+  #recover(): void {
+    this.#stats.recoveries++;
+    for (const segment of this.#segments) segment.close();
+    this.#segments = [];
+    const names = listDir(this.dir);
+    const idx = new Set<number>();
+    const dat = new Set<number>();
+    for (const name of names) {
+      if (name.startsWith(`${this.prefix}-`) && name.includes(".tmp-")) {
+        removeFile(join(this.dir, name)); // a segment half made by a process that died holding the lock
+        continue;
+      }
+      const parsed = parseSegmentName(this.prefix, name);
+      if (parsed === undefined) continue;
+      (parsed.ext === "idx" ? idx : dat).add(parsed.base);
+    }
+    for (const base of dat) {
+      if (!idx.has(base)) removeFile(join(this.dir, `${this.prefix}-${String(base).padStart(16, "0")}.dat`));
+    }
+    const segments: Segment[] = [];
+    try {
+      for (const base of [...idx].sort((a, b) => a - b)) segments.push(Segment.open(this.dir, this.prefix, base, this.#geometry, false));
+    } catch (e) {
+      for (const s of segments) s.close();
+      throw e;
+    }
+    this.#segments = segments;
+    this.#last = segments[segments.length - 1];
+    const [firstFloor, nextFloor] = this.#readFloors();
+    let next = nextFloor;
+    let count = 0;
+    let bytes = 0;
+    for (let k = 0; k < segments.length; k++) {
+      const segment = segments[k]!;
+      const following = segments[k + 1];
+      const room = following === undefined ? segment.limit : Math.min(segment.limit, following.base - segment.base);
+      let written = 0;
+      while (written < room && (segment.flags(written) & FLAG_VALID) !== 0 && (segment.flags(written) & ~(FLAG_VALID | FLAG_DELETED)) === 0) written++;
+      if (following === undefined) {
+        // The tail: drop entries whose data never fully reached the file.
+        while (written > 0 && segment.isLive(written - 1) && segment.check(written - 1) !== undefined) written--;
+      }
+      for (let pos = written; pos < segment.limit && !segment.isBlank(pos); pos++) segment.clearEntry(pos);
+      let live = 0;
+      let liveBytes = 0;
+      let dataEnd = DATA_START;
+      const words = segment.words;
+      for (let pos = 0; pos < written; pos++) {
+        const w = 32 + pos * 4;
+        const end = words[w]! + words[w + 1]!;
+        if (end > dataEnd && end <= this.segmentBytes) dataEnd = end;
+        if (!segment.isLive(pos)) continue;
+        if (segment.base + pos < firstFloor) {
+          segment.markDeleted(pos);
+          continue;
+        }
+        live++;
+        liveBytes += words[w + 1]!;
+      }
+      segment.written = written;
+      segment.live = live;
+      segment.liveBytes = liveBytes;
+      segment.dataEnd = dataEnd;
+      count += live;
+      bytes += liveBytes;
+      next = Math.max(next, segment.base + written);
+    }
+    const state = this.#state;
+    state[F_NEXT] = next;
+    state[F_COUNT] = count;
+    state[F_BYTES] = bytes;
+    state[F_FIRST] = Math.min(Math.max(firstFloor, segments[0]?.base ?? next), next);
+    for (const segment of [...segments]) if (segment.live <= 0) this.#removeSegment(segment);
+    this.#advanceFirst();
+    if (this.syncMode !== "none") for (const segment of this.#segments) segment.syncEntries(0, segment.written);
+    this.#segGen = Atomics.add(this.#words, W_SEGGEN, 1) + 1;
+    Atomics.store(this.#words, W_DIRTY, 0);
+    Atomics.add(this.#words, W_CHANGES, 1);
+    this.#wake();
+  }
+
+  #readerHost(): ReaderHost {
+    return {
+      dir: this.dir,
+      prefix: this.prefix,
+      mapping: this.#dirMap,
+      changesOffset: DIR_CHANGES,
+      check: () => this.#check(),
+      isClosed: () => this.#closed,
+      changes: () => Atomics.load(this.#words, W_CHANGES),
+      first: () => this.#state[F_FIRST]!,
+      next: () => this.#state[F_NEXT]!,
+      get: (index) => this.get(index),
+      forget: (reader) => this.#readers.delete(reader),
+      addWaiter: (delta) => {
+        if (this.#wakeMap === undefined) return true; // producers wake unconditionally
+        if (!this.#wakeWritable || !this.#wakeMap.isOpen) return false;
+        Atomics.add(this.#wakeWords, W_WAITERS, delta);
+        return true;
+      },
+    };
+  }
+}
+

@@ -1,0 +1,304 @@
+/**
+ * One segment of a queue: an index file of fixed-size entries and a data file, both mapped.
+ *
+ * The index is mapped (not read into the heap), so reading item n is one entry lookup and
+ * one copy, whatever the size of the queue. File descriptors are closed right after
+ * mapping: a queue with many segments holds mappings, not open files.
+ */
+import { join } from "node:path";
+import { File, Mapping } from "../../ffi/index.ts";
+import { OffheapError } from "../errors.ts";
+import { crc32, decodeHeader, encodeHeader } from "../format.ts";
+import { publishFile } from "./fsops.ts";
+import {
+  DATA_SPEC,
+  DATA_START,
+  ENTRY_BYTES,
+  FLAG_DELETED,
+  FLAG_VALID,
+  HEADER_ROOM,
+  IDX_DATA_END,
+  IDX_ENTRIES,
+  IDX_LIVE,
+  IDX_LIVE_BYTES,
+  IDX_WRITTEN,
+  INDEX_SPEC,
+  indexFileBytes,
+  segmentFileName,
+} from "./layout.ts";
+
+/** The layout numbers every segment of one queue shares. */
+export interface SegmentGeometry {
+  segmentBytes: number;
+  segmentItems: number;
+}
+
+const LIVE = IDX_LIVE / 8;
+const WRITTEN = IDX_WRITTEN / 8;
+const DATA_END = IDX_DATA_END / 8;
+const LIVE_BYTES = IDX_LIVE_BYTES / 8;
+const ENTRY_WORDS = ENTRY_BYTES / 4;
+const FIRST_ENTRY_WORD = IDX_ENTRIES / 4;
+
+function readHeaderBytes(file: File): Uint8Array {
+  const bytes = new Uint8Array(HEADER_ROOM);
+  const n = file.read(bytes, 0);
+  return bytes.subarray(0, n);
+}
+
+function corrupt(path: string, message: string): OffheapError {
+  return new OffheapError("ERR_CORRUPT", `${path}: ${message}`, { path });
+}
+
+/** A mapped segment. Entry words and the live area are read straight from the mapping. */
+export class Segment {
+  readonly base: number;
+  readonly indexPath: string;
+  readonly dataPath: string;
+  readonly readonly: boolean;
+  readonly geometry: SegmentGeometry;
+  /** Entry positions this mapping can see (less than segmentItems if the file was cut short). */
+  readonly limit: number;
+  #index: Mapping;
+  #words: Uint32Array;
+  #live: Float64Array;
+  #data: Mapping | undefined;
+  #dataBytes: Uint8Array | undefined;
+
+  private constructor(base: number, dir: string, prefix: string, geometry: SegmentGeometry, readonly: boolean, index: Mapping) {
+    this.base = base;
+    this.indexPath = join(dir, segmentFileName(prefix, base, "idx"));
+    this.dataPath = join(dir, segmentFileName(prefix, base, "dat"));
+    this.geometry = geometry;
+    this.readonly = readonly;
+    this.#index = index;
+    const length = index.length;
+    this.limit = length >= IDX_ENTRIES ? Math.min(geometry.segmentItems, Math.floor((length - IDX_ENTRIES) / ENTRY_BYTES)) : 0;
+    this.#words = new Uint32Array(index.buffer, 0, Math.floor(length / 4));
+    // A file cut into its live area gets a private zeroed one: nothing reads past the mapping.
+    this.#live = length >= IDX_ENTRIES ? new Float64Array(index.buffer, 0, IDX_ENTRIES / 8) : new Float64Array(IDX_ENTRIES / 8);
+  }
+
+  /**
+   * Create the data and index files of a new segment starting at `base`. The data file is
+   * published first: an index file is what makes a segment exist.
+   */
+  static create(dir: string, prefix: string, base: number, geometry: SegmentGeometry, durable: boolean): Segment {
+    const dataHeader = encodeHeader(DATA_SPEC, { base, segmentBytes: geometry.segmentBytes });
+    publishFile(dir, segmentFileName(prefix, base, "dat"), dataHeader, geometry.segmentBytes, durable, true);
+    const indexHeader = encodeHeader(INDEX_SPEC, { base, ...geometry });
+    publishFile(dir, segmentFileName(prefix, base, "idx"), indexHeader, indexFileBytes(geometry.segmentItems), durable, true);
+    const segment = Segment.open(dir, prefix, base, geometry, false);
+    segment.dataEnd = DATA_START;
+    return segment;
+  }
+
+  /**
+   * Map the index file of the segment at `base`. Throws `ERR_FORMAT`/`ERR_CORRUPT` for a
+   * bad header. A writable open grows a file that was cut short back to full size (the
+   * missing entries read as absent); a read-only one maps what is there.
+   */
+  static open(dir: string, prefix: string, base: number, geometry: SegmentGeometry, readonly: boolean): Segment {
+    const path = join(dir, segmentFileName(prefix, base, "idx"));
+    const file = File.open(path, { readonly });
+    try {
+      const header = decodeHeader(INDEX_SPEC, readHeaderBytes(file), path);
+      if (header.base !== base || header.segmentItems !== geometry.segmentItems || header.segmentBytes !== geometry.segmentBytes) {
+        throw corrupt(
+          path,
+          `index header says base ${header.base}, ${header.segmentItems} items, ${header.segmentBytes} bytes; ` +
+            `expected base ${base}, ${geometry.segmentItems} items, ${geometry.segmentBytes} bytes`,
+        );
+      }
+      const full = indexFileBytes(geometry.segmentItems);
+      let size = file.size;
+      if (size < full && !readonly) {
+        file.truncate(full);
+        size = full;
+      }
+      const index = Mapping.file(file, { length: Math.min(size, full), readonly });
+      return new Segment(base, dir, prefix, geometry, readonly, index);
+    } finally {
+      file.close();
+    }
+  }
+
+  /** Live items in this segment (shared through the file). */
+  get live(): number {
+    return this.#live[LIVE]!;
+  }
+  set live(v: number) {
+    this.#live[LIVE] = v;
+  }
+  /** Entry positions used so far. */
+  get written(): number {
+    return this.#live[WRITTEN]!;
+  }
+  set written(v: number) {
+    this.#live[WRITTEN] = v;
+  }
+  /** First free byte of the data file. */
+  get dataEnd(): number {
+    return this.#live[DATA_END]!;
+  }
+  set dataEnd(v: number) {
+    this.#live[DATA_END] = v;
+  }
+  /** Bytes of the live items. */
+  get liveBytes(): number {
+    return this.#live[LIVE_BYTES]!;
+  }
+  set liveBytes(v: number) {
+    this.#live[LIVE_BYTES] = v;
+  }
+
+  /** Entry words: offset, length, crc, flags at `FIRST_ENTRY_WORD + pos * 4`. */
+  get words(): Uint32Array {
+    return this.#words;
+  }
+
+  /** Flags of entry `pos` (0 when beyond what is mapped). */
+  flags(pos: number): number {
+    if (pos >= this.limit) return 0;
+    return this.#words[FIRST_ENTRY_WORD + pos * ENTRY_WORDS + 3]!;
+  }
+
+  /** Length of entry `pos`. */
+  length(pos: number): number {
+    return this.#words[FIRST_ENTRY_WORD + pos * ENTRY_WORDS + 1]!;
+  }
+
+  /** Whether entry `pos` holds a live item. */
+  isLive(pos: number): boolean {
+    return (this.flags(pos) & (FLAG_VALID | FLAG_DELETED)) === FLAG_VALID;
+  }
+
+  /** Write entry `pos`; the flags word goes last so a half-written entry is never valid. */
+  writeEntry(pos: number, offset: number, length: number, crc: number): void {
+    const w = FIRST_ENTRY_WORD + pos * ENTRY_WORDS;
+    const words = this.#words;
+    words[w] = offset;
+    words[w + 1] = length;
+    words[w + 2] = crc;
+    words[w + 3] = FLAG_VALID;
+  }
+
+  /** Mark entry `pos` deleted. */
+  markDeleted(pos: number): void {
+    this.#words[FIRST_ENTRY_WORD + pos * ENTRY_WORDS + 3] = FLAG_VALID | FLAG_DELETED;
+  }
+
+  /** Zero entry `pos` (a dropped torn entry). */
+  clearEntry(pos: number): void {
+    this.#words.fill(0, FIRST_ENTRY_WORD + pos * ENTRY_WORDS, FIRST_ENTRY_WORD + (pos + 1) * ENTRY_WORDS);
+  }
+
+  /** Whether entry `pos` is all zeros. */
+  isBlank(pos: number): boolean {
+    if (pos >= this.limit) return true;
+    const w = FIRST_ENTRY_WORD + pos * ENTRY_WORDS;
+    const words = this.#words;
+    return words[w] === 0 && words[w + 1] === 0 && words[w + 2] === 0 && words[w + 3] === 0;
+  }
+
+  /**
+   * Why entry `pos` is unreadable, or `undefined` when its bytes are in bounds and match
+   * its CRC. Never throws for bad data.
+   */
+  check(pos: number): string | undefined {
+    const w = FIRST_ENTRY_WORD + pos * ENTRY_WORDS;
+    const words = this.#words;
+    const offset = words[w]!;
+    const length = words[w + 1]!;
+    let data: Uint8Array;
+    try {
+      data = this.data();
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
+    }
+    if (offset < DATA_START || offset + length > data.length) {
+      return `entry points at bytes ${offset}..${offset + length}, outside the data file's ${DATA_START}..${data.length}`;
+    }
+    const actual = crc32(data.subarray(offset, offset + length));
+    if (actual !== words[w + 2]) return `data checksum mismatch (stored ${words[w + 2]}, computed ${actual})`;
+    return undefined;
+  }
+
+  /**
+   * A copy of the live item at `pos`, or `undefined` when there is none.
+   * Throws `ERR_CORRUPT` when the entry points outside the data file or the CRC differs.
+   */
+  read(pos: number, index: number): Uint8Array | undefined {
+    if (pos >= this.limit) return undefined;
+    const w = FIRST_ENTRY_WORD + pos * ENTRY_WORDS;
+    const words = this.#words;
+    if ((words[w + 3]! & (FLAG_VALID | FLAG_DELETED)) !== FLAG_VALID) return undefined;
+    const offset = words[w]!;
+    const length = words[w + 1]!;
+    const crc = words[w + 2]!;
+    const data = this.#dataBytes ?? this.data();
+    if (offset < DATA_START || offset + length > data.length) {
+      throw corrupt(this.indexPath, `item ${index} points at bytes ${offset}..${offset + length}, outside the data file's ${DATA_START}..${data.length}`);
+    }
+    const out = data.slice(offset, offset + length);
+    const actual = crc32(out);
+    if (actual !== crc) {
+      throw corrupt(this.dataPath, `item ${index} fails its checksum (stored 0x${crc.toString(16)}, computed 0x${actual.toString(16)})`);
+    }
+    return out;
+  }
+
+  /** The mapped data file (mapped on first use). */
+  data(): Uint8Array {
+    if (this.#dataBytes !== undefined) return this.#dataBytes;
+    const path = this.dataPath;
+    const file = File.open(path, { readonly: this.readonly });
+    try {
+      const header = decodeHeader(DATA_SPEC, readHeaderBytes(file), path);
+      if (header.base !== this.base || header.segmentBytes !== this.geometry.segmentBytes) {
+        throw corrupt(path, `data header says base ${header.base}, ${header.segmentBytes} bytes; expected base ${this.base}, ${this.geometry.segmentBytes}`);
+      }
+      let size = file.size;
+      if (size < this.geometry.segmentBytes && !this.readonly) {
+        file.truncate(this.geometry.segmentBytes);
+        size = this.geometry.segmentBytes;
+      }
+      this.#data = Mapping.file(file, { length: Math.min(size, this.geometry.segmentBytes), readonly: this.readonly });
+      this.#dataBytes = this.#data.bytes;
+      return this.#dataBytes;
+    } finally {
+      file.close();
+    }
+  }
+
+  /** Flush data bytes `[from, to)` to disk. */
+  syncData(from: number, to: number): void {
+    if (to > from && this.#data !== undefined) this.#data.sync(from, to - from);
+  }
+
+  /** Flush entries `[from, to)` (and the live area) to disk. */
+  syncEntries(from: number, to: number): void {
+    if (to <= from) return;
+    const start = IDX_ENTRIES + from * ENTRY_BYTES;
+    this.#index.sync(start, (to - from) * ENTRY_BYTES);
+  }
+
+  /** Flush everything mapped. */
+  syncAll(): void {
+    this.#data?.sync();
+    this.#index.sync();
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return !this.#index.isOpen;
+  }
+
+  /** Unmap both files. Idempotent. */
+  close(): void {
+    this.#index.close();
+    this.#data?.close();
+    this.#data = undefined;
+    this.#dataBytes = undefined;
+  }
+}
