@@ -1,0 +1,132 @@
+/**
+ * Opening a ring's shard files: create a new ring, or validate an existing one (headers,
+ * shard membership, exact file sizes) before anything is mapped, so that a truncated or
+ * foreign file is an error and never a SIGBUS. Nothing here writes to an existing ring.
+ */
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
+import { File, Lock, syncDirectory } from "../../ffi/index.ts";
+import { OffheapError, isOffheapError } from "../errors.ts";
+import { assertSameOptions, decodeHeader, encodeHeader, headerBytes } from "../format.ts";
+import {
+  DATA_OFFSET,
+  RING_SPEC,
+  checkHeader,
+  computeLayout,
+  headerValues,
+  shardFileBytes,
+  shardPath,
+  type RingLayout,
+} from "./layout.ts";
+
+/** What {@link openRingFiles} needs to know. */
+export interface RingFileOptions {
+  readonly: boolean;
+  lockTimeout: number | undefined;
+  recordSize: number | undefined;
+  capacity: number | undefined;
+  shards: number | undefined;
+}
+
+/** The open shard files of a ring, validated. */
+export interface RingFiles {
+  layout: RingLayout;
+  files: File[];
+  /** The writer's exclusive lock on shard 0 (undefined for read-only handles). */
+  lock: Lock | undefined;
+}
+
+/** Read and check the header of one shard file. */
+export function readShardHeader(file: File, index: number, layout?: RingLayout): RingLayout {
+  const bytes = new Uint8Array(headerBytes(RING_SPEC));
+  const n = file.read(bytes, 0);
+  const header = decodeHeader(RING_SPEC, bytes.subarray(0, n), file.path);
+  const found = checkHeader(header, file.path, index, layout);
+  const want = shardFileBytes(found, index);
+  const size = file.size;
+  if (size !== want) {
+    throw new OffheapError(
+      "ERR_CORRUPT",
+      `${file.path}: ring shard ${index} should be ${want} bytes (${found.slotsPerShard} slots of ${found.slotBytes} after a ${DATA_OFFSET}-byte header), found ${size}`,
+      { path: file.path },
+    );
+  }
+  return found;
+}
+
+function openShard(path: string, index: number, readonly: boolean): File {
+  const p = shardPath(path, index);
+  try {
+    return File.open(p, { readonly });
+  } catch (e) {
+    if (isOffheapError(e, "ERR_SYSTEM") && e.errno === "ENOENT") {
+      throw new OffheapError("ERR_CORRUPT", `${path}: shard file ${p} is missing`, { path: p, cause: e });
+    }
+    throw e;
+  }
+}
+
+function create(path: string, file0: File, options: RingFileOptions, files: File[]): RingLayout {
+  const { recordSize, capacity } = options;
+  if (recordSize === undefined || capacity === undefined) {
+    throw new OffheapError("ERR_INVALID", `${path} is empty: give recordSize and capacity to create a ring`, { path });
+  }
+  const layout = computeLayout(recordSize, capacity, options.shards);
+  // Shards 1.. first, shard 0 last: a ring whose shard 0 has no header is not yet created.
+  for (let i = 1; i < layout.shards; i++) {
+    const f = File.open(shardPath(path, i), { create: true });
+    files.push(f);
+    f.truncate(0);
+    f.truncate(shardFileBytes(layout, i));
+    f.write(encodeHeader(RING_SPEC, headerValues(layout, i)), 0);
+    f.sync();
+  }
+  file0.truncate(shardFileBytes(layout, 0));
+  file0.write(encodeHeader(RING_SPEC, headerValues(layout, 0)), 0);
+  file0.sync();
+  syncDirectory(dirname(path));
+  return layout;
+}
+
+/**
+ * Open (and for a writer, lock, and create if empty) the shard files of the ring at `path`.
+ * Throws `ERR_LOCKED`/`ERR_TIMEOUT` when another writer holds it, `ERR_FORMAT` or
+ * `ERR_CORRUPT` for foreign or damaged files, `ERR_MISMATCH` for differing options.
+ */
+export function openRingFiles(path: string, options: RingFileOptions): RingFiles {
+  const { readonly } = options;
+  if (!readonly && !existsSync(path) && (options.recordSize === undefined || options.capacity === undefined)) {
+    throw new OffheapError("ERR_INVALID", `${path} does not exist: give recordSize and capacity to create a ring`, { path });
+  }
+  const file0 = File.open(path, { readonly, create: !readonly });
+  const files: File[] = [file0];
+  let lock: Lock | undefined;
+  try {
+    if (!readonly) {
+      lock = new Lock(file0, "exclusive");
+      lock.lockSync(options.lockTimeout ?? 0);
+    }
+    let layout: RingLayout;
+    if (!readonly && file0.size === 0) {
+      layout = create(path, file0, options, files);
+    } else {
+      layout = readShardHeader(file0, 0);
+      assertSameOptions(
+        path,
+        "this ring",
+        { recordSize: layout.recordSize, capacity: layout.capacity, shards: layout.shards },
+        { recordSize: options.recordSize, capacity: options.capacity, shards: options.shards },
+      );
+      for (let i = 1; i < layout.shards; i++) {
+        const f = openShard(path, i, readonly);
+        files.push(f);
+        readShardHeader(f, i, layout);
+      }
+    }
+    return { layout, files, lock };
+  } catch (e) {
+    lock?.unlock();
+    for (const f of files) f.close();
+    throw e;
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Read-only inspection of a ring for the CLI: `describeRing` (header, options, counts)
+ * and `verifyRing` (a CRC scan of every slot that lists damaged records).
+ */
+import { File } from "../../ffi/index.ts";
+import { DATA_OFFSET, HEAD_OFFSET, RING_SPEC, WAITERS_OFFSET, slotsInShard, shardPath } from "./layout.ts";
+import { openRingFiles, readShardHeader } from "./files.ts";
+import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc } from "./slot.ts";
+
+/** What {@link describeRing} reports. */
+export interface RingDescription {
+  kind: string;
+  version: number;
+  options: Record<string, number | string>;
+  counts: Record<string, number>;
+}
+
+/** What {@link verifyRing} reports. */
+export interface RingVerification {
+  /** Slots holding a record or a deletion marker that were checked. */
+  checked: number;
+  /** Damaged slots: `id` is the stored id, or the slot index when the header is unusable. */
+  bad: Array<{ id: number; reason: string }>;
+}
+
+const TWO32 = 0x1_0000_0000;
+
+function readHeadWords(file: File): { next: number; waiters: number } {
+  const words = new Uint8Array(WAITERS_OFFSET + 4 - HEAD_OFFSET);
+  file.read(words, HEAD_OFFSET);
+  const view = new DataView(words.buffer);
+  const lo = view.getUint32(0, true);
+  const state = view.getUint32(4, true);
+  const prev = view.getUint32(8, true);
+  const hi = (state & 1) === 0 ? state >>> 1 : prev;
+  return { next: hi * TWO32 + lo, waiters: view.getInt32(WAITERS_OFFSET - HEAD_OFFSET, true) };
+}
+
+/** Describe the ring at `path` without opening it for writing. Throws `OffheapError` if it cannot be read. */
+export function describeRing(path: string): RingDescription {
+  const file = File.open(path, { readonly: true });
+  try {
+    const layout = readShardHeader(file, 0);
+    const { next, waiters } = readHeadWords(file);
+    return {
+      kind: RING_SPEC.kind,
+      version: RING_SPEC.version,
+      options: {
+        recordSize: layout.recordSize,
+        capacity: layout.capacity,
+        shards: layout.shards,
+        slotBytes: layout.slotBytes,
+        slotsPerShard: layout.slotsPerShard,
+      },
+      counts: {
+        next,
+        first: Math.max(0, next - layout.capacity),
+        size: Math.min(next, layout.capacity),
+        waiters,
+      },
+    };
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Check the CRC of every slot of the ring at `path` (opened read-only). Damaged records are
+ * listed, never thrown; only a ring that cannot be read at all throws `OffheapError`.
+ */
+export function verifyRing(path: string, onProgress?: (done: number, total: number) => void): RingVerification {
+  const { layout, files } = openRingFiles(path, {
+    readonly: true,
+    lockTimeout: undefined,
+    recordSize: undefined,
+    capacity: undefined,
+    shards: undefined,
+  });
+  const bad: RingVerification["bad"] = [];
+  let checked = 0;
+  let done = 0;
+  try {
+    const { next } = readHeadWords(files[0]!);
+    const perChunk = Math.max(1, Math.floor((1 << 20) / layout.slotBytes));
+    const chunk = new Uint8Array(perChunk * layout.slotBytes);
+    const view = new DataView(chunk.buffer);
+    for (let s = 0; s < layout.shards; s++) {
+      const file = files[s]!;
+      const slots = slotsInShard(layout, s);
+      for (let from = 0; from < slots; from += perChunk) {
+        const n = Math.min(perChunk, slots - from);
+        const got = file.read(chunk.subarray(0, n * layout.slotBytes), DATA_OFFSET + from * layout.slotBytes);
+        for (let k = 0; k < n; k++) {
+          const slot = s * layout.slotsPerShard + from + k;
+          const off = k * layout.slotBytes;
+          if (off + layout.slotBytes > got) {
+            bad.push({ id: slot, reason: `slot ${slot}: ${shardPath(path, s)} ends inside it` });
+            continue;
+          }
+          const meta = view.getUint32(off, true);
+          const id = joinId(view.getUint32(off + 4, true), view.getUint32(off + 8, true));
+          const crc = view.getUint32(off + 12, true);
+          const kind = metaKind(meta, layout.recordSize);
+          if (kind === META_EMPTY) continue;
+          checked++;
+          if (kind === META_BUSY) {
+            if (id < next) bad.push({ id, reason: `slot ${slot}: a write was interrupted here` });
+            continue;
+          }
+          if (kind !== META_WRITTEN && kind !== META_DELETED) {
+            bad.push({ id: slot, reason: `slot ${slot}: meta word 0x${meta.toString(16)} is not a valid state` });
+            continue;
+          }
+          const length = kind === META_WRITTEN ? metaLength(meta) : 0;
+          const start = off + 16;
+          const computed = slotCrc(id, meta, chunk.subarray(start, start + length));
+          if (computed !== crc) {
+            bad.push({ id, reason: `slot ${slot}: stored CRC 0x${crc.toString(16)}, computed 0x${computed.toString(16)}` });
+          } else if (id % layout.capacity !== slot) {
+            bad.push({ id, reason: `slot ${slot}: holds id ${id}, which belongs in slot ${id % layout.capacity}` });
+          }
+        }
+        done += n;
+        onProgress?.(done, layout.capacity);
+      }
+    }
+  } finally {
+    for (const f of files) f.close();
+  }
+  return { checked, bad };
+}

@@ -1,0 +1,186 @@
+/**
+ * The ring's on-disk layout: the header every shard file starts with, where the live head
+ * words sit, how a slot is laid out, and how ids map to shards and offsets.
+ *
+ * Shard file `i` (`path` for 0, `path.i` otherwise):
+ * ```
+ *      0  shared header (src/format.ts), kind "RING", fields below
+ *    128  shard 0 only: the published head, as aligned 32-bit atomic words (see head.ts)
+ *    192  shard 0 only: the count of waiting followers (futex wake is skipped at zero)
+ *   4096  slots: slotsInShard × slotBytes
+ * ```
+ * Slot (slotBytes = 16 + recordSize rounded up to 8):
+ * ```
+ *   0  meta  u32  0 = never written; BUSY while being rewritten; WRITTEN | length; DELETED
+ *   4  idLo  u32  the record's id, low 32 bits
+ *   8  idHi  u32  high bits
+ *  12  crc   u32  CRC-32 of (idLo, idHi, meta) followed by the payload
+ *  16  payload, `length` bytes of `recordSize`
+ * ```
+ * Because the id and state are inside the CRC, an empty slot (meta 0), a deleted one, a
+ * slot holding another (older or newer) id and a damaged one are all told apart.
+ */
+import { OffheapError } from "../errors.ts";
+import { headerBytes, registerKind, type HeaderSpec } from "../format.ts";
+import { MAX_MAPPING_BYTES } from "../../ffi/index.ts";
+
+/** The header fields of every ring shard, in stored order. */
+export const RING_FIELDS = [
+  "recordSize",
+  "capacity",
+  "shards",
+  "shardIndex",
+  "slotBytes",
+  "slotsPerShard",
+  "dataOffset",
+  "ringId",
+] as const;
+
+/** A ring header field name. */
+export type RingField = (typeof RING_FIELDS)[number];
+
+/** The header spec of ring shard files. */
+export const RING_SPEC: HeaderSpec<RingField> = { kind: "RING", name: "ring buffer", version: 1, fields: RING_FIELDS };
+registerKind(RING_SPEC);
+
+/** Bytes before the first slot of each shard (the header page). */
+export const DATA_OFFSET = 4096;
+/** Byte offset of the head words in shard 0. */
+export const HEAD_OFFSET = 128;
+/** Byte offset of the waiting-followers counter in shard 0 (its own cache line). */
+export const WAITERS_OFFSET = 192;
+/** Bytes of a slot's header. */
+export const SLOT_HEADER = 16;
+/** `meta` flag: the slot holds a record; the low bits are its length. */
+export const WRITTEN = 0x8000_0000;
+/** `meta` value: the record with this id was deleted. */
+export const DELETED = 0x4000_0000;
+/** `meta` value: a writer is rewriting the slot right now (or died doing it). */
+export const BUSY = 0x2000_0000;
+/** Largest record size: the length must fit below the flag bits. */
+export const MAX_RECORD_SIZE = 0x3fff_ffff;
+/** Default largest shard file: 1 GiB. */
+export const DEFAULT_SHARD_BYTES = 1 << 30;
+/** Ids stay below 2^53 (exact as numbers). */
+export const MAX_ID = Number.MAX_SAFE_INTEGER;
+
+if (headerBytes(RING_SPEC) > HEAD_OFFSET) throw new Error("ring header overlaps the head words");
+
+/** The layout values stored in shard 0's header. */
+export interface RingLayout {
+  recordSize: number;
+  capacity: number;
+  shards: number;
+  slotBytes: number;
+  slotsPerShard: number;
+  ringId: number;
+}
+
+/** Bytes of one slot for records of `recordSize` bytes. */
+export function slotBytesFor(recordSize: number): number {
+  return Math.ceil((SLOT_HEADER + recordSize) / 8) * 8;
+}
+
+/** Slots held by shard `index`. */
+export function slotsInShard(layout: RingLayout, index: number): number {
+  return Math.max(0, Math.min(layout.slotsPerShard, layout.capacity - index * layout.slotsPerShard));
+}
+
+/** Exact byte size of shard file `index`. */
+export function shardFileBytes(layout: RingLayout, index: number): number {
+  return DATA_OFFSET + slotsInShard(layout, index) * layout.slotBytes;
+}
+
+/** The file name of shard `index`. */
+export function shardPath(path: string, index: number): string {
+  return index === 0 ? path : `${path}.${index}`;
+}
+
+function positiveInt(name: string, value: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new OffheapError("ERR_INVALID", `${name} must be an integer from 1 to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * Compute a new ring's layout from the options; throws `ERR_INVALID` for bad values and
+ * `ERR_TOO_LARGE` when a shard would exceed what one mapping can hold.
+ */
+export function computeLayout(recordSize: number, capacity: number, shards: number | undefined): RingLayout {
+  positiveInt("recordSize", recordSize, MAX_RECORD_SIZE);
+  positiveInt("capacity", capacity, 2 ** 40);
+  const slotBytes = slotBytesFor(recordSize);
+  const count =
+    shards === undefined
+      ? Math.max(1, Math.ceil((capacity * slotBytes) / (DEFAULT_SHARD_BYTES - DATA_OFFSET)))
+      : positiveInt("shards", shards, 65_536);
+  const slotsPerShard = Math.ceil(capacity / count);
+  if ((count - 1) * slotsPerShard >= capacity) {
+    throw new OffheapError(
+      "ERR_INVALID",
+      `${count} shards for ${capacity} records leave a shard empty; use at most ${Math.ceil(capacity / slotsPerShard)} shards`,
+    );
+  }
+  const largest = DATA_OFFSET + slotsPerShard * slotBytes;
+  if (largest > MAX_MAPPING_BYTES) {
+    throw new OffheapError(
+      "ERR_TOO_LARGE",
+      `a shard of ${slotsPerShard} records of ${slotBytes} bytes is ${largest} bytes; one shard is at most ${MAX_MAPPING_BYTES} bytes: use more shards`,
+    );
+  }
+  const ringId = 1 + Math.floor(Math.random() * 0xffff_ffff);
+  return { recordSize, capacity, shards: count, slotBytes, slotsPerShard, ringId };
+}
+
+/** The header values for shard `index`. */
+export function headerValues(layout: RingLayout, index: number): Record<RingField, number> {
+  return {
+    recordSize: layout.recordSize,
+    capacity: layout.capacity,
+    shards: layout.shards,
+    shardIndex: index,
+    slotBytes: layout.slotBytes,
+    slotsPerShard: layout.slotsPerShard,
+    dataOffset: DATA_OFFSET,
+    ringId: layout.ringId,
+  };
+}
+
+/**
+ * Check that a decoded header is self-consistent and belongs to the ring described by
+ * `layout` as shard `index` (when `layout` is given). Throws `ERR_CORRUPT` otherwise, so
+ * that no offset derived from it is ever used unchecked.
+ */
+export function checkHeader(h: Record<RingField, number>, path: string, index: number, layout?: RingLayout): RingLayout {
+  const bad = (what: string) => new OffheapError("ERR_CORRUPT", `${path}: ring header is inconsistent: ${what}`, { path });
+  if (h.recordSize < 1 || h.recordSize > MAX_RECORD_SIZE) throw bad(`recordSize ${h.recordSize}`);
+  if (h.capacity < 1 || h.capacity > 2 ** 40) throw bad(`capacity ${h.capacity}`);
+  if (h.slotBytes !== slotBytesFor(h.recordSize)) throw bad(`slotBytes ${h.slotBytes}, expected ${slotBytesFor(h.recordSize)}`);
+  if (h.shards < 1 || h.slotsPerShard !== Math.ceil(h.capacity / h.shards)) {
+    throw bad(`${h.shards} shards of ${h.slotsPerShard} slots for capacity ${h.capacity}`);
+  }
+  if (h.dataOffset !== DATA_OFFSET) throw bad(`data offset ${h.dataOffset}, expected ${DATA_OFFSET}`);
+  if (h.shardIndex !== index) throw bad(`it says shard ${h.shardIndex}, expected shard ${index}`);
+  if (DATA_OFFSET + h.slotsPerShard * h.slotBytes > MAX_MAPPING_BYTES) throw bad(`shards of ${h.slotsPerShard} slots are too large`);
+  const found: RingLayout = {
+    recordSize: h.recordSize,
+    capacity: h.capacity,
+    shards: h.shards,
+    slotBytes: h.slotBytes,
+    slotsPerShard: h.slotsPerShard,
+    ringId: h.ringId,
+  };
+  if (layout) {
+    for (const key of Object.keys(layout) as Array<keyof RingLayout>) {
+      if (layout[key] !== found[key]) {
+        throw new OffheapError(
+          "ERR_CORRUPT",
+          `${path}: shard ${index} belongs to another ring (${key} ${found[key]}, shard 0 has ${layout[key]})`,
+          { path },
+        );
+      }
+    }
+  }
+  return found;
+}

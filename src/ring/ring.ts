@@ -1,0 +1,651 @@
+/**
+ * `RingBuffer`: a persistent ring of fixed-size slots on disk. One writer process appends
+ * (ids 0, 1, 2, …; id `i` lives in slot `i % capacity`), any number of read-only handles in
+ * other processes or Workers read and follow it live.
+ */
+import { File, FutexWaiter, Mapping, futexWake, type Lock } from "../../ffi/index.ts";
+import { OffheapError } from "../errors.ts";
+import { openRingFiles } from "./files.ts";
+import { HEAD_FUTEX_OFFSET, futexValue, headCandidates, loadHead, resetHead, storeHead } from "./head.ts";
+import { DATA_OFFSET, DELETED, HEAD_OFFSET, MAX_ID, WAITERS_OFFSET, WRITTEN, shardFileBytes, shardPath, type RingLayout } from "./layout.ts";
+import { slotCrc } from "./slot.ts";
+import { BUSY_SLOT, GONE, MmapSlots, NEWER, PreadSlots, type SlotStore } from "./store.ts";
+
+/** Options of {@link RingBuffer.open}. */
+export interface RingOptions {
+  /** Largest record in bytes. Required to create; read from the file on reopen. */
+  recordSize?: number;
+  /** Number of slots (records held). Required to create; read from the file on reopen. */
+  capacity?: number;
+  /** Number of shard files (`path`, `path.1`, …). Default: enough for ≤ 1 GiB each. */
+  shards?: number;
+  /** `"mmap"` (default): slots in shared mappings. `"pread"`: pread/pwrite. */
+  io?: "mmap" | "pread";
+  /** `"none"` (default): the OS writes back. `"always"`: each write is durable before it returns. */
+  sync?: "none" | "always";
+  /** On sequential reads, ask for the next `prefetch` records ahead of time. Default 0. */
+  prefetch?: number;
+  /** Open without the writer lock; writes throw `ERR_READONLY`. Default false. */
+  readonly?: boolean;
+  /** Wait up to this many ms for another writer's lock (then `ERR_TIMEOUT`). Default 0: `ERR_LOCKED` at once. */
+  lockTimeout?: number;
+}
+
+/** A record with its id, as {@link RingBuffer.range} and {@link RingBuffer.follow} yield it. */
+export interface RingRecord {
+  id: number;
+  data: Uint8Array;
+}
+
+/** Options of {@link RingBuffer.follow}. */
+export interface FollowOptions {
+  /** Stop following: the iterator throws the signal's reason. */
+  signal?: AbortSignal;
+  /** When the writer overwrote records not yet read: `"throw"` `ERR_LAPPED` (default), or `"skip"` to `first`. */
+  onLap?: "throw" | "skip";
+}
+
+/** Counters of one handle, as plain numbers (rendered as metrics). */
+export interface RingStats {
+  appends: number;
+  bytesAppended: number;
+  writes: number;
+  deletes: number;
+  gets: number;
+  hits: number;
+  misses: number;
+  laps: number;
+  lapMissed: number;
+  prefetches: number;
+  syncs: number;
+  followers: number;
+  first: number;
+  next: number;
+  size: number;
+  capacity: number;
+  recordSize: number;
+  shards: number;
+}
+
+const WAITERS_INDEX = WAITERS_OFFSET / 4;
+const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
+/** Futex wait per round when registered (the writer wakes us) / when only polling. */
+const WAIT_MS = 250;
+const POLL_MS = 10;
+
+/**
+ * A persistent ring of records, one writer and many readers across processes.
+ *
+ * @example
+ * ```ts
+ * using ring = RingBuffer.open("/tmp/events.ring", { recordSize: 128, capacity: 1 << 16 });
+ * const id = ring.append("hello");
+ * ring.get(id); // Uint8Array of "hello"
+ * ```
+ */
+export class RingBuffer {
+  /** The path of shard 0. */
+  readonly path: string;
+  /** Largest record in bytes. */
+  readonly recordSize: number;
+  /** Slots in the ring. */
+  readonly capacity: number;
+  /** Number of shard files. */
+  readonly shards: number;
+  /** Whether this handle is read-only. */
+  readonly readonly: boolean;
+  /** The I/O mode of this handle. */
+  readonly io: "mmap" | "pread";
+
+  readonly #layout: RingLayout;
+  readonly #files: File[];
+  readonly #lock: Lock | undefined;
+  readonly #store: SlotStore;
+  readonly #headMap: Mapping;
+  #headWords: Int32Array;
+  readonly #syncAlways: boolean;
+  readonly #prefetch: number;
+  #next = 0;
+  #closed = false;
+  #lastRead = -2;
+  #prefetchedTo = 0;
+  #prefetchTimer: ReturnType<typeof setImmediate> | undefined;
+  #deleteScratch: Uint8Array | undefined;
+  #waitFile: File | undefined;
+  #waitMap: Mapping | undefined;
+  #waitWords: Int32Array | null | undefined;
+  #registered = 0;
+  readonly #followers = new Set<() => void>();
+  readonly #counts = {
+    appends: 0,
+    bytesAppended: 0,
+    writes: 0,
+    deletes: 0,
+    gets: 0,
+    hits: 0,
+    misses: 0,
+    laps: 0,
+    lapMissed: 0,
+    prefetches: 0,
+    syncs: 0,
+  };
+
+  private constructor(path: string, options: RingOptions) {
+    const io = options.io ?? "mmap";
+    if (io !== "mmap" && io !== "pread") throw new OffheapError("ERR_INVALID", `io must be "mmap" or "pread", got ${JSON.stringify(io)}`);
+    const sync = options.sync ?? "none";
+    if (sync !== "none" && sync !== "always") throw new OffheapError("ERR_INVALID", `sync must be "none" or "always", got ${JSON.stringify(sync)}`);
+    const prefetch = options.prefetch ?? 0;
+    if (!Number.isSafeInteger(prefetch) || prefetch < 0) throw new OffheapError("ERR_INVALID", `prefetch must be a non-negative integer, got ${prefetch}`);
+    const lockTimeout = options.lockTimeout;
+    if (lockTimeout !== undefined && !(lockTimeout >= 0)) throw new OffheapError("ERR_INVALID", `lockTimeout must be ≥ 0 ms, got ${lockTimeout}`);
+    const readonly = options.readonly ?? false;
+
+    const opened = openRingFiles(path, {
+      readonly,
+      lockTimeout,
+      recordSize: options.recordSize,
+      capacity: options.capacity,
+      shards: options.shards,
+    });
+    const { layout, files } = opened;
+    const maps: Mapping[] = [];
+    try {
+      let store: SlotStore;
+      if (io === "mmap") {
+        files.forEach((f, i) => maps.push(Mapping.file(f, { length: shardFileBytes(layout, i), readonly })));
+        store = new MmapSlots(layout, files.map((_, i) => shardPath(path, i)), maps, readonly);
+        this.#headMap = maps[0]!;
+      } else {
+        this.#headMap = Mapping.file(files[0]!, { length: DATA_OFFSET, readonly });
+        maps.push(this.#headMap);
+        store = new PreadSlots(layout, files, readonly);
+      }
+      this.#store = store;
+      this.#headWords = new Int32Array(this.#headMap.buffer, 0, DATA_OFFSET / 4);
+      if (!readonly) {
+        this.#next = this.#recoverHead();
+        this.#repairInterrupted(store, layout.capacity);
+      }
+    } catch (e) {
+      for (const m of maps) m.close();
+      opened.lock?.unlock();
+      for (const f of files) f.close();
+      throw e;
+    }
+    this.path = path;
+    this.recordSize = layout.recordSize;
+    this.capacity = layout.capacity;
+    this.shards = layout.shards;
+    this.readonly = readonly;
+    this.io = io;
+    this.#layout = layout;
+    this.#files = files;
+    this.#lock = opened.lock;
+    this.#syncAlways = sync === "always";
+    this.#prefetch = prefetch;
+  }
+
+  /**
+   * Open the ring at `path`, creating it (with `recordSize` and `capacity`) when it does not
+   * exist. Options fixed at creation may be omitted on reopen; given ones must match the
+   * file's (`ERR_MISMATCH`, and the files stay unchanged).
+   */
+  static open(path: string, options: RingOptions = {}): RingBuffer {
+    return new RingBuffer(path, options);
+  }
+
+  /** The id the next append gets. */
+  get next(): number {
+    this.#assertOpen();
+    return this.#loadNext();
+  }
+
+  /** The oldest id the ring can still hold: `max(0, next - capacity)`. */
+  get first(): number {
+    this.#assertOpen();
+    return Math.max(0, this.#loadNext() - this.capacity);
+  }
+
+  /** Ids in the window `[first, next)` (deleted or skipped ids included). */
+  get size(): number {
+    this.#assertOpen();
+    return Math.min(this.#loadNext(), this.capacity);
+  }
+
+  /** Append a record; returns its id. Strings are stored as UTF-8. */
+  append(data: Uint8Array | string): number {
+    this.#assertWritable();
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    const id = this.#next;
+    if (id >= MAX_ID) throw new OffheapError("ERR_RANGE", `ids are exhausted at ${MAX_ID}`, { path: this.path });
+    this.#put(id, bytes);
+    this.#counts.appends++;
+    this.#counts.bytesAppended += bytes.length;
+    this.#publish(id + 1);
+    return id;
+  }
+
+  /** Append every item; returns the id of the first (the rest follow in order). */
+  appendMany(items: Iterable<Uint8Array | string>): number {
+    this.#assertWritable();
+    const list: Uint8Array[] = [];
+    for (const item of items) {
+      const bytes = typeof item === "string" ? encoder.encode(item) : item;
+      this.#checkSize(bytes);
+      list.push(bytes);
+    }
+    const start = this.#next;
+    if (start + list.length > MAX_ID) throw new OffheapError("ERR_RANGE", `ids are exhausted at ${MAX_ID}`, { path: this.path });
+    if (list.length === 0) return start;
+    // Only the last `capacity` items survive a batch larger than the ring.
+    const skip = Math.max(0, list.length - this.capacity);
+    for (let i = skip; i < list.length; i++) {
+      const bytes = list[i]!;
+      this.#store.put(start + i, (WRITTEN | bytes.length) >>> 0, bytes, slotCrc(start + i, (WRITTEN | bytes.length) >>> 0, bytes));
+      this.#counts.bytesAppended += bytes.length;
+    }
+    this.#counts.appends += list.length;
+    if (this.#syncAlways) this.#store.syncDirty();
+    this.#publish(start + list.length);
+    return start;
+  }
+
+  /**
+   * Write the record with an explicit id (slot `id % capacity`). An id at or past `next`
+   * moves `next` to `id + 1` (ids in between read as absent); an id in `[first, next)`
+   * replaces that record; an id before `first` is `ERR_RANGE`.
+   */
+  write(id: number, data: Uint8Array | string): void {
+    this.#assertWritable();
+    this.#checkId(id);
+    if (id >= MAX_ID) throw new OffheapError("ERR_RANGE", `id ${id} is past the largest id ${MAX_ID - 1}`, { path: this.path });
+    const first = Math.max(0, this.#next - this.capacity);
+    if (id < first) {
+      throw new OffheapError("ERR_RANGE", `id ${id} was already overwritten: the ring holds ids ${first} to ${this.#next - 1}`, { path: this.path });
+    }
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    this.#put(id, bytes);
+    this.#counts.writes++;
+    this.#counts.bytesAppended += bytes.length;
+    if (id >= this.#next) this.#publish(id + 1);
+  }
+
+  /**
+   * A copy of record `id`, or `undefined` when it was never written, was overwritten or
+   * deleted. Throws `ERR_CORRUPT` when the stored record fails its checksum.
+   */
+  get(id: number): Uint8Array | undefined {
+    this.#assertOpen();
+    this.#checkId(id);
+    this.#counts.gets++;
+    const next = this.#loadNext();
+    if (id >= next || id < next - this.capacity) {
+      this.#counts.misses++;
+      return undefined;
+    }
+    const n = this.#store.read(id, null);
+    if (this.#prefetch > 0) this.#readAhead(id);
+    if (n < 0) {
+      this.#counts.misses++;
+      return undefined;
+    }
+    this.#counts.hits++;
+    return this.#store.copy;
+  }
+
+  /**
+   * Copy record `id` into `target` (from index 0); returns the byte count, or -1 when the
+   * record is absent. `ERR_RANGE` when `target` is shorter than the record.
+   * In `pread` mode this allocates nothing; in `mmap` mode one view object per call.
+   */
+  getInto(id: number, target: Uint8Array): number {
+    this.#assertOpen();
+    this.#checkId(id);
+    this.#counts.gets++;
+    const next = this.#loadNext();
+    if (id >= next || id < next - this.capacity) {
+      this.#counts.misses++;
+      return -1;
+    }
+    const n = this.#store.read(id, target);
+    if (this.#prefetch > 0) this.#readAhead(id);
+    if (n < 0) {
+      this.#counts.misses++;
+      return -1;
+    }
+    this.#counts.hits++;
+    return n;
+  }
+
+  /** Delete record `id`. Returns false when it is not there (absent, overwritten, deleted). */
+  delete(id: number): boolean {
+    this.#assertWritable();
+    this.#checkId(id);
+    const next = this.#next;
+    if (id >= next || id < next - this.capacity) return false;
+    this.#deleteScratch ??= new Uint8Array(this.recordSize);
+    let n: number;
+    try {
+      n = this.#store.read(id, this.#deleteScratch);
+    } catch (e) {
+      // A damaged slot in the window can only have held this id: deleting it is safe.
+      if (!(e instanceof OffheapError && e.code === "ERR_CORRUPT")) throw e;
+      n = 0;
+    }
+    if (n < 0) return false;
+    this.#store.put(id, DELETED, EMPTY, slotCrc(id, DELETED, EMPTY));
+    if (this.#syncAlways) this.#store.syncSlot(id);
+    this.#counts.deletes++;
+    return true;
+  }
+
+  /**
+   * The records with ids in `[from, to)` (default: from `first` to the `next` of when the
+   * iteration starts), skipping absent and deleted ones and any overwritten meanwhile.
+   */
+  *range(from?: number, to?: number): IterableIterator<RingRecord> {
+    this.#assertOpen();
+    if (from !== undefined) this.#checkId(from);
+    if (to !== undefined) this.#checkId(to);
+    const stop = to ?? this.#loadNext();
+    let id = from ?? 0;
+    while (id < stop) {
+      this.#assertOpen();
+      const next = this.#loadNext();
+      if (id >= next) return;
+      if (id < next - this.capacity) id = next - this.capacity;
+      if (id >= stop) return;
+      const n = this.#store.read(id, null);
+      if (n >= 0) yield { id, data: this.#store.copy };
+      id++;
+    }
+  }
+
+  /**
+   * Yield every record from `from` (default `first`) on, waiting for new ones (futex wake
+   * from the writer, with a short timeout as a safety net). When the writer overwrote
+   * records not read yet, throws `ERR_LAPPED` with `missed`, or with `onLap: "skip"`
+   * continues at `first` and counts the lap in {@link stats}. Ends when the ring is closed.
+   */
+  follow(from?: number, options: FollowOptions = {}): AsyncIterableIterator<RingRecord> {
+    this.#assertOpen();
+    if (from !== undefined) this.#checkId(from);
+    const onLap = options.onLap ?? "throw";
+    if (onLap !== "throw" && onLap !== "skip") throw new OffheapError("ERR_INVALID", `onLap must be "throw" or "skip", got ${JSON.stringify(onLap)}`);
+    return this.#follow(from ?? Math.max(0, this.#loadNext() - this.capacity), options.signal, onLap);
+  }
+
+  /** Write everything dirty to disk (slots, then the head). */
+  sync(): void {
+    this.#assertOpen();
+    if (this.readonly) return;
+    this.#store.syncDirty();
+    this.#headMap.sync(HEAD_OFFSET, 16);
+    this.#counts.syncs++;
+  }
+
+  /** This handle's counters and the ring's current window. */
+  stats(): RingStats {
+    this.#assertOpen();
+    const next = this.#loadNext();
+    return {
+      ...this.#counts,
+      followers: this.#followers.size,
+      first: Math.max(0, next - this.capacity),
+      next,
+      size: Math.min(next, this.capacity),
+      capacity: this.capacity,
+      recordSize: this.recordSize,
+      shards: this.shards,
+    };
+  }
+
+  /**
+   * Close the handle: stop followers (their iterations end) and pending prefetch, unmap,
+   * release the lock. Idempotent; later calls throw `ERR_CLOSED`.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#prefetchTimer !== undefined) clearImmediate(this.#prefetchTimer);
+    this.#prefetchTimer = undefined;
+    for (const stop of this.#followers) stop();
+    this.#followers.clear();
+    if (this.#registered > 0 && this.#waitWords) Atomics.sub(this.#waitWords, WAITERS_INDEX, this.#registered);
+    this.#registered = 0;
+    this.#waitMap?.close();
+    this.#waitFile?.close();
+    this.#store.close();
+    this.#headMap.close();
+    this.#headWords = new Int32Array(0);
+    this.#lock?.unlock();
+    for (const f of this.#files) f.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // ---- internals ----
+
+  #assertOpen(): void {
+    if (this.#closed) throw new OffheapError("ERR_CLOSED", `ring ${this.path} is closed`, { path: this.path });
+  }
+
+  #assertWritable(): void {
+    this.#assertOpen();
+    if (this.readonly) throw new OffheapError("ERR_READONLY", `ring ${this.path} was opened readonly`, { path: this.path });
+  }
+
+  #checkId(id: number): void {
+    if (!Number.isSafeInteger(id)) throw new OffheapError("ERR_INVALID", `an id must be an integer, got ${id}`, { path: this.path });
+    if (id < 0) throw new OffheapError("ERR_RANGE", `ids start at 0, got ${id}`, { path: this.path });
+  }
+
+  #checkSize(bytes: Uint8Array): void {
+    if (!(bytes instanceof Uint8Array)) throw new OffheapError("ERR_INVALID", "a record must be a Uint8Array or a string", { path: this.path });
+    if (bytes.length > this.recordSize) {
+      throw new OffheapError("ERR_TOO_LARGE", `a record is at most ${this.recordSize} bytes (recordSize), got ${bytes.length}`, { path: this.path });
+    }
+  }
+
+  #loadNext(): number {
+    return this.readonly ? loadHead(this.#headWords) : this.#next;
+  }
+
+  #put(id: number, bytes: Uint8Array): void {
+    this.#checkSize(bytes);
+    const meta = (WRITTEN | bytes.length) >>> 0;
+    this.#store.put(id, meta, bytes, slotCrc(id, meta, bytes));
+    if (this.#syncAlways) this.#store.syncSlot(id);
+  }
+
+  /** Publish `next` once the slots before it are complete, then wake followers. */
+  #publish(next: number): void {
+    storeHead(this.#headWords, next, this.#next);
+    this.#next = next;
+    if (this.#syncAlways) this.#headMap.sync(HEAD_OFFSET, 16);
+    if (Atomics.load(this.#headWords, WAITERS_INDEX) > 0) futexWake(this.#headMap, HEAD_FUTEX_OFFSET);
+  }
+
+  /** The writer's head on open; a crash during a high-bits change is settled by the slots. */
+  #recoverHead(): number {
+    const candidates = headCandidates(this.#headWords);
+    let next = candidates[candidates.length - 1]!;
+    if (candidates.length > 1) {
+      for (const c of candidates) {
+        if (c === 0 || this.#holds(c - 1)) {
+          next = c;
+          break;
+        }
+      }
+      resetHead(this.#headWords, next);
+    }
+    if (next > MAX_ID) throw new OffheapError("ERR_CORRUPT", `${this.#files[0]!.path}: head ${next} is past the largest id`, { path: this.#files[0]!.path });
+    return next;
+  }
+
+  /**
+   * A writer killed inside a put leaves the slot of `next` BUSY. The record the window held
+   * there is gone either way: mark it deleted so readers stop waiting for it.
+   */
+  #repairInterrupted(store: SlotStore, capacity: number): void {
+    const next = this.#next;
+    let state: number;
+    try {
+      state = store.read(next, null);
+    } catch {
+      return; // damaged, not interrupted: get/verify report it
+    }
+    if (state !== BUSY_SLOT) return;
+    const lost = next >= capacity ? next - capacity : next;
+    store.put(lost, DELETED, EMPTY, slotCrc(lost, DELETED, EMPTY));
+    store.syncDirty();
+  }
+
+  #holds(id: number): boolean {
+    try {
+      const n = this.#store.read(id, null);
+      return n >= 0 || n === GONE;
+    } catch {
+      return false;
+    }
+  }
+
+  #readAhead(id: number): void {
+    const sequential = id === this.#lastRead + 1;
+    this.#lastRead = id;
+    if (!sequential || id < this.#prefetchedTo - (this.#prefetch >> 1)) return;
+    const start = Math.max(id + 1, this.#prefetchedTo);
+    const count = this.#prefetch;
+    this.#prefetchedTo = start + count;
+    this.#counts.prefetches++;
+    if (this.io === "mmap") {
+      this.#store.prefetch(start, count);
+      return;
+    }
+    // pread mode reads ahead off the caller's path: at most one pending, cancelled by close.
+    if (this.#prefetchTimer !== undefined) return;
+    this.#prefetchTimer = setImmediate(() => {
+      this.#prefetchTimer = undefined;
+      if (!this.#closed) this.#store.prefetch(start, count);
+    });
+  }
+
+  /** Int32 words where this handle registers as a waiter, or null when it cannot. */
+  #registration(): Int32Array | null {
+    if (this.#waitWords !== undefined) return this.#waitWords;
+    if (!this.readonly) {
+      this.#waitWords = this.#headWords;
+      return this.#waitWords;
+    }
+    // A read-only handle registers through a small writable mapping of the header page,
+    // so the writer knows to wake it; without write permission it polls instead.
+    try {
+      this.#waitFile = File.open(this.path);
+      this.#waitMap = Mapping.file(this.#waitFile, { length: DATA_OFFSET });
+      this.#waitWords = new Int32Array(this.#waitMap.buffer);
+    } catch {
+      this.#waitMap?.close();
+      this.#waitFile?.close();
+      this.#waitMap = undefined;
+      this.#waitFile = undefined;
+      this.#waitWords = null;
+    }
+    return this.#waitWords;
+  }
+
+  async *#follow(from: number, signal: AbortSignal | undefined, onLap: "throw" | "skip"): AsyncGenerator<RingRecord> {
+    let pos = from;
+    let waiter: FutexWaiter | undefined;
+    const stop = () => waiter?.close();
+    this.#followers.add(stop);
+    try {
+      for (;;) {
+        if (this.#closed) return;
+        signal?.throwIfAborted();
+        const next = this.#loadNext();
+        const first = Math.max(0, next - this.capacity);
+        if (pos < first) {
+          pos = this.#lap(pos, first, onLap);
+          continue;
+        }
+        if (pos < next) {
+          const n = this.#store.read(pos, null);
+          if (n >= 0) {
+            const data = this.#store.copy;
+            yield { id: pos, data };
+            pos++;
+          } else if (n === BUSY_SLOT) {
+            await Bun.sleep(1); // a writer is mid-rewrite of this slot (or died there)
+          } else if (n === NEWER) {
+            // Overwritten between loading the head and reading the slot.
+            const now = Math.max(0, this.#loadNext() - this.capacity);
+            pos = this.#lap(pos, Math.max(now, pos + 1), onLap);
+          } else {
+            pos++; // deleted, or skipped by a write(id) past it
+          }
+          continue;
+        }
+        waiter ??= new FutexWaiter();
+        await this.#waitPast(next, waiter, signal);
+      }
+    } finally {
+      waiter?.close();
+      this.#followers.delete(stop);
+    }
+  }
+
+  #lap(pos: number, first: number, onLap: "throw" | "skip"): number {
+    const missed = first - pos;
+    if (onLap === "throw") {
+      throw new OffheapError(
+        "ERR_LAPPED",
+        `the writer overwrote ${missed} records this reader had not read (it was at id ${pos}, the oldest held is ${first})`,
+        { path: this.path, missed },
+      );
+    }
+    this.#counts.laps++;
+    this.#counts.lapMissed += missed;
+    return first;
+  }
+
+  /** Wait until the head moves past `seen` (or a short timeout, or abort, or close). */
+  async #waitPast(seen: number, waiter: FutexWaiter, signal: AbortSignal | undefined): Promise<void> {
+    const words = this.#registration();
+    if (words) {
+      Atomics.add(words, WAITERS_INDEX, 1);
+      this.#registered++;
+    }
+    try {
+      if (this.#loadNext() !== seen) return;
+      const wait = waiter.wait(this.#headMap, HEAD_FUTEX_OFFSET, futexValue(seen), words ? WAIT_MS : POLL_MS);
+      if (signal === undefined) {
+        await wait;
+        return;
+      }
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(signal.reason);
+        if (signal.aborted) return onAbort();
+        signal.addEventListener("abort", onAbort, { once: true });
+        wait.then(
+          () => {
+            signal.removeEventListener("abort", onAbort);
+            resolve();
+          },
+          (e) => {
+            signal.removeEventListener("abort", onAbort);
+            reject(e);
+          },
+        );
+      });
+    } finally {
+      if (words && !this.#closed) {
+        Atomics.sub(words, WAITERS_INDEX, 1);
+        this.#registered--;
+      }
+    }
+  }
+}

@@ -1,0 +1,344 @@
+/**
+ * Slot storage for the two I/O modes. `MmapSlots` reads and writes slots in shared
+ * mappings (no syscall per record); `PreadSlots` uses pread/pwrite through reused scratch
+ * buffers. Both follow one protocol, so handles of either mode can share a ring:
+ *
+ * - a writer sets `meta` to BUSY (mmap) or writes header and payload in one pwrite (pread);
+ *   then stores payload, id and crc; `meta` last, with `Atomics.store`;
+ * - a reader loads the header, copies the payload, checks the CRC and, on handles that
+ *   may race a writer in another process, reloads the header: a change means the slot was
+ *   rewritten under it and the read is retried, so a torn read is never returned.
+ *
+ * Ids map to slots as `id % capacity`; stored ids in a slot only grow, which lets a reader
+ * tell "my record was overwritten" (a newer id) from "never written" (an older id).
+ */
+import { OffheapError } from "../errors.ts";
+import type { File, Mapping } from "../../ffi/index.ts";
+import { BUSY, DATA_OFFSET, SLOT_HEADER, type RingLayout } from "./layout.ts";
+import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc } from "./slot.ts";
+
+/** `read` result: the slot does not hold the id (never written, skipped, or an older id). */
+export const ABSENT = -1;
+/** `read` result: the record was deleted. */
+export const GONE = -2;
+/** `read` result: the slot holds a newer id: the record was overwritten. */
+export const NEWER = -3;
+/** `read` result: a writer is rewriting the slot (still so after the retries). */
+export const BUSY_SLOT = -4;
+
+const TWO32 = 0x1_0000_0000;
+/** Re-reads a read-only handle makes while a writer in another process rewrites a slot. */
+const RACE_RETRIES = 64;
+/** Largest single read-ahead in pread mode. */
+const MAX_READAHEAD = 1 << 20;
+
+/** The operations a ring needs from its slots, in either I/O mode. */
+export interface SlotStore {
+  /**
+   * Read the record `id` into `target` (at 0), or into a fresh copy left in {@link copy}
+   * when `target` is null. Returns its length, or `ABSENT`, `GONE`, `NEWER`.
+   * Throws `ERR_CORRUPT` when the slot fails its checksum.
+   */
+  read(id: number, target: Uint8Array | null): number;
+  /** The copy made by the last `read` with a null target. */
+  copy: Uint8Array;
+  /** Write a slot: `meta` is `WRITTEN | length` or `DELETED`; `crc` from {@link slotCrc}. */
+  put(id: number, meta: number, data: Uint8Array, crc: number): void;
+  /** Make the slot of `id` durable. */
+  syncSlot(id: number): void;
+  /** Make every slot written since the last call durable. */
+  syncDirty(): void;
+  /** Ask for the slots of `count` ids from `id` on to be brought into memory. */
+  prefetch(id: number, count: number): void;
+  /** Release mappings and scratch buffers (files are closed by the ring). */
+  close(): void;
+}
+
+function corrupt(path: string, id: number, slot: number, what: string): OffheapError {
+  return new OffheapError("ERR_CORRUPT", `${path}: record ${id} (slot ${slot}) is damaged: ${what}`, { path });
+}
+
+function hex(n: number): string {
+  return `0x${(n >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+/** Slots in shared file mappings, one per shard. */
+export class MmapSlots implements SlotStore {
+  copy: Uint8Array = new Uint8Array(0);
+  readonly #layout: RingLayout;
+  readonly #paths: string[];
+  readonly #maps: Mapping[];
+  #bytes: Uint8Array[];
+  #words: Int32Array[];
+  readonly #retries: number;
+  readonly #dirtyLo: number[];
+  readonly #dirtyHi: number[];
+
+  /** `maps[i]` maps all of shard `i`; `shared` when a writer may be in another process. */
+  constructor(layout: RingLayout, paths: string[], maps: Mapping[], shared: boolean) {
+    this.#layout = layout;
+    this.#paths = paths;
+    this.#maps = maps;
+    this.#bytes = maps.map((m) => m.bytes);
+    this.#words = maps.map((m) => new Int32Array(m.buffer));
+    this.#retries = shared ? RACE_RETRIES : 0;
+    this.#dirtyLo = maps.map(() => Infinity);
+    this.#dirtyHi = maps.map(() => 0);
+  }
+
+  read(id: number, target: Uint8Array | null): number {
+    const layout = this.#layout;
+    const slot = id % layout.capacity;
+    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
+    const off = DATA_OFFSET + (slot - shard * layout.slotsPerShard) * layout.slotBytes;
+    const words = this.#words[shard]!;
+    const bytes = this.#bytes[shard]!;
+    const w = off >>> 2;
+    for (let attempt = 0; ; attempt++) {
+      const meta = Atomics.load(words, w) >>> 0;
+      const lo = words[w + 1]!;
+      const hi = words[w + 2]!;
+      const crc = words[w + 3]! >>> 0;
+      const kind = metaKind(meta, layout.recordSize);
+      const stored = joinId(lo, hi);
+      let result: number;
+      let computed = crc;
+      if (kind === META_EMPTY) return ABSENT;
+      if (kind === META_BUSY) {
+        if (stored > id) return NEWER;
+        if (attempt < this.#retries) continue;
+        return BUSY_SLOT;
+      } else if (kind === META_WRITTEN || kind === META_DELETED) {
+        const length = kind === META_WRITTEN ? metaLength(meta) : 0;
+        const start = off + SLOT_HEADER;
+        if (stored !== id || kind === META_DELETED) {
+          computed = slotCrc(stored, meta, bytes.subarray(start, start + length));
+          result = stored > id ? NEWER : stored < id ? ABSENT : GONE;
+        } else if (target === null) {
+          const copy = bytes.slice(start, start + length);
+          computed = slotCrc(id, meta, copy);
+          this.copy = copy;
+          result = length;
+        } else {
+          if (target.length < length) {
+            throw new OffheapError("ERR_RANGE", `target has ${target.length} bytes; record ${id} has ${length}`);
+          }
+          const source = bytes.subarray(start, start + length);
+          target.set(source);
+          computed = slotCrc(id, meta, source);
+          result = length;
+        }
+      } else {
+        result = NaN;
+      }
+      if (this.#retries > 0) {
+        const stable =
+          (Atomics.load(words, w) >>> 0) === meta && words[w + 1] === lo && words[w + 2] === hi && words[w + 3]! >>> 0 === crc;
+        if (!stable) {
+          if (attempt < this.#retries) continue;
+          return ABSENT;
+        }
+      }
+      if (Number.isNaN(result)) {
+        if (attempt < this.#retries) continue;
+        throw corrupt(this.#paths[shard]!, id, slot, `meta word ${hex(meta)} is not a state any writer produces`);
+      }
+      if (computed !== crc) {
+        if (attempt < this.#retries) continue;
+        throw corrupt(this.#paths[shard]!, id, slot, `stored CRC ${hex(crc)}, computed ${hex(computed)}`);
+      }
+      return result;
+    }
+  }
+
+  put(id: number, meta: number, data: Uint8Array, crc: number): void {
+    const layout = this.#layout;
+    const slot = id % layout.capacity;
+    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
+    const off = DATA_OFFSET + (slot - shard * layout.slotsPerShard) * layout.slotBytes;
+    const words = this.#words[shard]!;
+    const w = off >>> 2;
+    Atomics.store(words, w, BUSY);
+    if (data.length > 0) this.#bytes[shard]!.set(data, off + SLOT_HEADER);
+    words[w + 1] = id >>> 0;
+    words[w + 2] = Math.floor(id / TWO32);
+    words[w + 3] = crc;
+    Atomics.store(words, w, meta);
+    if (off < this.#dirtyLo[shard]!) this.#dirtyLo[shard] = off;
+    const end = off + layout.slotBytes;
+    if (end > this.#dirtyHi[shard]!) this.#dirtyHi[shard] = end;
+  }
+
+  syncSlot(id: number): void {
+    const layout = this.#layout;
+    const slot = id % layout.capacity;
+    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
+    const off = DATA_OFFSET + (slot - shard * layout.slotsPerShard) * layout.slotBytes;
+    this.#maps[shard]!.sync(off, layout.slotBytes);
+  }
+
+  syncDirty(): void {
+    for (let i = 0; i < this.#maps.length; i++) {
+      const lo = this.#dirtyLo[i]!;
+      const hi = this.#dirtyHi[i]!;
+      if (hi <= lo) continue;
+      this.#maps[i]!.sync(lo, hi - lo);
+      this.#dirtyLo[i] = Infinity;
+      this.#dirtyHi[i] = 0;
+    }
+  }
+
+  prefetch(id: number, count: number): void {
+    const layout = this.#layout;
+    const slot = id % layout.capacity;
+    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
+    const index = slot - shard * layout.slotsPerShard;
+    // Only up to the end of this shard: the next call covers the rest.
+    const n = Math.min(count, layout.slotsPerShard - index, layout.capacity - slot);
+    if (n <= 0) return;
+    this.#maps[shard]!.advise("willneed", DATA_OFFSET + index * layout.slotBytes, n * layout.slotBytes);
+  }
+
+  close(): void {
+    for (const m of this.#maps) m.close();
+    this.#bytes = [];
+    this.#words = [];
+  }
+}
+
+/** Slots read and written with pread/pwrite through reused scratch buffers. */
+export class PreadSlots implements SlotStore {
+  copy: Uint8Array = new Uint8Array(0);
+  readonly #layout: RingLayout;
+  readonly #files: File[];
+  readonly #retries: number;
+  readonly #scratch: Uint8Array;
+  readonly #scratchView: DataView;
+  readonly #out: Uint8Array;
+  readonly #outView: DataView;
+  /** `#payloads[n]` = the first n payload bytes of the read scratch (made once per length). */
+  readonly #payloads: Array<Uint8Array | undefined> = [];
+  /** `#slotPrefix[n]` = header + n payload bytes of the write scratch. */
+  readonly #slotPrefix: Array<Uint8Array | undefined> = [];
+  readonly #dirty: boolean[];
+  #readahead: Uint8Array | undefined;
+
+  /** `shared` when a writer may be in another process. */
+  constructor(layout: RingLayout, files: File[], shared: boolean) {
+    this.#layout = layout;
+    this.#files = files;
+    this.#retries = shared ? RACE_RETRIES : 0;
+    this.#scratch = new Uint8Array(layout.slotBytes);
+    this.#scratchView = new DataView(this.#scratch.buffer);
+    this.#out = new Uint8Array(layout.slotBytes);
+    this.#outView = new DataView(this.#out.buffer);
+    this.#dirty = files.map(() => false);
+  }
+
+  read(id: number, target: Uint8Array | null): number {
+    const layout = this.#layout;
+    const slot = id % layout.capacity;
+    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
+    const off = DATA_OFFSET + (slot - shard * layout.slotsPerShard) * layout.slotBytes;
+    const file = this.#files[shard]!;
+    const view = this.#scratchView;
+    for (let attempt = 0; ; attempt++) {
+      if (file.read(this.#scratch, off) !== layout.slotBytes) {
+        throw corrupt(file.path, id, slot, "the shard file ends inside the slot (was it truncated?)");
+      }
+      const meta = view.getUint32(0, true);
+      const stored = joinId(view.getUint32(4, true), view.getUint32(8, true));
+      const crc = view.getUint32(12, true);
+      const kind = metaKind(meta, layout.recordSize);
+      if (kind === META_EMPTY) return ABSENT;
+      if (kind === META_BUSY) {
+        if (stored > id) return NEWER;
+        if (attempt < this.#retries) continue;
+        return BUSY_SLOT;
+      }
+      if (kind !== META_WRITTEN && kind !== META_DELETED) {
+        if (attempt < this.#retries) continue;
+        throw corrupt(file.path, id, slot, `meta word ${hex(meta)} is not a state any writer produces`);
+      }
+      const length = kind === META_WRITTEN ? metaLength(meta) : 0;
+      const payload = this.#payload(length);
+      const computed = slotCrc(stored, meta, payload);
+      if (computed !== crc) {
+        if (attempt < this.#retries) continue;
+        throw corrupt(file.path, id, slot, `stored CRC ${hex(crc)}, computed ${hex(computed)}`);
+      }
+      if (stored !== id) return stored > id ? NEWER : ABSENT;
+      if (kind === META_DELETED) return GONE;
+      if (target === null) {
+        this.copy = payload.slice();
+      } else {
+        if (target.length < length) {
+          throw new OffheapError("ERR_RANGE", `target has ${target.length} bytes; record ${id} has ${length}`);
+        }
+        target.set(payload);
+      }
+      return length;
+    }
+  }
+
+  put(id: number, meta: number, data: Uint8Array, crc: number): void {
+    const layout = this.#layout;
+    const slot = id % layout.capacity;
+    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
+    const off = DATA_OFFSET + (slot - shard * layout.slotsPerShard) * layout.slotBytes;
+    const view = this.#outView;
+    view.setUint32(0, meta, true);
+    view.setUint32(4, id >>> 0, true);
+    view.setUint32(8, Math.floor(id / TWO32), true);
+    view.setUint32(12, crc, true);
+    if (data.length > 0) this.#out.set(data, SLOT_HEADER);
+    let prefix = this.#slotPrefix[data.length];
+    if (prefix === undefined) {
+      prefix = this.#out.subarray(0, SLOT_HEADER + data.length);
+      this.#slotPrefix[data.length] = prefix;
+    }
+    this.#files[shard]!.write(prefix, off);
+    this.#dirty[shard] = true;
+  }
+
+  syncSlot(id: number): void {
+    const layout = this.#layout;
+    const slot = id % layout.capacity;
+    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
+    this.#files[shard]!.datasync();
+  }
+
+  syncDirty(): void {
+    for (let i = 0; i < this.#files.length; i++) {
+      if (!this.#dirty[i]) continue;
+      this.#files[i]!.datasync();
+      this.#dirty[i] = false;
+    }
+  }
+
+  prefetch(id: number, count: number): void {
+    const layout = this.#layout;
+    const slot = id % layout.capacity;
+    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
+    const index = slot - shard * layout.slotsPerShard;
+    const n = Math.min(count, layout.slotsPerShard - index, layout.capacity - slot);
+    if (n <= 0) return;
+    // No fadvise is bound: one bounded read pulls the window into the page cache.
+    const bytes = Math.min(n * layout.slotBytes, MAX_READAHEAD);
+    if (this.#readahead === undefined || this.#readahead.length < bytes) this.#readahead = new Uint8Array(bytes);
+    this.#files[shard]!.read(this.#readahead.subarray(0, bytes), DATA_OFFSET + index * layout.slotBytes);
+  }
+
+  close(): void {
+    this.#readahead = undefined;
+  }
+
+  #payload(length: number): Uint8Array {
+    let view = this.#payloads[length];
+    if (view === undefined) {
+      view = this.#scratch.subarray(SLOT_HEADER, SLOT_HEADER + length);
+      this.#payloads[length] = view;
+    }
+    return view;
+  }
+}
