@@ -1,0 +1,691 @@
+/**
+ * `TieredCache`: stream-based cache middleware over ordered stores (memory, file, Redis,
+ * S3), with freshness, stale-while-revalidate, stale-if-error, negative caching, ETag
+ * revalidation and one origin fetch per key at a time.
+ */
+import { OffheapError } from "../errors.ts";
+import { toStream } from "./body.ts";
+import { ifNoneMatchMatches, normalizeEtag } from "./etag.ts";
+import { drain, FanOut, fillStream, type FillReport } from "./fill.ts";
+import { createHandler } from "./http.ts";
+import {
+  NOT_FOUND,
+  NOT_MODIFIED,
+  type BodyInit,
+  type EntryMeta,
+  type Fetcher,
+  type FetchResult,
+  type GetResult,
+  type Store,
+  type StoredEntry,
+  type StoreWriter,
+} from "./types.ts";
+
+/** Options of a {@link TieredCache}. Times are in milliseconds. */
+export interface TieredCacheOptions {
+  /** Stores, fastest first. Reads go top-down; fills write to every store. The cache owns them (close closes them). */
+  tiers: Store[];
+  /** How long an entry is served without asking the origin. Default 60 000. */
+  fresh?: number;
+  /** How long a `NOT_FOUND` answer is remembered. Default 10 000; 0 disables. */
+  negative?: number;
+  /** After `fresh`, how long the entry is still served (status `stale`) while one background refresh runs. Default 0. */
+  staleWhileRevalidate?: number;
+  /** After `fresh`, how long the entry may be served when the origin fails. Default 0. */
+  staleIfError?: number;
+  /** How long a fetcher may take to answer before the call fails with `ERR_TIMEOUT`. Default 30 000. */
+  timeout?: number;
+  /** Background refreshes running at once. Default 4. */
+  workers?: number;
+  /** Most keys remembered as not found; the oldest are forgotten first. Default 100 000. */
+  maxNegativeKeys?: number;
+  /** Clock (ms since the epoch). Default `Date.now`; tests pass their own. */
+  clock?: () => number;
+}
+
+/** Options of one {@link TieredCache.get}. */
+export interface GetOptions {
+  /** The request's `If-None-Match`; a match answers `not-modified` with no body. */
+  ifNoneMatch?: string | null;
+  /** Aborts waiting for the origin (the error is the signal's reason). */
+  signal?: AbortSignal;
+}
+
+/** Metadata a caller may give to `set` and `writer`. */
+export interface SetMeta {
+  etag?: string;
+  contentType?: string;
+  /** Defaults to now. */
+  cachedAt?: number;
+}
+
+type FlightOutcome =
+  | { kind: "published" }
+  | { kind: "renewed" }
+  | { kind: "abandoned" }
+  | { kind: "not-found" }
+  | { kind: "error"; error: unknown };
+
+interface Flight {
+  promise: Promise<FlightOutcome>;
+  resolve(outcome: FlightOutcome): void;
+}
+
+/** Marks an in-flight write; a later delete or set of the key sets `superseded`. */
+interface FillToken {
+  superseded: boolean;
+}
+
+interface Cached {
+  meta: EntryMeta;
+  age: number;
+}
+
+interface RefreshTask {
+  key: string;
+  meta: EntryMeta;
+  fetcher: Fetcher;
+}
+
+const MAX_KEY_BYTES = 4096;
+
+/**
+ * A cache of byte streams over ordered tiers.
+ *
+ * @example
+ * ```ts
+ * const cache = new TieredCache({ tiers: [new MemoryStore({ maxBytes: 64 << 20 }), new FileStore("/var/cache/app")] });
+ * const r = await cache.get("/logo.png", async ({ etag, signal }) => {
+ *   const res = await fetch(origin + "/logo.png", { signal, headers: etag ? { "if-none-match": etag } : {} });
+ *   if (res.status === 304) return NOT_MODIFIED;
+ *   return { body: res.body!, etag: res.headers.get("etag") };
+ * });
+ * ```
+ */
+export class TieredCache {
+  readonly #tiers: Store[];
+  readonly #fresh: number;
+  readonly #negativeMs: number;
+  readonly #swr: number;
+  readonly #sie: number;
+  readonly #timeout: number;
+  readonly #workers: number;
+  readonly #maxNegative: number;
+  readonly #clock: () => number;
+
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  readonly #closeController = new AbortController();
+  readonly #flights = new Map<string, Flight>();
+  readonly #fills = new Map<string, Set<FillToken>>();
+  readonly #negative = new Map<string, number>();
+  readonly #refreshPending = new Set<string>();
+  readonly #refreshQueue: RefreshTask[] = [];
+  #refreshRunning = 0;
+  readonly #background = new Set<Promise<unknown>>();
+
+  readonly #stats = {
+    gets: 0,
+    hits: 0,
+    staleHits: 0,
+    misses: 0,
+    notModified: 0,
+    notFound: 0,
+    negativeHits: 0,
+    originFetches: 0,
+    originErrors: 0,
+    originTimeouts: 0,
+    collapsed: 0,
+    promotions: 0,
+    revalidations: 0,
+    refreshes: 0,
+    refreshErrors: 0,
+    staleIfErrorServed: 0,
+    published: 0,
+    abandoned: 0,
+    superseded: 0,
+    storeErrors: 0,
+  };
+
+  constructor(options: TieredCacheOptions) {
+    if (!options || !Array.isArray(options.tiers)) {
+      throw new OffheapError("ERR_INVALID", "TieredCache needs { tiers: Store[] }");
+    }
+    this.#tiers = [...options.tiers];
+    this.#fresh = ms("fresh", options.fresh, 60_000);
+    this.#negativeMs = ms("negative", options.negative, 10_000);
+    this.#swr = ms("staleWhileRevalidate", options.staleWhileRevalidate, 0);
+    this.#sie = ms("staleIfError", options.staleIfError, 0);
+    this.#timeout = ms("timeout", options.timeout, 30_000);
+    this.#workers = ms("workers", options.workers, 4);
+    if (this.#workers < 1) throw new OffheapError("ERR_INVALID", `workers must be at least 1, got ${this.#workers}`);
+    this.#maxNegative = ms("maxNegativeKeys", options.maxNegativeKeys, 100_000);
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** The stores, top first. */
+  get tiers(): readonly Store[] {
+    return this.#tiers;
+  }
+
+  /**
+   * The body for `key`: from the first tier that has it, else from `fetcher` (one origin
+   * fetch per key at a time; concurrent callers wait for it). See {@link GetResult}.
+   * Throws `ERR_CLOSED` after close, `ERR_TIMEOUT` when the fetcher does not answer in
+   * time, and whatever the fetcher threw.
+   */
+  async get(key: string, fetcher: Fetcher, options: GetOptions = {}): Promise<GetResult> {
+    this.#assertOpen();
+    assertKey(key);
+    this.#stats.gets++;
+    const now = this.#clock();
+    if (this.#negative.size > 0) {
+      const until = this.#negative.get(key);
+      if (until !== undefined) {
+        if (until > now) {
+          this.#stats.notFound++;
+          this.#stats.negativeHits++;
+          return { status: "not-found", body: null, meta: { cachedAt: until - this.#negativeMs }, source: "negative" };
+        }
+        this.#negative.delete(key);
+      }
+    }
+    const tiers = this.#tiers;
+    for (let i = 0; i < tiers.length; i++) {
+      const entry = await this.#tierGet(i, key);
+      if (entry !== undefined) return this.#serve(key, i, entry, fetcher, options, now);
+    }
+    return this.#foreground(key, fetcher, options, undefined, 0);
+  }
+
+  /**
+   * A writable stream that stores `key`: `close()` publishes it in every tier, `abort()`
+   * discards it. Starting a writer supersedes fills already in flight for the key.
+   */
+  writer(key: string, meta: SetMeta = {}): WritableStream<Uint8Array> {
+    this.#assertOpen();
+    assertKey(key);
+    const fullMeta = this.#metaFrom(meta);
+    const { fan } = this.#startWrite(key, fullMeta);
+    return new WritableStream<Uint8Array>({
+      write: (chunk) => fan.write(chunk),
+      close: () => fan.finish(),
+      abort: () => fan.abort("abandoned"),
+    });
+  }
+
+  /**
+   * Store `body` under `key` in every tier, replacing what is there and superseding fills
+   * in flight for the key. Throws the first store error when no tier could keep it.
+   */
+  async set(key: string, body: BodyInit, meta: SetMeta = {}): Promise<void> {
+    this.#assertOpen();
+    assertKey(key);
+    const fullMeta = this.#metaFrom(meta);
+    const { fan, report } = this.#startWrite(key, fullMeta);
+    const reader = toStream(body).getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        await fan.write(value);
+      }
+    } catch (e) {
+      await fan.abort("failed", e);
+      throw e;
+    }
+    await fan.finish();
+    const r = await report;
+    if (r.outcome === "published" && r.committed === 0 && this.#tiers.length > 0 && r.storeError !== undefined) throw r.storeError;
+  }
+
+  /** Remove `key` from every tier and the negative cache; fills in flight for it will not publish. */
+  async delete(key: string): Promise<boolean> {
+    this.#assertOpen();
+    assertKey(key);
+    this.#supersede(key);
+    this.#negative.delete(key);
+    const removed = await Promise.all(this.#tiers.map((t) => this.#safe(() => t.delete(key), false)));
+    return removed.some(Boolean);
+  }
+
+  /** A `(req) => Response` for `Bun.serve`, caching GETs by path and query. See `http.ts`. */
+  handler(source: Fetcher | string | URL): (req: Request) => Promise<Response> {
+    this.#assertOpen();
+    return createHandler(this, source, { fresh: this.#fresh });
+  }
+
+  /** Flat counters, plus each tier's as `<tier>_<counter>`. */
+  stats(): Record<string, number> {
+    const out: Record<string, number> = { ...this.#stats };
+    out.inFlight = this.#flights.size;
+    out.refreshQueued = this.#refreshQueue.length;
+    out.refreshRunning = this.#refreshRunning;
+    out.negativeKeys = this.#negative.size;
+    this.#tiers.forEach((t, i) => {
+      for (const [k, v] of Object.entries(t.stats())) out[`tier${i}_${t.name}_${k}`] = v;
+    });
+    return out;
+  }
+
+  /** True until {@link close}. */
+  get isOpen(): boolean {
+    return !this.#closed;
+  }
+
+  /**
+   * Stop: cancel background refreshes and origin fetches, wait for them, close every tier.
+   * Idempotent; every later call throws `ERR_CLOSED`.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#closeController.abort(new OffheapError("ERR_CLOSED", "the tiered cache was closed"));
+    this.#refreshQueue.length = 0;
+    this.#closing = (async () => {
+      while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
+      for (const t of this.#tiers) await this.#safe(() => t.close(), undefined);
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---------------------------------------------------------------------------------
+
+  #serve(key: string, tier: number, entry: StoredEntry, fetcher: Fetcher, options: GetOptions, now: number): Promise<GetResult> | GetResult {
+    const age = now - entry.meta.cachedAt;
+    if (age <= this.#fresh) {
+      this.#stats.hits++;
+      return this.#answer("hit", key, tier, entry, options);
+    }
+    if (age <= this.#fresh + this.#swr) {
+      this.#stats.staleHits++;
+      this.#scheduleRefresh(key, entry.meta, fetcher);
+      return this.#answer("stale", key, tier, entry, options);
+    }
+    cancelQuietly(entry.body);
+    return this.#foreground(key, fetcher, options, { meta: entry.meta, age }, 0);
+  }
+
+  #answer(status: "hit" | "stale", key: string, tier: number, entry: StoredEntry, options: GetOptions, extra?: Partial<GetResult>): GetResult {
+    const source = this.#tiers[tier]!.name;
+    if (options.ifNoneMatch != null && ifNoneMatchMatches(options.ifNoneMatch, entry.meta.etag)) {
+      cancelQuietly(entry.body);
+      this.#stats.notModified++;
+      return { status: "not-modified", body: null, meta: entry.meta, source, ...extra };
+    }
+    const body = tier === 0 ? entry.body : this.#promote(key, tier, entry);
+    return { status, body, meta: entry.meta, source, ...extra };
+  }
+
+  /** Stream a lower tier's entry to the caller while writing it into the tiers above. */
+  #promote(key: string, tier: number, entry: StoredEntry): ReadableStream<Uint8Array> {
+    const token = this.#beginFill(key);
+    const writers = this.#writers(key, entry.meta, tier);
+    if (writers.length === 0) {
+      this.#endFill(key, token);
+      return entry.body;
+    }
+    this.#stats.promotions++;
+    return fillStream(entry.body, writers, this.#fillHooks(key, token));
+  }
+
+  /** Fetch from the origin in the foreground, coalesced with other callers for the key. */
+  async #foreground(key: string, fetcher: Fetcher, options: GetOptions, cached: Cached | undefined, attempt: number): Promise<GetResult> {
+    const existing = attempt < 3 ? this.#flights.get(key) : undefined;
+    if (existing !== undefined) {
+      this.#stats.collapsed++;
+      const outcome = await withSignal(existing.promise, options.signal);
+      if (outcome.kind === "not-found") {
+        this.#stats.notFound++;
+        return { status: "not-found", body: null, meta: { cachedAt: this.#clock() }, source: "origin", collapsed: true };
+      }
+      if (outcome.kind === "error") {
+        const stale = cached !== undefined && cached.age <= this.#fresh + this.#sie ? await this.#staleIfError(key, options) : undefined;
+        if (stale) return stale;
+        throw outcome.error;
+      }
+      const found = await this.#lookup(key);
+      if (found !== undefined) {
+        const age = this.#clock() - found.entry.meta.cachedAt;
+        if (age <= this.#fresh) {
+          this.#stats.hits++;
+          return this.#answer("hit", key, found.tier, found.entry, options, { collapsed: true });
+        }
+        cancelQuietly(found.entry.body);
+        return this.#foreground(key, fetcher, options, { meta: found.entry.meta, age }, attempt + 1);
+      }
+      return this.#foreground(key, fetcher, options, undefined, attempt + 1);
+    }
+
+    let resolveFlight!: (o: FlightOutcome) => void;
+    const flight: Flight = { promise: new Promise((r) => (resolveFlight = r)), resolve: (o) => resolveFlight(o) };
+    if (attempt < 3) this.#flights.set(key, flight);
+    let settled = false;
+    const settle = (o: FlightOutcome) => {
+      if (settled) return;
+      settled = true;
+      if (this.#flights.get(key) === flight) this.#flights.delete(key);
+      flight.resolve(o);
+    };
+    const etag = cached?.meta.etag;
+    if (cached !== undefined) this.#stats.revalidations++;
+
+    let result: FetchResult;
+    try {
+      result = await this.#callFetcher(key, fetcher, etag, options.signal);
+    } catch (error) {
+      settle(options.signal?.aborted ? { kind: "abandoned" } : { kind: "error", error });
+      if (cached !== undefined && cached.age <= this.#fresh + this.#sie && !this.#closed) {
+        const stale = await this.#staleIfError(key, options);
+        if (stale) return stale;
+      }
+      throw error;
+    }
+
+    if (result === NOT_FOUND) {
+      if (cached !== undefined) await this.#deleteFromTiers(key);
+      this.#rememberNotFound(key);
+      settle({ kind: "not-found" });
+      this.#stats.notFound++;
+      return { status: "not-found", body: null, meta: { cachedAt: this.#clock() }, source: "origin" };
+    }
+
+    if (result === NOT_MODIFIED) {
+      if (cached === undefined) {
+        const error = new OffheapError("ERR_INVALID", `the fetcher answered NOT_MODIFIED for ${JSON.stringify(key)}, but it was given no etag (nothing is cached)`);
+        settle({ kind: "error", error });
+        throw error;
+      }
+      await this.#touchTiers(key, { ...cached.meta, cachedAt: this.#clock() });
+      settle({ kind: "renewed" });
+      const found = await this.#lookup(key);
+      if (found !== undefined) {
+        this.#stats.hits++;
+        return this.#answer("hit", key, found.tier, found.entry, options, { revalidated: true });
+      }
+      // Evicted between the check and now: fetch it whole.
+      return this.#foreground(key, fetcher, options, undefined, attempt + 1);
+    }
+
+    const meta: EntryMeta = { cachedAt: this.#clock() };
+    if (result.etag) meta.etag = normalizeEtag(result.etag);
+    if (result.contentType) meta.contentType = result.contentType;
+    const token = this.#beginFill(key);
+    const writers = this.#writers(key, meta, this.#tiers.length);
+    const hooks = this.#fillHooks(key, token, (r) =>
+      settle(r.outcome === "published" ? { kind: "published" } : r.outcome === "failed" ? { kind: "error", error: r.error } : { kind: "abandoned" }),
+    );
+    const body = fillStream(toStream(result.body), writers, hooks);
+    this.#stats.misses++;
+    if (options.ifNoneMatch != null && meta.etag !== undefined && ifNoneMatchMatches(options.ifNoneMatch, meta.etag)) {
+      // The caller has this version already: finish the fill in the background.
+      this.#track(drain(body).catch(() => {}));
+      this.#stats.notModified++;
+      return { status: "not-modified", body: null, meta, source: "origin", revalidated: cached !== undefined };
+    }
+    return { status: "miss", body, meta, source: "origin", revalidated: cached !== undefined };
+  }
+
+  async #staleIfError(key: string, options: GetOptions): Promise<GetResult | undefined> {
+    const found = await this.#lookup(key);
+    if (found === undefined) return undefined;
+    const age = this.#clock() - found.entry.meta.cachedAt;
+    if (age > this.#fresh + this.#sie) {
+      cancelQuietly(found.entry.body);
+      return undefined;
+    }
+    this.#stats.staleIfErrorServed++;
+    this.#stats.staleHits++;
+    return this.#answer("stale", key, found.tier, found.entry, options);
+  }
+
+  async #callFetcher(key: string, fetcher: Fetcher, etag: string | undefined, callerSignal: AbortSignal | undefined): Promise<FetchResult> {
+    const own = new AbortController();
+    const signals = [own.signal, this.#closeController.signal];
+    if (callerSignal) signals.push(callerSignal);
+    const signal = AbortSignal.any(signals);
+    if (signal.aborted) throw signal.reason;
+    this.#stats.originFetches++;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const stop = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.#stats.originTimeouts++;
+        own.abort(new OffheapError("ERR_TIMEOUT", `the fetcher for ${JSON.stringify(key)} did not answer within ${this.#timeout} ms`));
+      }, this.#timeout);
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      const result = await Promise.race([(async () => fetcher({ key, etag, signal }))(), stop]);
+      if (result !== NOT_FOUND && result !== NOT_MODIFIED && (typeof result !== "object" || result === null || !("body" in result) || result.body == null)) {
+        throw new OffheapError("ERR_INVALID", `the fetcher for ${JSON.stringify(key)} returned ${describe(result)}; expected { body, etag?, contentType? }, NOT_MODIFIED or NOT_FOUND`);
+      }
+      return result;
+    } catch (e) {
+      this.#stats.originErrors++;
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  #scheduleRefresh(key: string, meta: EntryMeta, fetcher: Fetcher): void {
+    if (this.#closed || this.#refreshPending.has(key) || this.#flights.has(key)) return;
+    this.#refreshPending.add(key);
+    this.#refreshQueue.push({ key, meta, fetcher });
+    this.#pumpRefreshes();
+  }
+
+  #pumpRefreshes(): void {
+    while (this.#refreshRunning < this.#workers && this.#refreshQueue.length > 0 && !this.#closed) {
+      const task = this.#refreshQueue.shift()!;
+      this.#refreshRunning++;
+      this.#track(
+        this.#refresh(task).finally(() => {
+          this.#refreshRunning--;
+          this.#refreshPending.delete(task.key);
+          this.#pumpRefreshes();
+        }),
+      );
+    }
+  }
+
+  async #refresh(task: RefreshTask): Promise<void> {
+    const { key, meta, fetcher } = task;
+    this.#stats.refreshes++;
+    let result: FetchResult;
+    try {
+      result = await this.#callFetcher(key, fetcher, meta.etag, undefined);
+    } catch {
+      this.#stats.refreshErrors++;
+      return;
+    }
+    if (this.#closed) return;
+    if (result === NOT_MODIFIED) {
+      await this.#touchTiers(key, { ...meta, cachedAt: this.#clock() });
+      return;
+    }
+    if (result === NOT_FOUND) {
+      await this.#deleteFromTiers(key);
+      this.#rememberNotFound(key);
+      return;
+    }
+    const fresh: EntryMeta = { cachedAt: this.#clock() };
+    if (result.etag) fresh.etag = normalizeEtag(result.etag);
+    if (result.contentType) fresh.contentType = result.contentType;
+    const token = this.#beginFill(key);
+    const body = fillStream(toStream(result.body), this.#writers(key, fresh, this.#tiers.length), this.#fillHooks(key, token));
+    await drain(body).catch(() => void this.#stats.refreshErrors++);
+  }
+
+  #startWrite(key: string, meta: EntryMeta): { fan: FanOut; report: Promise<FillReport> } {
+    this.#supersede(key);
+    this.#negative.delete(key);
+    const token = this.#beginFill(key);
+    let done!: (r: FillReport) => void;
+    const report = new Promise<FillReport>((r) => (done = r));
+    const fan = new FanOut(this.#writers(key, meta, this.#tiers.length), this.#fillHooks(key, token, done));
+    return { fan, report };
+  }
+
+  #fillHooks(key: string, token: FillToken, after?: (r: FillReport) => void) {
+    return {
+      superseded: () => token.superseded || this.#closed,
+      done: (r: FillReport) => {
+        this.#endFill(key, token);
+        if (r.outcome === "published") this.#stats.published++;
+        else if (token.superseded) this.#stats.superseded++;
+        else this.#stats.abandoned++;
+        after?.(r);
+      },
+      onStoreError: () => void this.#stats.storeErrors++,
+    };
+  }
+
+  /** Writers for tiers `0 .. below-1`; a store that refuses is skipped. */
+  #writers(key: string, meta: EntryMeta, below: number): StoreWriter[] {
+    const out: StoreWriter[] = [];
+    for (let i = 0; i < below; i++) {
+      try {
+        out.push(this.#tiers[i]!.writer(key, meta));
+      } catch {
+        this.#stats.storeErrors++;
+      }
+    }
+    return out;
+  }
+
+  async #tierGet(i: number, key: string): Promise<StoredEntry | undefined> {
+    try {
+      return await this.#tiers[i]!.get(key);
+    } catch {
+      this.#stats.storeErrors++;
+      return undefined;
+    }
+  }
+
+  async #lookup(key: string): Promise<{ tier: number; entry: StoredEntry } | undefined> {
+    for (let i = 0; i < this.#tiers.length; i++) {
+      const entry = await this.#tierGet(i, key);
+      if (entry !== undefined) return { tier: i, entry };
+    }
+    return undefined;
+  }
+
+  async #touchTiers(key: string, meta: EntryMeta): Promise<void> {
+    await Promise.all(this.#tiers.map((t) => this.#safe(() => t.touch(key, meta), false)));
+  }
+
+  async #deleteFromTiers(key: string): Promise<void> {
+    this.#supersede(key);
+    await Promise.all(this.#tiers.map((t) => this.#safe(() => t.delete(key), false)));
+  }
+
+  #rememberNotFound(key: string): void {
+    if (this.#negativeMs <= 0) return;
+    this.#negative.delete(key);
+    this.#negative.set(key, this.#clock() + this.#negativeMs);
+    while (this.#negative.size > this.#maxNegative) {
+      const oldest = this.#negative.keys().next().value as string;
+      this.#negative.delete(oldest);
+    }
+  }
+
+  #beginFill(key: string): FillToken {
+    const token: FillToken = { superseded: false };
+    let set = this.#fills.get(key);
+    if (set === undefined) this.#fills.set(key, (set = new Set()));
+    set.add(token);
+    return token;
+  }
+
+  #endFill(key: string, token: FillToken): void {
+    const set = this.#fills.get(key);
+    if (set === undefined) return;
+    set.delete(token);
+    if (set.size === 0) this.#fills.delete(key);
+  }
+
+  #supersede(key: string): void {
+    const set = this.#fills.get(key);
+    if (set === undefined) return;
+    for (const token of set) token.superseded = true;
+  }
+
+  #metaFrom(meta: SetMeta): EntryMeta {
+    const out: EntryMeta = { cachedAt: meta.cachedAt ?? this.#clock() };
+    if (meta.etag) out.etag = normalizeEtag(meta.etag);
+    if (meta.contentType) out.contentType = meta.contentType;
+    return out;
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#background.add(p);
+    p.finally(() => this.#background.delete(p)).catch(() => {});
+  }
+
+  async #safe<T>(fn: () => Promise<T> | T, fallback: T): Promise<T> {
+    try {
+      return await fn();
+    } catch {
+      this.#stats.storeErrors++;
+      return fallback;
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new OffheapError("ERR_CLOSED", "the tiered cache is closed");
+  }
+}
+
+function ms(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value >= 0)) {
+    throw new OffheapError("ERR_INVALID", `${name} must be a non-negative number, got ${String(value)}`);
+  }
+  return value;
+}
+
+function assertKey(key: string): void {
+  if (typeof key !== "string" || key.length === 0) {
+    throw new OffheapError("ERR_INVALID", `a cache key must be a non-empty string, got ${typeof key === "string" ? '""' : typeof key}`);
+  }
+  if (key.length > MAX_KEY_BYTES / 3 && Buffer.byteLength(key) > MAX_KEY_BYTES) {
+    throw new OffheapError("ERR_TOO_LARGE", `a cache key is at most ${MAX_KEY_BYTES} bytes of UTF-8, got ${Buffer.byteLength(key)}`);
+  }
+}
+
+function cancelQuietly(stream: ReadableStream<Uint8Array>): void {
+  stream.cancel().catch(() => {});
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "object") return `an object without a body (keys: ${Object.keys(v as object).join(", ") || "none"})`;
+  return typeof v;
+}
+
+function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,700 @@
+/**
+ * `FileStore`: a tier of one file per entry in a directory.
+ *
+ * Layout of `dir`:
+ * ```
+ * offheap-filestore     the store's header (kind "TFST"); holds the exclusive lock
+ * tmp/<16 hex>.tmp      writes in progress (swept on open)
+ * <2 hex>/<30 hex>      entries; the 32 hex digits are a 128-bit hash of the key
+ * ```
+ * Entry file (kind "TFEN"): the shared header with fields `keyBytes, metaBytes`, then the
+ * key (UTF-8), the metadata (JSON), the body, and a 16-byte trailer
+ * `{ bodyBytes u64, bodyCrc u32, "TEND" }`. The key is checked on read, so a hash
+ * collision reads as a miss; the body CRC is checked as the body is read.
+ *
+ * A write goes to a temp file, is fsynced, renamed into place and the directory fsynced:
+ * a reader sees the old entry or the new one, never part of one, and a crash leaves at
+ * worst a temp file, removed on the next open. Readers hold no lock: small bodies are read
+ * whole and the file closed before the stream is returned; large ones keep their own
+ * descriptor, which a later rename or eviction does not disturb.
+ */
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { File, Lock, syncDirectory } from "../../ffi/index.ts";
+import { OffheapError, isOffheapError } from "../errors.ts";
+import { decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
+import { createPolicy, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
+import { bytesStream } from "./body.ts";
+import { keyHash } from "./key-hash.ts";
+import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
+
+/** The store directory's header. `fanout`: number of entry subdirectories (256, by the first two hex digits). */
+export const FILE_STORE_SPEC: HeaderSpec<"fanout"> = { kind: "TFST", name: "tiered cache file store", version: 1, fields: ["fanout"] };
+/** Each entry file's header. */
+export const FILE_ENTRY_SPEC: HeaderSpec<"keyBytes" | "metaBytes"> = {
+  kind: "TFEN",
+  name: "tiered cache entry",
+  version: 1,
+  fields: ["keyBytes", "metaBytes"],
+};
+registerKind(FILE_STORE_SPEC);
+registerKind(FILE_ENTRY_SPEC);
+
+/** Name of the header file inside a store directory. */
+export const STORE_FILE = "offheap-filestore";
+const FANOUT = 256;
+const ENTRY_HEADER = headerBytes(FILE_ENTRY_SPEC);
+const TRAILER = 16;
+const TRAILER_MAGIC = 0x444e4554; // "TEND"
+const MAX_META = 64 * 1024;
+const MAX_KEY = 4096;
+/** Bodies up to this size are read whole and the file closed before the stream is handed out. */
+const WHOLE_READ = 256 * 1024;
+const CHUNK = 256 * 1024;
+const TEMP_RE = /^[0-9a-f]{16}\.tmp$/;
+const SUB_RE = /^[0-9a-f]{2}$/;
+const ENTRY_RE = /^[0-9a-f]{30}$/;
+
+/** Options of a {@link FileStore}. */
+export interface FileStoreOptions {
+  /** Total bytes of entry files kept; beyond it the policy evicts. Default 1 GiB. */
+  maxBytes?: number;
+  /** Most entries kept (the policy's slot count). Default 65 536. */
+  maxEntries?: number;
+  /** Eviction policy. Default `"lru"`. */
+  policy?: PolicyName;
+  /** fsync each entry and its directory before publishing it. Default true. */
+  sync?: boolean;
+}
+
+/** A parsed entry file head. */
+export interface EntryHead {
+  key: string;
+  meta: EntryMeta;
+  /** Offset of the body in the file. */
+  bodyStart: number;
+  bodyBytes: number;
+  bodyCrc: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Parse the head of an entry from `bytes` (which must hold at least header, key and meta). Throws ERR_FORMAT / ERR_CORRUPT. */
+export function parseHead(bytes: Uint8Array, fileSize: number, path: string): { key: string; meta: EntryMeta; bodyStart: number } {
+  const h = decodeHeader(FILE_ENTRY_SPEC, bytes.subarray(0, Math.min(bytes.length, ENTRY_HEADER)), path);
+  const bodyStart = ENTRY_HEADER + h.keyBytes + h.metaBytes;
+  if (h.keyBytes > MAX_KEY || h.metaBytes > MAX_META || bodyStart + TRAILER > fileSize) {
+    throw new OffheapError("ERR_CORRUPT", `${path}: key ${h.keyBytes} B and meta ${h.metaBytes} B do not fit in a ${fileSize}-byte entry`, { path });
+  }
+  if (bytes.length < bodyStart) throw new RangeError("head not fully read");
+  let key: string;
+  let meta: EntryMeta;
+  try {
+    key = decoder.decode(bytes.subarray(ENTRY_HEADER, ENTRY_HEADER + h.keyBytes));
+    const m = JSON.parse(decoder.decode(bytes.subarray(ENTRY_HEADER + h.keyBytes, bodyStart))) as Record<string, unknown>;
+    if (typeof m.cachedAt !== "number") throw new Error("cachedAt missing");
+    meta = { cachedAt: m.cachedAt };
+    if (typeof m.etag === "string") meta.etag = m.etag;
+    if (typeof m.contentType === "string") meta.contentType = m.contentType;
+  } catch (e) {
+    throw new OffheapError("ERR_CORRUPT", `${path}: key or metadata unreadable (${(e as Error).message})`, { path, cause: e });
+  }
+  return { key, meta, bodyStart };
+}
+
+/** Check the trailer at `bytes` (16 bytes) against the file; returns `{ bodyBytes, bodyCrc }`. */
+export function parseTrailer(bytes: Uint8Array, bodyStart: number, fileSize: number, path: string): { bodyBytes: number; bodyCrc: number } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bodyBytes = view.getUint32(0, true) + view.getUint32(4, true) * 0x1_0000_0000;
+  const bodyCrc = view.getUint32(8, true);
+  if (view.getUint32(12, true) !== TRAILER_MAGIC || bodyStart + bodyBytes + TRAILER !== fileSize) {
+    throw new OffheapError("ERR_CORRUPT", `${path}: entry trailer missing or says ${bodyBytes} body bytes where the file holds ${fileSize - bodyStart - TRAILER}`, { path });
+  }
+  return { bodyBytes, bodyCrc };
+}
+
+/** Read and check an entry's head and trailer from an open file. */
+export function readHead(file: File, path: string): EntryHead & { fileSize: number } {
+  const fileSize = file.size;
+  if (fileSize < ENTRY_HEADER + TRAILER) throw new OffheapError("ERR_CORRUPT", `${path}: entry cut short at ${fileSize} bytes`, { path });
+  let buf = new Uint8Array(Math.min(fileSize, 4096));
+  file.read(buf, 0);
+  let head: ReturnType<typeof parseHead>;
+  try {
+    head = parseHead(buf, fileSize, path);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const h = decodeHeader(FILE_ENTRY_SPEC, buf.subarray(0, ENTRY_HEADER), path);
+    buf = new Uint8Array(ENTRY_HEADER + h.keyBytes + h.metaBytes);
+    file.read(buf, 0);
+    head = parseHead(buf, fileSize, path);
+  }
+  const tail = new Uint8Array(TRAILER);
+  file.read(tail, fileSize - TRAILER);
+  const t = parseTrailer(tail, head.bodyStart, fileSize, path);
+  head.meta.size = t.bodyBytes;
+  return { ...head, ...t, fileSize };
+}
+
+/** The store header file of `dir`, read-only; throws ERR_FORMAT / ERR_CORRUPT / ERR_SYSTEM. */
+export function readStoreHeader(dir: string): { fanout: number } {
+  const path = join(dir, STORE_FILE);
+  using f = File.open(path, { readonly: true });
+  const buf = new Uint8Array(headerBytes(FILE_STORE_SPEC));
+  const n = f.read(buf, 0);
+  return decodeHeader(FILE_STORE_SPEC, buf.subarray(0, n), path);
+}
+
+function isNotFound(e: unknown): boolean {
+  return (isOffheapError(e) && e.errno === "ENOENT") || (e as { code?: string })?.code === "ENOENT";
+}
+
+/**
+ * A tier of one file per entry. See the module comment for the layout and guarantees.
+ * Throws `ERR_LOCKED` when another handle has the directory open, `ERR_FORMAT` when the
+ * directory's header file is not a file store's.
+ */
+export class FileStore implements Store {
+  readonly name = "file";
+  /** The directory. */
+  readonly dir: string;
+  readonly #maxBytes: number;
+  readonly #maxEntries: number;
+  readonly #sync: boolean;
+  readonly #policy: EvictionPolicy;
+  readonly #lockFile: File;
+  readonly #lock: Lock;
+  readonly #tmp: string;
+
+  /** entry name (32 hex) -> slot */
+  readonly #index = new Map<string, number>();
+  readonly #names: (string | undefined)[];
+  readonly #sizes: Float64Array;
+  readonly #free: number[] = [];
+  #bytes = 0;
+  #closed = false;
+  readonly #writers = new Set<FileWriter>();
+  readonly #madeDirs = new Set<string>();
+  readonly #stats = { hits: 0, misses: 0, writes: 0, aborts: 0, evictions: 0, corrupt: 0, sweptTemps: 0, tooLarge: 0, deletes: 0, touches: 0 };
+
+  constructor(dir: string, options: FileStoreOptions = {}) {
+    this.dir = dir;
+    this.#maxBytes = options.maxBytes ?? 1 << 30;
+    this.#maxEntries = options.maxEntries ?? 65_536;
+    this.#sync = options.sync ?? true;
+    if (!(this.#maxBytes > 0)) throw new OffheapError("ERR_INVALID", `maxBytes must be positive, got ${options.maxBytes}`);
+    this.#policy = createPolicy(options.policy ?? "lru", this.#maxEntries);
+    this.#names = new Array(this.#maxEntries);
+    this.#sizes = new Float64Array(this.#maxEntries);
+    for (let i = this.#maxEntries - 1; i >= 0; i--) this.#free.push(i);
+
+    mkdirSync(dir, { recursive: true });
+    const headerPath = join(dir, STORE_FILE);
+    let created = false;
+    let file: File;
+    try {
+      file = File.open(headerPath, { create: true, exclusive: true });
+      created = true;
+    } catch (e) {
+      if (!(isOffheapError(e) && e.errno === "EEXIST")) throw e;
+      file = File.open(headerPath);
+    }
+    this.#lockFile = file;
+    this.#lock = new Lock(file, "exclusive");
+    try {
+      this.#lock.tryLock();
+      if (created) {
+        file.write(encodeHeader(FILE_STORE_SPEC, { fanout: FANOUT }), 0);
+        file.sync();
+        syncDirectory(dir);
+      } else {
+        const buf = new Uint8Array(headerBytes(FILE_STORE_SPEC));
+        const n = file.read(buf, 0);
+        const h = decodeHeader(FILE_STORE_SPEC, buf.subarray(0, n), headerPath);
+        if (h.fanout !== FANOUT) throw new OffheapError("ERR_FORMAT", `${headerPath}: fanout ${h.fanout}, this offheap uses ${FANOUT}`, { path: headerPath });
+      }
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+    this.#tmp = join(dir, "tmp");
+    mkdirSync(this.#tmp, { recursive: true });
+    this.#sweep();
+    this.#scan();
+  }
+
+  /** Bytes of entry files held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Number of entries held. */
+  get size(): number {
+    return this.#index.size;
+  }
+
+  get(key: string): StoredEntry | undefined {
+    this.#assertOpen();
+    const h = keyHash(key);
+    const slot = this.#index.get(h.name);
+    if (slot === undefined) {
+      this.#stats.misses++;
+      return undefined;
+    }
+    const path = this.#path(h.name);
+    let file: File;
+    try {
+      file = File.open(path, { readonly: true });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      this.#forget(h.name);
+      this.#stats.misses++;
+      return undefined;
+    }
+    try {
+      const size = file.size;
+      if (size <= WHOLE_READ) {
+        const buf = new Uint8Array(size);
+        file.read(buf, 0);
+        file.close();
+        const head = parseHead(buf, size, path);
+        if (head.key !== key) return this.#collision();
+        const t = parseTrailer(buf.subarray(size - TRAILER), head.bodyStart, size, path);
+        const body = buf.subarray(head.bodyStart, head.bodyStart + t.bodyBytes);
+        if ((Bun.hash.crc32(body) >>> 0) !== t.bodyCrc) {
+          throw new OffheapError("ERR_CORRUPT", `${path}: body checksum mismatch`, { path });
+        }
+        head.meta.size = t.bodyBytes;
+        this.#policy.touch(slot);
+        this.#stats.hits++;
+        return { meta: head.meta, body: bytesStream(body) };
+      }
+      const head = readHead(file, path);
+      if (head.key !== key) {
+        file.close();
+        return this.#collision();
+      }
+      this.#policy.touch(slot);
+      this.#stats.hits++;
+      return { meta: head.meta, body: this.#bodyStream(file, head, path) };
+    } catch (e) {
+      if (file.isOpen) file.close();
+      if (isOffheapError(e, "ERR_CORRUPT") || isOffheapError(e, "ERR_FORMAT")) {
+        this.#stats.corrupt++;
+        this.#remove(h.name);
+        return undefined;
+      }
+      throw e;
+    }
+  }
+
+  stat(key: string): EntryMeta | undefined {
+    this.#assertOpen();
+    const h = keyHash(key);
+    if (!this.#index.has(h.name)) return undefined;
+    const path = this.#path(h.name);
+    try {
+      using file = File.open(path, { readonly: true });
+      const head = readHead(file, path);
+      return head.key === key ? head.meta : undefined;
+    } catch (e) {
+      if (isNotFound(e) || isOffheapError(e, "ERR_CORRUPT") || isOffheapError(e, "ERR_FORMAT")) return undefined;
+      throw e;
+    }
+  }
+
+  writer(key: string, meta: EntryMeta): StoreWriter {
+    this.#assertOpen();
+    const w = new FileWriter(this, key, meta);
+    this.#writers.add(w);
+    return w;
+  }
+
+  delete(key: string): boolean {
+    this.#assertOpen();
+    const h = keyHash(key);
+    if (!this.#index.has(h.name)) return false;
+    const removed = this.#remove(h.name);
+    if (removed && this.#sync) syncDirectory(join(this.dir, h.name.slice(0, 2)));
+    if (removed) this.#stats.deletes++;
+    return removed;
+  }
+
+  /** Rewrite the entry with new metadata and the same body (temp file, fsync, rename). */
+  touch(key: string, meta: EntryMeta): boolean {
+    this.#assertOpen();
+    const h = keyHash(key);
+    if (!this.#index.has(h.name)) return false;
+    const path = this.#path(h.name);
+    let src: File;
+    try {
+      src = File.open(path, { readonly: true });
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
+    try {
+      const head = readHead(src, path);
+      if (head.key !== key) return false;
+      const w = new FileWriter(this, key, meta);
+      this.#writers.add(w);
+      try {
+        const buf = new Uint8Array(Math.min(CHUNK, Math.max(1, head.bodyBytes)));
+        for (let off = 0; off < head.bodyBytes; ) {
+          const n = Math.min(buf.length, head.bodyBytes - off);
+          const part = buf.subarray(0, n);
+          src.read(part, head.bodyStart + off);
+          w.writeSync(part);
+          off += n;
+        }
+        w.commitSync();
+      } catch (e) {
+        w.abortSync();
+        throw e;
+      }
+      this.#stats.touches++;
+      return true;
+    } catch (e) {
+      if (isOffheapError(e, "ERR_CORRUPT") || isOffheapError(e, "ERR_FORMAT")) return false;
+      throw e;
+    } finally {
+      src.close();
+    }
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.#stats, entries: this.#index.size, bytes: this.#bytes, maxBytes: this.#maxBytes, openWriters: this.#writers.size };
+  }
+
+  /** Abort open writers and release the directory lock. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of [...this.#writers]) w.abortSync();
+    this.#lock.unlock();
+    this.#lockFile.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // --- used by FileWriter ---------------------------------------------------------
+
+  /** @internal */
+  get syncWrites(): boolean {
+    return this.#sync;
+  }
+
+  /** @internal */
+  get maxEntryBytes(): number {
+    return this.#maxBytes;
+  }
+
+  /** @internal A fresh temp path. */
+  tempPath(): string {
+    const rnd = crypto.getRandomValues(new Uint32Array(2));
+    return join(this.#tmp, `${rnd[0]!.toString(16).padStart(8, "0")}${rnd[1]!.toString(16).padStart(8, "0")}.tmp`);
+  }
+
+  /** @internal Publish a finished temp file as the entry `name`. */
+  publish(w: FileWriter, temp: string, name: string, hash32: number, size: number): void {
+    this.#writers.delete(w);
+    if (this.#closed) {
+      rmSync(temp, { force: true });
+      throw new OffheapError("ERR_CLOSED", `file store ${this.dir} is closed`, { path: this.dir });
+    }
+    const sub = join(this.dir, name.slice(0, 2));
+    if (!this.#madeDirs.has(sub)) {
+      mkdirSync(sub, { recursive: true });
+      this.#madeDirs.add(sub);
+    }
+    renameSync(temp, join(sub, name.slice(2)));
+    if (this.#sync) syncDirectory(sub);
+    this.#account(name, hash32, size);
+    this.#stats.writes++;
+  }
+
+  /** @internal */
+  discarded(w: FileWriter, tooLarge: boolean): void {
+    this.#writers.delete(w);
+    this.#stats.aborts++;
+    if (tooLarge) this.#stats.tooLarge++;
+  }
+
+  /** @internal */
+  assertOpen(): void {
+    this.#assertOpen();
+  }
+
+  // --------------------------------------------------------------------------------
+
+  #bodyStream(file: File, head: EntryHead, path: string): ReadableStream<Uint8Array> {
+    let off = 0;
+    let crc = 0;
+    const close = () => {
+      if (file.isOpen) file.close();
+      registry.unregister(stream);
+    };
+    const stream: ReadableStream<Uint8Array> = new ReadableStream<Uint8Array>(
+      {
+        pull: (controller) => {
+          try {
+            if (off >= head.bodyBytes) {
+              close();
+              if ((crc >>> 0) !== head.bodyCrc) {
+                this.#stats.corrupt++;
+                this.#removeIfSame(path);
+                controller.error(new OffheapError("ERR_CORRUPT", `${path}: body checksum mismatch`, { path }));
+                return;
+              }
+              controller.close();
+              return;
+            }
+            const chunk = new Uint8Array(Math.min(CHUNK, head.bodyBytes - off));
+            const n = file.read(chunk, head.bodyStart + off);
+            if (n !== chunk.length) throw new OffheapError("ERR_CORRUPT", `${path}: body ends early at ${off + n} of ${head.bodyBytes} bytes`, { path });
+            crc = Bun.hash.crc32(chunk, crc);
+            off += n;
+            controller.enqueue(chunk);
+          } catch (e) {
+            close();
+            controller.error(e);
+          }
+        },
+        cancel: () => close(),
+      },
+      { highWaterMark: 0 },
+    );
+    // A caller that drops the stream without reading or cancelling must not leak the descriptor.
+    registry.register(stream, file, stream);
+    return stream;
+  }
+
+  #removeIfSame(path: string): void {
+    // The entry may have been replaced since this reader opened it; only a still-bad file goes.
+    try {
+      using f = File.open(path, { readonly: true });
+      readHead(f, path);
+    } catch {
+      const name = path.slice(-33).replace("/", "");
+      this.#remove(name);
+    }
+  }
+
+  #collision(): undefined {
+    this.#stats.misses++;
+    return undefined;
+  }
+
+  #path(name: string): string {
+    return join(this.dir, name.slice(0, 2), name.slice(2));
+  }
+
+  #account(name: string, hash32: number, size: number): void {
+    let slot = this.#index.get(name);
+    if (slot !== undefined) {
+      this.#bytes += size - this.#sizes[slot]!;
+      this.#sizes[slot] = size;
+      this.#policy.remove(slot);
+      this.#policy.insert(slot, hash32);
+    } else {
+      if (this.#free.length === 0) this.#evictOne();
+      slot = this.#free.pop()!;
+      this.#index.set(name, slot);
+      this.#names[slot] = name;
+      this.#sizes[slot] = size;
+      this.#bytes += size;
+      this.#policy.insert(slot, hash32);
+    }
+    while (this.#bytes > this.#maxBytes && this.#index.size > 0) {
+      if (!this.#evictOne()) break;
+    }
+  }
+
+  #evictOne(): boolean {
+    const victim = this.#policy.evict();
+    if (victim < 0) return false;
+    const name = this.#names[victim];
+    if (name === undefined) return false;
+    this.#stats.evictions++;
+    this.#unlinkSlot(victim, name);
+    return true;
+  }
+
+  /** Remove entry `name` from the index and the disk. */
+  #remove(name: string): boolean {
+    const slot = this.#index.get(name);
+    if (slot === undefined) return false;
+    this.#policy.remove(slot);
+    this.#unlinkSlot(slot, name);
+    return true;
+  }
+
+  #unlinkSlot(slot: number, name: string): void {
+    this.#index.delete(name);
+    this.#names[slot] = undefined;
+    this.#bytes -= this.#sizes[slot]!;
+    this.#sizes[slot] = 0;
+    this.#free.push(slot);
+    try {
+      unlinkSync(this.#path(name));
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+
+  #forget(name: string): void {
+    const slot = this.#index.get(name);
+    if (slot === undefined) return;
+    this.#policy.remove(slot);
+    this.#index.delete(name);
+    this.#names[slot] = undefined;
+    this.#bytes -= this.#sizes[slot]!;
+    this.#sizes[slot] = 0;
+    this.#free.push(slot);
+  }
+
+  #sweep(): void {
+    for (const f of readdirSync(this.#tmp)) {
+      if (!TEMP_RE.test(f)) continue;
+      rmSync(join(this.#tmp, f), { force: true });
+      this.#stats.sweptTemps++;
+    }
+  }
+
+  #scan(): void {
+    const found: Array<{ name: string; size: number; mtime: number }> = [];
+    for (const sub of readdirSync(this.dir)) {
+      if (!SUB_RE.test(sub)) continue;
+      this.#madeDirs.add(join(this.dir, sub));
+      for (const f of readdirSync(join(this.dir, sub))) {
+        if (!ENTRY_RE.test(f)) continue;
+        try {
+          const st = statSync(join(this.dir, sub, f));
+          found.push({ name: sub + f, size: st.size, mtime: st.mtimeMs });
+        } catch (e) {
+          if (!isNotFound(e)) throw e;
+        }
+      }
+    }
+    // Oldest first, so recency-based policies evict the oldest files first.
+    found.sort((a, b) => a.mtime - b.mtime);
+    for (const e of found) this.#account(e.name, Number.parseInt(e.name.slice(0, 8), 16) | 0, e.size);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new OffheapError("ERR_CLOSED", `file store ${this.dir} is closed`, { path: this.dir });
+  }
+}
+
+const registry = new FinalizationRegistry<File>((file) => {
+  try {
+    if (file.isOpen) file.close();
+  } catch {
+    // Nothing to report to: the stream that owned it is gone.
+  }
+});
+
+/** One entry being written to a temp file. */
+class FileWriter implements StoreWriter {
+  readonly #store: FileStore;
+  readonly #name: string;
+  readonly #hash32: number;
+  readonly #temp: string;
+  #file: File | undefined;
+  #offset: number;
+  #bodyBytes = 0;
+  #crc = 0;
+  #done = false;
+
+  constructor(store: FileStore, key: string, meta: EntryMeta) {
+    const h = keyHash(key);
+    this.#store = store;
+    this.#name = h.name;
+    this.#hash32 = h.hash32;
+    const keyBytes = encoder.encode(key);
+    if (keyBytes.length > MAX_KEY) throw new OffheapError("ERR_TOO_LARGE", `key of ${keyBytes.length} bytes; the file store takes at most ${MAX_KEY}`);
+    const m: Record<string, unknown> = { cachedAt: meta.cachedAt };
+    if (meta.etag !== undefined) m.etag = meta.etag;
+    if (meta.contentType !== undefined) m.contentType = meta.contentType;
+    const metaBytes = encoder.encode(JSON.stringify(m));
+    if (metaBytes.length > MAX_META) throw new OffheapError("ERR_TOO_LARGE", `metadata of ${metaBytes.length} bytes; at most ${MAX_META}`);
+    const head = new Uint8Array(ENTRY_HEADER + keyBytes.length + metaBytes.length);
+    head.set(encodeHeader(FILE_ENTRY_SPEC, { keyBytes: keyBytes.length, metaBytes: metaBytes.length }), 0);
+    head.set(keyBytes, ENTRY_HEADER);
+    head.set(metaBytes, ENTRY_HEADER + keyBytes.length);
+    this.#temp = store.tempPath();
+    this.#file = File.open(this.#temp, { create: true, exclusive: true });
+    try {
+      this.#file.write(head, 0);
+    } catch (e) {
+      this.abortSync();
+      throw e;
+    }
+    this.#offset = head.length;
+  }
+
+  write(chunk: Uint8Array): void {
+    this.writeSync(chunk);
+  }
+
+  writeSync(chunk: Uint8Array): void {
+    const file = this.#file;
+    if (this.#done || file === undefined) throw new OffheapError("ERR_INVALID", "write after commit or abort");
+    if (this.#offset + chunk.length + TRAILER > this.#store.maxEntryBytes) {
+      this.abortSync(true);
+      throw new OffheapError("ERR_TOO_LARGE", `entry grew past the file store's maxBytes (${this.#store.maxEntryBytes})`);
+    }
+    file.write(chunk, this.#offset);
+    this.#offset += chunk.length;
+    this.#bodyBytes += chunk.length;
+    this.#crc = Bun.hash.crc32(chunk, this.#crc);
+  }
+
+  async commit(): Promise<void> {
+    this.commitSync();
+  }
+
+  commitSync(): void {
+    const file = this.#file;
+    if (this.#done || file === undefined) throw new OffheapError("ERR_INVALID", "commit after commit or abort");
+    this.#done = true;
+    try {
+      this.#store.assertOpen();
+      const trailer = new Uint8Array(TRAILER);
+      const view = new DataView(trailer.buffer);
+      view.setUint32(0, this.#bodyBytes >>> 0, true);
+      view.setUint32(4, Math.floor(this.#bodyBytes / 0x1_0000_0000), true);
+      view.setUint32(8, this.#crc >>> 0, true);
+      view.setUint32(12, TRAILER_MAGIC, true);
+      file.write(trailer, this.#offset);
+      if (this.#store.syncWrites) file.sync();
+      file.close();
+      this.#file = undefined;
+      this.#store.publish(this, this.#temp, this.#name, this.#hash32, this.#offset + TRAILER);
+    } catch (e) {
+      this.#done = false;
+      this.abortSync();
+      throw e;
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.abortSync();
+  }
+
+  abortSync(tooLarge = false): void {
+    if (this.#done) return;
+    this.#done = true;
+    try {
+      this.#file?.close();
+    } catch {
+      // The temp file goes anyway.
+    }
+    this.#file = undefined;
+    rmSync(this.#temp, { force: true });
+    this.#store.discarded(this, tooLarge);
+  }
+}

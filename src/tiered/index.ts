@@ -1,0 +1,24 @@
+/**
+ * TieredCache: stream-based cache middleware over ordered tiers (memory, file, Redis, S3)
+ * with ETag revalidation, stale-while-revalidate, stale-if-error and negative caching.
+ */
+export { TieredCache, type TieredCacheOptions, type GetOptions, type SetMeta } from "./cache.ts";
+export { FileStore, type FileStoreOptions } from "./file-store.ts";
+export { RedisStore, type RedisStoreOptions } from "./redis-store.ts";
+export { S3Store, type S3StoreOptions } from "./s3-store.ts";
+export { createHandler, originFetcher, cacheStatus, type HandlerOptions } from "./http.ts";
+export { ifNoneMatchMatches, normalizeEtag } from "./etag.ts";
+export {
+  NOT_FOUND,
+  NOT_MODIFIED,
+  type BodyInit,
+  type EntryMeta,
+  type Fetcher,
+  type FetchContext,
+  type FetchResult,
+  type GetResult,
+  type GetStatus,
+  type Store,
+  type StoredEntry,
+  type StoreWriter,
+} from "./types.ts";

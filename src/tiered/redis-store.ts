@@ -1,0 +1,355 @@
+/**
+ * `RedisStore`: a shared tier in Redis (or Valkey) through `Bun.RedisClient`.
+ *
+ * Keys (`P` is the prefix, `N` the key's 32-hex name, `I` a random id per write):
+ * ```
+ * P m:N          the entry: JSON { key, id, chunks, size, crc, chunkPrefix, meta }
+ * P d:N:I:<i>    body chunk i (binary, at most chunkBytes)
+ * ```
+ * A write stores its chunks under a fresh id with an expiry (so an abandoned write cleans
+ * itself up), and a Lua script publishes it atomically: it swaps the entry, makes the new
+ * chunks persistent and gives the old ones `graceMs` to live, so readers already streaming
+ * the old body finish it. Bodies stream chunk by chunk (one chunk read ahead), so a large
+ * body never sits whole in memory; the CRC is checked at the end.
+ */
+import { OffheapError } from "../errors.ts";
+import { keyHash } from "./key-hash.ts";
+import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
+
+/** Options of a {@link RedisStore}. */
+export interface RedisStoreOptions {
+  /** Connection URL (default: `Bun.RedisClient`'s, i.e. `REDIS_URL` or localhost). Ignored when `client` is given. */
+  url?: string;
+  /** Use this client (the store will not close it). */
+  client?: Bun.RedisClient;
+  /** Prefix of every key. Default `"offheap:"`. */
+  prefix?: string;
+  /** Body chunk size. Default 256 KiB. */
+  chunkBytes?: number;
+  /** Expiry of chunks of a write not yet published. Default 1 hour. */
+  pendingTtlMs?: number;
+  /** How long a replaced or deleted body stays readable for readers already streaming it. Default 60 s. */
+  graceMs?: number;
+  /** Expire entries this long after they are written (Redis-side). Default: no expiry. */
+  ttlMs?: number;
+}
+
+interface Record_ {
+  key: string;
+  id: string;
+  chunks: number;
+  size: number;
+  crc: number;
+  chunkPrefix: string;
+  meta: string;
+}
+
+const COMMIT = `
+local old = redis.call('GET', KEYS[1])
+if tonumber(ARGV[5]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[5])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+for i = 0, tonumber(ARGV[3]) - 1 do
+  if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', ARGV[2] .. i, ARGV[5]) else redis.call('PERSIST', ARGV[2] .. i) end
+end
+if old then
+  local ok, o = pcall(cjson.decode, old)
+  if ok and o.chunkPrefix ~= ARGV[2] then
+    for i = 0, o.chunks - 1 do redis.call('PEXPIRE', o.chunkPrefix .. i, ARGV[4]) end
+  end
+end
+return 1`;
+
+const DELETE = `
+local old = redis.call('GET', KEYS[1])
+if not old then return 0 end
+redis.call('DEL', KEYS[1])
+local ok, o = pcall(cjson.decode, old)
+if ok then for i = 0, o.chunks - 1 do redis.call('PEXPIRE', o.chunkPrefix .. i, ARGV[1]) end end
+return 1`;
+
+const TOUCH = `
+local old = redis.call('GET', KEYS[1])
+if not old then return 0 end
+local ok, o = pcall(cjson.decode, old)
+if not ok or o.key ~= ARGV[1] then return 0 end
+o.meta = ARGV[2]
+redis.call('SET', KEYS[1], cjson.encode(o), 'KEEPTTL')
+return 1`;
+
+function metaJson(meta: EntryMeta): string {
+  const m: Record<string, unknown> = { cachedAt: meta.cachedAt };
+  if (meta.etag !== undefined) m.etag = meta.etag;
+  if (meta.contentType !== undefined) m.contentType = meta.contentType;
+  return JSON.stringify(m);
+}
+
+function parseRecord(raw: string, key: string): Record_ | undefined {
+  let r: Record_;
+  try {
+    r = JSON.parse(raw) as Record_;
+  } catch {
+    return undefined;
+  }
+  if (r.key !== key || typeof r.chunks !== "number" || typeof r.chunkPrefix !== "string") return undefined;
+  return r;
+}
+
+function parseMeta(r: Record_): EntryMeta {
+  const m = JSON.parse(r.meta) as Record<string, unknown>;
+  const meta: EntryMeta = { cachedAt: Number(m.cachedAt), size: r.size };
+  if (typeof m.etag === "string") meta.etag = m.etag;
+  if (typeof m.contentType === "string") meta.contentType = m.contentType;
+  return meta;
+}
+
+/** A tier in Redis. See the module comment for the key layout. */
+export class RedisStore implements Store {
+  readonly name = "redis";
+  readonly #client: Bun.RedisClient;
+  readonly #ownsClient: boolean;
+  readonly #prefix: string;
+  readonly #chunkBytes: number;
+  readonly #pendingTtl: number;
+  readonly #grace: number;
+  readonly #ttl: number;
+  #closed = false;
+  readonly #stats = { hits: 0, misses: 0, writes: 0, aborts: 0, deletes: 0, touches: 0, corrupt: 0 };
+
+  constructor(options: RedisStoreOptions = {}) {
+    this.#ownsClient = options.client === undefined;
+    this.#client = options.client ?? (options.url !== undefined ? new Bun.RedisClient(options.url) : new Bun.RedisClient());
+    this.#prefix = options.prefix ?? "offheap:";
+    this.#chunkBytes = options.chunkBytes ?? 256 * 1024;
+    this.#pendingTtl = options.pendingTtlMs ?? 3_600_000;
+    this.#grace = options.graceMs ?? 60_000;
+    this.#ttl = options.ttlMs ?? 0;
+    if (!(this.#chunkBytes >= 1)) throw new OffheapError("ERR_INVALID", `chunkBytes must be positive, got ${options.chunkBytes}`);
+  }
+
+  /** The underlying client. */
+  get client(): Bun.RedisClient {
+    return this.#client;
+  }
+
+  async get(key: string): Promise<StoredEntry | undefined> {
+    this.#assertOpen();
+    const r = await this.#record(key);
+    if (r === undefined) {
+      this.#stats.misses++;
+      return undefined;
+    }
+    this.#stats.hits++;
+    return { meta: parseMeta(r), body: this.#bodyStream(r) };
+  }
+
+  async stat(key: string): Promise<EntryMeta | undefined> {
+    this.#assertOpen();
+    const r = await this.#record(key);
+    return r === undefined ? undefined : parseMeta(r);
+  }
+
+  writer(key: string, meta: EntryMeta): StoreWriter {
+    this.#assertOpen();
+    return new RedisWriter(this, key, meta);
+  }
+
+  async delete(key: string): Promise<boolean> {
+    this.#assertOpen();
+    const n = await this.#client.send("EVAL", [DELETE, "1", this.#metaKey(key), String(this.#grace)]);
+    if (Number(n) === 1) this.#stats.deletes++;
+    return Number(n) === 1;
+  }
+
+  async touch(key: string, meta: EntryMeta): Promise<boolean> {
+    this.#assertOpen();
+    const n = await this.#client.send("EVAL", [TOUCH, "1", this.#metaKey(key), key, metaJson(meta)]);
+    if (Number(n) === 1) this.#stats.touches++;
+    return Number(n) === 1;
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.#stats };
+  }
+
+  /** Close the connection (when the store made it). Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsClient) this.#client.close();
+  }
+
+  // --- used by RedisWriter ---------------------------------------------------------
+
+  /** @internal */
+  get chunkBytes(): number {
+    return this.#chunkBytes;
+  }
+
+  /** @internal */
+  chunkPrefix(key: string, id: string): string {
+    return `${this.#prefix}d:${keyHash(key).name}:${id}:`;
+  }
+
+  /** @internal Store one pending chunk. */
+  async putChunk(chunkKey: string, bytes: Uint8Array): Promise<void> {
+    this.#assertOpen();
+    await this.#client.set(chunkKey, bytes, "PX", this.#pendingTtl);
+  }
+
+  /** @internal Publish a finished write. */
+  async publish(key: string, record: Record_): Promise<void> {
+    this.#assertOpen();
+    await this.#client.send("EVAL", [
+      COMMIT,
+      "1",
+      this.#metaKey(key),
+      JSON.stringify(record),
+      record.chunkPrefix,
+      String(record.chunks),
+      String(this.#grace),
+      String(this.#ttl),
+    ]);
+    this.#stats.writes++;
+  }
+
+  /** @internal Drop the chunks of an abandoned write. */
+  async dropChunks(prefix: string, count: number): Promise<void> {
+    this.#stats.aborts++;
+    if (this.#closed || count === 0) return;
+    const keys: string[] = [];
+    for (let i = 0; i < count; i++) keys.push(prefix + i);
+    await this.#client.send("DEL", keys);
+  }
+
+  // --------------------------------------------------------------------------------
+
+  #metaKey(key: string): string {
+    return `${this.#prefix}m:${keyHash(key).name}`;
+  }
+
+  async #record(key: string): Promise<Record_ | undefined> {
+    const raw = await this.#client.get(this.#metaKey(key));
+    if (raw === null) return undefined;
+    const r = parseRecord(raw, key);
+    if (r === undefined) this.#stats.corrupt++;
+    return r;
+  }
+
+  #bodyStream(r: Record_): ReadableStream<Uint8Array> {
+    let i = 0;
+    let crc = 0;
+    let ahead: Promise<Uint8Array | null> | undefined;
+    const fetchChunk = (n: number) => this.#client.getBuffer(r.chunkPrefix + n);
+    const corrupt = (why: string) => {
+      this.#stats.corrupt++;
+      return new OffheapError("ERR_CORRUPT", `redis entry ${JSON.stringify(r.key)}: ${why}`);
+    };
+    return new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          if (i >= r.chunks) {
+            if ((crc >>> 0) !== r.crc) controller.error(corrupt("body checksum mismatch"));
+            else controller.close();
+            return;
+          }
+          const current = ahead ?? fetchChunk(i);
+          ahead = i + 1 < r.chunks ? fetchChunk(i + 1) : undefined;
+          ahead?.catch(() => {});
+          const bytes = await current;
+          if (bytes === null) {
+            controller.error(corrupt(`chunk ${i} of ${r.chunks} is gone (replaced more than graceMs ago)`));
+            return;
+          }
+          crc = Bun.hash.crc32(bytes, crc);
+          i++;
+          controller.enqueue(bytes);
+        },
+        cancel: () => {
+          ahead?.catch(() => {});
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new OffheapError("ERR_CLOSED", "the redis store is closed");
+  }
+}
+
+/** One entry being written in chunks. */
+class RedisWriter implements StoreWriter {
+  readonly #store: RedisStore;
+  readonly #key: string;
+  readonly #meta: string;
+  readonly #id: string;
+  readonly #prefix: string;
+  readonly #buf: Uint8Array;
+  #fill = 0;
+  #chunks = 0;
+  #size = 0;
+  #crc = 0;
+  #done = false;
+
+  constructor(store: RedisStore, key: string, meta: EntryMeta) {
+    this.#store = store;
+    this.#key = key;
+    this.#meta = metaJson(meta);
+    const rnd = crypto.getRandomValues(new Uint32Array(2));
+    this.#id = rnd[0]!.toString(16) + rnd[1]!.toString(16);
+    this.#prefix = store.chunkPrefix(key, this.#id);
+    this.#buf = new Uint8Array(store.chunkBytes);
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#done) throw new OffheapError("ERR_INVALID", "write after commit or abort");
+    this.#crc = Bun.hash.crc32(chunk, this.#crc);
+    this.#size += chunk.length;
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(chunk.length - off, this.#buf.length - this.#fill);
+      this.#buf.set(chunk.subarray(off, off + n), this.#fill);
+      this.#fill += n;
+      off += n;
+      if (this.#fill === this.#buf.length) await this.#flush();
+    }
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#fill === 0) return;
+    const bytes = this.#buf.slice(0, this.#fill);
+    this.#fill = 0;
+    const i = this.#chunks++;
+    await this.#store.putChunk(this.#prefix + i, bytes);
+  }
+
+  async commit(): Promise<void> {
+    if (this.#done) throw new OffheapError("ERR_INVALID", "commit after commit or abort");
+    try {
+      await this.#flush();
+      this.#done = true;
+      await this.#store.publish(this.#key, {
+        key: this.#key,
+        id: this.#id,
+        chunks: this.#chunks,
+        size: this.#size,
+        crc: this.#crc >>> 0,
+        chunkPrefix: this.#prefix,
+        meta: this.#meta,
+      });
+    } catch (e) {
+      this.#done = false;
+      await this.abort();
+      throw e;
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await this.#store.dropChunks(this.#prefix, this.#chunks).catch(() => {});
+  }
+}

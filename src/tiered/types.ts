@@ -1,0 +1,102 @@
+/**
+ * The shapes shared by {@link TieredCache} and its stores: entry metadata, the `Store`
+ * interface every tier implements, and what a fetcher returns.
+ */
+
+/** What is known about a cached body. */
+export interface EntryMeta {
+  /** Entity tag as the origin gave it (quoted, possibly weak: `"v1"`, `W/"v1"`). */
+  etag?: string;
+  /** When the body was fetched or last revalidated (ms since the epoch). */
+  cachedAt: number;
+  /** Body length in bytes, when known (stores fill it in on read). */
+  size?: number;
+  /** Media type of the body. */
+  contentType?: string;
+}
+
+/** A stored body and its metadata, as a store's `get` returns it. */
+export interface StoredEntry {
+  meta: EntryMeta;
+  /** The body; read it to the end or cancel it (stores release files and connections then). */
+  body: ReadableStream<Uint8Array>;
+}
+
+/**
+ * An in-progress write into one store. Nothing is visible to readers until `commit()`
+ * resolves; `abort()` discards what was written. Exactly one of the two ends a writer.
+ */
+export interface StoreWriter {
+  /** Append a chunk. The store copies or consumes it before the returned promise resolves. */
+  write(chunk: Uint8Array): void | Promise<void>;
+  /** Publish the entry atomically (replacing any older one for the key). */
+  commit(): Promise<void>;
+  /** Discard the entry. Idempotent; also safe after a failed write. */
+  abort(): Promise<void>;
+}
+
+/** One tier of a {@link TieredCache}: a place that keeps bodies by key. */
+export interface Store {
+  /** Short name for stats and `Cache-Status` details, e.g. `"memory"`, `"file"`. */
+  readonly name: string;
+  /** The entry for `key`, or `undefined`. Never returns a partial or uncommitted body. */
+  get(key: string): Promise<StoredEntry | undefined> | StoredEntry | undefined;
+  /** The metadata for `key` without opening the body, or `undefined`. */
+  stat(key: string): Promise<EntryMeta | undefined> | EntryMeta | undefined;
+  /** Start writing `key`; `meta.size` is ignored (the store counts the bytes). */
+  writer(key: string, meta: EntryMeta): StoreWriter;
+  /** Remove `key`; true when something was removed. */
+  delete(key: string): Promise<boolean> | boolean;
+  /** Replace the metadata of an existing entry (same body); false when `key` is absent. */
+  touch(key: string, meta: EntryMeta): Promise<boolean> | boolean;
+  /** Flat numeric counters for metrics. */
+  stats(): Record<string, number>;
+  /** Release files and connections. Idempotent. */
+  close(): Promise<void> | void;
+}
+
+/** A fetcher's answer "the copy you have (etag) is still current". */
+export const NOT_MODIFIED: unique symbol = Symbol.for("offheap.tiered.NOT_MODIFIED");
+/** A fetcher's answer "this key does not exist at the origin" (cached for `negative` ms). */
+export const NOT_FOUND: unique symbol = Symbol.for("offheap.tiered.NOT_FOUND");
+
+/** A body a fetcher or `set` may give. */
+export type BodyInit = ReadableStream<Uint8Array> | Uint8Array | ArrayBuffer | string | Blob;
+
+/** What a fetcher returns. */
+export type FetchResult =
+  | { body: BodyInit; etag?: string | null; contentType?: string | null }
+  | typeof NOT_MODIFIED
+  | typeof NOT_FOUND;
+
+/** Arguments a fetcher receives. */
+export interface FetchContext {
+  key: string;
+  /** The cached entry's etag when revalidating, else undefined. */
+  etag: string | undefined;
+  /** Aborted on timeout, on the caller's signal (for foreground fetches) and on close. */
+  signal: AbortSignal;
+}
+
+/** Loads a key from the origin. */
+export type Fetcher = (ctx: FetchContext) => Promise<FetchResult> | FetchResult;
+
+/** Outcome of {@link TieredCache.get}. */
+export type GetStatus = "hit" | "stale" | "miss" | "not-modified" | "not-found";
+
+/** What {@link TieredCache.get} resolves to. */
+export interface GetResult {
+  status: GetStatus;
+  /** The body (null for `not-modified` and `not-found`). Read it to the end or cancel it. */
+  body: ReadableStream<Uint8Array> | null;
+  meta: EntryMeta;
+  /**
+   * Where the answer came from: a store's name, `"origin"`, or `"negative"` for a cached
+   * not-found. Used for the `Cache-Status` header.
+   */
+  source: string;
+  /** True when an expired entry was revalidated with the origin for this answer. */
+  revalidated?: boolean;
+  /** True when this call waited for another call's origin fetch. */
+  collapsed?: boolean;
+}
