@@ -1,0 +1,74 @@
+/**
+ * Codecs turn cache values into the bytes stored in the arena and back.
+ */
+import { OffheapError } from "../errors.ts";
+
+/** How values of type `V` become bytes and back. */
+export interface Codec<V> {
+  /** A short name, shown in errors. */
+  readonly name: string;
+  /** The bytes to store for `value`. The cache copies them; they may be reused after. */
+  encode(value: V): Uint8Array;
+  /**
+   * The value stored in `bytes`. `bytes` is a view into the arena, valid only during the
+   * call: copy what you keep.
+   */
+  decode(bytes: Uint8Array): V;
+  /** Optional faster {@link decode} over `buf[start, end)` without making a view first. */
+  decodeRange?(buf: Uint8Array, start: number, end: number): V;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+const bytes: Codec<Uint8Array> = {
+  name: "bytes",
+  encode(value) {
+    if (!(value instanceof Uint8Array)) {
+      throw new OffheapError("ERR_INVALID", `codecs.bytes expects a Uint8Array value; got ${describe(value)}`);
+    }
+    return value;
+  },
+  decode: (b) => b.slice(),
+  decodeRange: (buf, start, end) => buf.slice(start, end),
+};
+
+const string: Codec<string> = {
+  name: "string",
+  encode(value) {
+    if (typeof value !== "string") {
+      throw new OffheapError("ERR_INVALID", `codecs.string expects a string value; got ${describe(value)}`);
+    }
+    return encoder.encode(value);
+  },
+  decode: (b) => decoder.decode(b),
+  decodeRange: (buf, start, end) => decoder.decode(buf.subarray(start, end)),
+};
+
+const json: Codec<unknown> = {
+  name: "json",
+  encode(value) {
+    const text = JSON.stringify(value);
+    if (text === undefined) {
+      throw new OffheapError("ERR_INVALID", `codecs.json cannot encode ${describe(value)}`);
+    }
+    return encoder.encode(text);
+  },
+  decode: (b) => JSON.parse(decoder.decode(b)),
+};
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "object") return (v as object).constructor?.name ?? "object";
+  return typeof v;
+}
+
+/**
+ * Built-in codecs: `bytes` (the default; `get` returns a copy), `string` (UTF-8) and
+ * `json` (anything `JSON.stringify` accepts).
+ */
+export const codecs = {
+  bytes,
+  string,
+  json: json as Codec<any>,
+} as const;

@@ -1,0 +1,17 @@
+/**
+ * ArenaCache: an in-process cache whose entries live off the JS heap.
+ */
+export {
+  ArenaCache,
+  MAX_KEY_BYTES,
+  type ArenaCacheOptions,
+  type ArenaHandle,
+  type ArenaStats,
+  type AttachOptions,
+  type EvictionReason,
+  type Loader,
+  type LoadOptions,
+  type SetOptions,
+} from "./cache.ts";
+export { codecs, type Codec } from "./codecs.ts";
+export { ENTRY_OVERHEAD } from "./shard.ts";

@@ -1,0 +1,344 @@
+/**
+ * One stripe of an ArenaCache: an open-addressing index, per-slot metadata, an eviction
+ * policy and an arena of slabs, all in typed arrays over three buffers (shareable with
+ * Workers). No locking here: the cache takes the stripe's lock around every call.
+ *
+ * The arena is log-structured. Records (header, key, value) are appended to the head
+ * slab; slabs form a ring, and each slab is a generation. When the head is full, the
+ * oldest generation is recycled: its live entries are moved forward into the spare slab
+ * (which becomes the new head), its expired entries are dropped, and the slab becomes the
+ * next spare. So memory of deleted, replaced and expired entries comes back without
+ * per-entry timers or a free-list allocator, and the arena never fragments for good.
+ */
+import { keyEquals, readKey, writeKey } from "./keys.ts";
+import { attachPolicy, createPolicy, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
+import { layout, type Carver } from "../policy/memory.ts";
+
+/** Bytes charged per entry on top of its key and value: record header and padding are
+ * added exactly; this covers the slot metadata (24 B), index cells (8 B) and policy (8 B). */
+export const ENTRY_OVERHEAD = 40;
+/** Record header: slot id (u32) and record length (u32). */
+const HEADER = 8;
+const INVALID = 0xffffffff;
+
+/** Eviction reasons, in the order of their counters. */
+export const REASONS = ["capacity", "expired", "deleted", "replaced"] as const;
+/** Why an entry left the cache. */
+export type EvictionReason = (typeof REASONS)[number];
+export const CAPACITY = 0;
+export const EXPIRED = 1;
+export const DELETED = 2;
+export const REPLACED = 3;
+
+// st[] (Int32Array): the lock must be word 0.
+export const LOCK = 0;
+const COUNT = 1;
+const FREE_TOP = 2;
+const HEAD = 3;
+const HEAD_OFF = 4;
+
+// ctr[] (Float64Array), changed only under the stripe's lock.
+export const C_BYTES = 0;
+export const C_HITS = 1;
+export const C_MISSES = 2;
+export const C_SETS = 3;
+export const C_EVICT = 4; // + reason index: 4..7
+export const C_COMPACTIONS = 8;
+export const C_MOVED = 9;
+export const C_REJECTED = 10;
+const C_COUNT = 12;
+
+/** Sizes that fix a stripe's layout. */
+export interface ShardConfig {
+  maxBytes: number;
+  maxEntries: number;
+  slabBytes: number;
+  slabs: number;
+  policy: PolicyName;
+}
+
+/** The buffers behind one stripe; what a Worker needs to attach. */
+export interface ShardBuffers {
+  meta: ArrayBufferLike;
+  arena: ArrayBufferLike;
+  policy: ArrayBufferLike;
+}
+
+function tableCells(entries: number): number {
+  let n = 16;
+  while (n < entries * 2) n *= 2;
+  return n;
+}
+
+function buildMeta(c: Carver, cfg: ShardConfig) {
+  const cap = cfg.maxEntries;
+  return {
+    st: c.i32(8),
+    ctr: c.f64(C_COUNT),
+    hash: c.u32(cap),
+    off: c.u32(cap),
+    klen: c.u32(cap),
+    vlen: c.u32(cap),
+    expire: c.f64(cap),
+    free: c.i32(cap),
+    table: c.i32(tableCells(cap)),
+    slabUsed: c.u32(cfg.slabs),
+  };
+}
+
+/** Bytes one entry is charged: its padded record plus {@link ENTRY_OVERHEAD}. */
+export function entryCost(keyBytes: number, valueBytes: number): number {
+  return ((HEADER + keyBytes + valueBytes + 3) & ~3) + ENTRY_OVERHEAD;
+}
+
+/** One stripe. */
+export class Shard {
+  readonly st: Int32Array;
+  readonly ctr: Float64Array;
+  readonly policy: EvictionPolicy;
+  readonly buffers: ShardBuffers;
+  /** The arena's bytes. */
+  readonly u8: Uint8Array;
+  readonly hash: Uint32Array;
+  readonly off: Uint32Array;
+  readonly klen: Uint32Array;
+  readonly vlen: Uint32Array;
+  readonly expire: Float64Array;
+  private readonly u32: Uint32Array;
+  private readonly free: Int32Array;
+  private readonly table: Int32Array;
+  private readonly mask: number;
+  private readonly slabUsed: Uint32Array;
+  /**
+   * Removed entries waiting for `onEvict`, as flat triples (key, value bytes, reason);
+   * null when nobody listens, so removal copies nothing.
+   */
+  events: Array<string | Uint8Array | number> | null = null;
+
+  constructor(readonly cfg: ShardConfig, shared: boolean, buffers?: ShardBuffers) {
+    const meta = layout((c) => buildMeta(c, cfg), buffers?.meta, shared);
+    const a = meta.arrays;
+    this.st = a.st;
+    this.ctr = a.ctr;
+    this.hash = a.hash;
+    this.off = a.off;
+    this.klen = a.klen;
+    this.vlen = a.vlen;
+    this.expire = a.expire;
+    this.free = a.free;
+    this.table = a.table;
+    this.mask = a.table.length - 1;
+    this.slabUsed = a.slabUsed;
+    const arenaBytes = cfg.slabBytes * cfg.slabs;
+    const arena = buffers?.arena ?? (shared ? new SharedArrayBuffer(arenaBytes) : new ArrayBuffer(arenaBytes));
+    if (arena.byteLength < arenaBytes) throw new RangeError(`arena of ${arena.byteLength} bytes, expected ${arenaBytes}`);
+    this.u8 = new Uint8Array(arena, 0, arenaBytes);
+    this.u32 = new Uint32Array(arena, 0, arenaBytes >>> 2);
+    this.policy = buffers
+      ? attachPolicy(cfg.policy, cfg.maxEntries, buffers.policy)
+      : createPolicy(cfg.policy, cfg.maxEntries, { shared });
+    this.buffers = { meta: meta.buffer, arena, policy: this.policy.buffer };
+    if (meta.fresh) this.reset();
+  }
+
+  /** Live entries. */
+  get count(): number {
+    return this.st[COUNT]!;
+  }
+
+  /** The slot holding `key` (hash `h`), or -1. Expiry is the caller's business. */
+  lookup(key: string, h: number): number {
+    const table = this.table;
+    const mask = this.mask;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const v = table[i]!;
+      if (v === 0) return -1;
+      const s = v - 1;
+      if (this.hash[s] === h && keyEquals(key, this.u8, this.off[s]! + HEADER, this.klen[s]!)) return s;
+    }
+  }
+
+  /** Whether the entry in `slot` has expired at time `now`. */
+  expired(slot: number, now: number): boolean {
+    const e = this.expire[slot]!;
+    return e !== 0 && e <= now;
+  }
+
+  /** Arena offset of `slot`'s value bytes. */
+  valueStart(slot: number): number {
+    return this.off[slot]! + HEADER + this.klen[slot]!;
+  }
+
+  /**
+   * Store `value` under `key`. Returns false (and drops any old entry) when the entry can
+   * never fit. `expireAt` 0 means never.
+   */
+  set(key: string, h: number, keyBytes: number, value: Uint8Array, expireAt: number, now: number): boolean {
+    const recLen = (HEADER + keyBytes + value.length + 3) & ~3;
+    const cost = recLen + ENTRY_OVERHEAD;
+    const existing = this.lookup(key, h);
+    if (recLen > this.cfg.slabBytes || cost > this.cfg.maxBytes) {
+      if (existing >= 0) this.remove(existing, DELETED, false);
+      this.ctr[C_REJECTED]!++;
+      return false;
+    }
+    if (existing >= 0) this.remove(existing, REPLACED, false);
+    const ctr = this.ctr;
+    while (ctr[C_BYTES]! + cost > this.cfg.maxBytes || this.st[FREE_TOP] === 0) {
+      if (!this.evictOne(now)) break;
+    }
+    const off = this.alloc(recLen, now);
+    const slot = this.free[--this.st[FREE_TOP]!]!;
+    const w = off >>> 2;
+    this.u32[w] = slot;
+    this.u32[w + 1] = recLen;
+    writeKey(key, this.u8, off + HEADER);
+    this.u8.set(value, off + HEADER + keyBytes);
+    this.hash[slot] = h;
+    this.off[slot] = off;
+    this.klen[slot] = keyBytes;
+    this.vlen[slot] = value.length;
+    this.expire[slot] = expireAt;
+    this.tableInsert(slot, h);
+    this.policy.insert(slot, h);
+    ctr[C_BYTES]! += cost;
+    ctr[C_SETS]!++;
+    this.st[COUNT]!++;
+    return true;
+  }
+
+  /** Remove the entry in `slot`; `fromPolicy` when the policy already let go of it. */
+  remove(slot: number, reason: number, fromPolicy: boolean): void {
+    const off = this.off[slot]!;
+    const kl = this.klen[slot]!;
+    const vl = this.vlen[slot]!;
+    if (this.events !== null) {
+      const k = off + HEADER;
+      this.events.push(readKey(this.u8, k, kl), this.u8.slice(k + kl, k + kl + vl), reason);
+    }
+    this.tableRemove(slot);
+    if (!fromPolicy) this.policy.remove(slot);
+    this.off[slot] = INVALID;
+    this.free[this.st[FREE_TOP]!++] = slot;
+    this.st[COUNT]!--;
+    this.ctr[C_BYTES]! -= ((HEADER + kl + vl + 3) & ~3) + ENTRY_OVERHEAD;
+    this.ctr[C_EVICT + reason]!++;
+  }
+
+  /** Drop every entry (reason "deleted"). */
+  clear(): void {
+    const n = this.st[COUNT]!;
+    if (this.events !== null) {
+      for (let i = 0; i < this.table.length; i++) {
+        const v = this.table[i]!;
+        if (v === 0) continue;
+        const s = v - 1;
+        const k = this.off[s]! + HEADER;
+        this.events.push(readKey(this.u8, k, this.klen[s]!), this.u8.slice(k + this.klen[s]!, k + this.klen[s]! + this.vlen[s]!), DELETED);
+      }
+    }
+    this.reset();
+    this.ctr[C_EVICT + DELETED]! += n;
+  }
+
+  /** Evict one entry chosen by the policy; false when there is none. */
+  private evictOne(now: number): boolean {
+    const v = this.policy.evict();
+    if (v < 0) return false;
+    this.remove(v, this.expired(v, now) ? EXPIRED : CAPACITY, true);
+    return true;
+  }
+
+  /** Room for `recLen` bytes in the head slab, recycling generations as needed. */
+  private alloc(recLen: number, now: number): number {
+    const S = this.cfg.slabBytes;
+    for (let rotations = 0; ; rotations++) {
+      const headOff = this.st[HEAD_OFF]!;
+      if (headOff + recLen <= S) {
+        const head = this.st[HEAD]!;
+        this.st[HEAD_OFF] = headOff + recLen;
+        this.slabUsed[head] = headOff + recLen;
+        return head * S + headOff;
+      }
+      // A whole cycle without room means records pack badly (entries near slab size):
+      // free more by evicting before each further rotation. An empty cache always fits.
+      if (rotations >= this.cfg.slabs) this.evictOne(now);
+      this.rotate(now);
+    }
+  }
+
+  /** Move the oldest generation's live entries into the spare slab, which becomes head. */
+  private rotate(now: number): void {
+    const N = this.cfg.slabs;
+    const S = this.cfg.slabBytes;
+    const head = this.st[HEAD]!;
+    const spare = (head + 1) % N;
+    const oldest = (head + 2) % N;
+    const base = oldest * S;
+    const dst = spare * S;
+    const used = this.slabUsed[oldest]!;
+    const cap = this.cfg.maxEntries;
+    let w = 0;
+    for (let r = 0; r < used; ) {
+      const at = base + r;
+      const slot = this.u32[at >>> 2]!;
+      const len = this.u32[(at >>> 2) + 1]!;
+      if (len < HEADER) break; // never happens for our own records; don't loop forever
+      if (slot < cap && this.off[slot] === at) {
+        if (this.expired(slot, now)) this.remove(slot, EXPIRED, false);
+        else {
+          this.u8.copyWithin(dst + w, at, at + len);
+          this.off[slot] = dst + w;
+          w += len;
+        }
+      }
+      r += len;
+    }
+    this.slabUsed[oldest] = 0;
+    this.slabUsed[spare] = w;
+    this.st[HEAD] = spare;
+    this.st[HEAD_OFF] = w;
+    this.ctr[C_COMPACTIONS]!++;
+    this.ctr[C_MOVED]! += w;
+  }
+
+  private reset(): void {
+    const cap = this.cfg.maxEntries;
+    for (let i = 0; i < cap; i++) this.free[i] = cap - 1 - i;
+    this.st[FREE_TOP] = cap;
+    this.st[COUNT] = 0;
+    this.st[HEAD] = 0;
+    this.st[HEAD_OFF] = 0;
+    this.ctr[C_BYTES] = 0;
+    this.off.fill(INVALID);
+    this.table.fill(0);
+    this.slabUsed.fill(0);
+    this.policy.clear();
+  }
+
+  private tableInsert(slot: number, h: number): void {
+    const table = this.table;
+    const mask = this.mask;
+    let i = h & mask;
+    while (table[i] !== 0) i = (i + 1) & mask;
+    table[i] = slot + 1;
+  }
+
+  private tableRemove(slot: number): void {
+    const table = this.table;
+    const mask = this.mask;
+    let i = this.hash[slot]! & mask;
+    while (table[i] !== slot + 1) i = (i + 1) & mask;
+    let hole = i;
+    for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
+      const v = table[j]!;
+      if (v === 0) break;
+      const home = this.hash[v - 1]! & mask;
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        table[hole] = v;
+        hole = j;
+      }
+    }
+    table[hole] = 0;
+  }
+}
