@@ -1,0 +1,174 @@
+/**
+ * RecordStore against the peers a user would pick instead, in the same run: a live-view
+ * field read and write, a 4-field seqlock snapshot, and append; beside flatbuffers
+ * (field access on a buffer, in-place mutate), msgpackr (decode / encode a record) and
+ * bun:sqlite (select / update one row by id, insert). Ratios are printed at the end.
+ */
+import { Database } from "bun:sqlite";
+import { Builder, ByteBuffer } from "flatbuffers";
+import { bench, do_not_optimize, group, run } from "mitata";
+import { pack, unpack } from "msgpackr";
+import { rmSync } from "node:fs";
+import { RecordStore, schema, t, type RecordView } from "../src/records/index.ts";
+import { tempDir } from "../test/helpers/temp.ts";
+import { averages, printRatios } from "./lib/report.ts";
+
+const N = 1024;
+const MASK = N - 1;
+const Quote = schema({ bid: t.f64, ask: t.f64, bidSize: t.f64, askSize: t.f64 }, { name: "Quote", version: 1 });
+type QuoteRecord = { bid: number; ask: number; bidSize: number; askSize: number };
+const quote = (i: number): QuoteRecord => ({ bid: i + 0.25, ask: i + 0.5, bidSize: i * 10, askSize: i * 20 });
+
+using dir = tempDir("offheap-bench-records-");
+
+// --- ours
+const store = RecordStore.open(dir.file("quotes.rec"), Quote, { capacity: N });
+for (let i = 0; i < N; i++) store.append(quote(i));
+const views: Array<RecordView<QuoteRecord>> = [];
+for (let i = 0; i < N; i++) views.push(store.at(i));
+const into = quote(0);
+
+const appendPath = dir.file("append.rec");
+let appender = RecordStore.open(appendPath, Quote, { capacity: 1 << 16 });
+const APPEND_RESET = 1 << 20;
+const appendValues = quote(7);
+
+// --- flatbuffers: what flatc generates for `table Quote { bid, ask, bidSize, askSize: double }`
+class FbQuote {
+  bb!: ByteBuffer;
+  pos = 0;
+  init(bb: ByteBuffer): this {
+    this.bb = bb;
+    this.pos = bb.readInt32(bb.position()) + bb.position();
+    return this;
+  }
+  bid(): number {
+    const o = this.bb.__offset(this.pos, 4);
+    return o ? this.bb.readFloat64(this.pos + o) : 0;
+  }
+  ask(): number {
+    const o = this.bb.__offset(this.pos, 6);
+    return o ? this.bb.readFloat64(this.pos + o) : 0;
+  }
+  bidSize(): number {
+    const o = this.bb.__offset(this.pos, 8);
+    return o ? this.bb.readFloat64(this.pos + o) : 0;
+  }
+  askSize(): number {
+    const o = this.bb.__offset(this.pos, 10);
+    return o ? this.bb.readFloat64(this.pos + o) : 0;
+  }
+  mutateBid(v: number): boolean {
+    const o = this.bb.__offset(this.pos, 4);
+    if (o === 0) return false;
+    this.bb.writeFloat64(this.pos + o, v);
+    return true;
+  }
+}
+const builder = new Builder(64);
+function fbBuild(q: QuoteRecord): Uint8Array {
+  builder.clear();
+  builder.startObject(4);
+  builder.addFieldFloat64(0, q.bid, 0);
+  builder.addFieldFloat64(1, q.ask, 0);
+  builder.addFieldFloat64(2, q.bidSize, 0);
+  builder.addFieldFloat64(3, q.askSize, 0);
+  builder.finish(builder.endObject());
+  return builder.asUint8Array();
+}
+const fb: FbQuote[] = [];
+for (let i = 0; i < N; i++) fb.push(new FbQuote().init(new ByteBuffer(fbBuild(quote(i)).slice())));
+
+// --- msgpackr
+const packed: Uint8Array[] = [];
+for (let i = 0; i < N; i++) packed.push(pack(quote(i)));
+
+// --- bun:sqlite
+const db = new Database(dir.file("quotes.sqlite"));
+db.run("PRAGMA journal_mode = WAL");
+db.run("PRAGMA synchronous = OFF");
+db.run("CREATE TABLE quotes (id INTEGER PRIMARY KEY, bid REAL, ask REAL, bidSize REAL, askSize REAL)");
+const insert = db.prepare("INSERT INTO quotes (bid, ask, bidSize, askSize) VALUES (?, ?, ?, ?)");
+db.transaction(() => {
+  for (let i = 0; i < N; i++) {
+    const q = quote(i);
+    insert.run(q.bid, q.ask, q.bidSize, q.askSize);
+  }
+})();
+const selectBid = db.prepare("SELECT bid FROM quotes WHERE id = ?");
+const selectAll = db.prepare("SELECT bid, ask, bidSize, askSize FROM quotes WHERE id = ?");
+const updateBid = db.prepare("UPDATE quotes SET bid = ? WHERE id = ?");
+db.run("CREATE TABLE appended (id INTEGER PRIMARY KEY, bid REAL, ask REAL, bidSize REAL, askSize REAL)");
+const insertAppended = db.prepare("INSERT INTO appended (bid, ask, bidSize, askSize) VALUES (?, ?, ?, ?)");
+
+let k = 0;
+let x = 0;
+
+group("field read", () => {
+  bench("records at().bid", () => do_not_optimize(views[k++ & MASK]!.bid));
+  bench("flatbuffers bid()", () => do_not_optimize(fb[k++ & MASK]!.bid()));
+  bench("msgpackr unpack().bid", () => do_not_optimize((unpack(packed[k++ & MASK]!) as QuoteRecord).bid));
+  bench("sqlite select bid by id", () => do_not_optimize(selectBid.get((k++ & MASK) + 1)));
+});
+
+group("field write", () => {
+  bench("records at().bid = x", () => {
+    views[k++ & MASK]!.bid = x++;
+  });
+  bench("flatbuffers mutateBid", () => do_not_optimize(fb[k++ & MASK]!.mutateBid(x++)));
+  bench("msgpackr pack record", () => do_not_optimize(pack(quote(x++))));
+  bench("sqlite update bid by id", () => do_not_optimize(updateBid.run(x++, (k++ & MASK) + 1)));
+});
+
+group("4-field snapshot", () => {
+  bench("records get()", () => do_not_optimize(store.get(k++ & MASK)));
+  bench("records getInto()", () => do_not_optimize(store.getInto(k++ & MASK, into)));
+  bench("flatbuffers 4 fields", () => {
+    const q = fb[k++ & MASK]!;
+    do_not_optimize(q.bid() + q.ask() + q.bidSize() + q.askSize());
+  });
+  bench("msgpackr unpack()", () => do_not_optimize(unpack(packed[k++ & MASK]!)));
+  bench("sqlite select row by id", () => do_not_optimize(selectAll.get((k++ & MASK) + 1)));
+});
+
+group("append", () => {
+  bench("records append()", () => {
+    if (appender.length >= APPEND_RESET) {
+      // Bound the file: start over now and then (amortized over a million appends).
+      appender.close();
+      rmSync(appendPath);
+      appender = RecordStore.open(appendPath, Quote, { capacity: 1 << 16 });
+    }
+    do_not_optimize(appender.append(appendValues));
+  });
+  bench("flatbuffers build", () => do_not_optimize(fbBuild(appendValues)));
+  bench("msgpackr pack", () => do_not_optimize(pack(appendValues)));
+  bench("sqlite insert", () => do_not_optimize(insertAppended.run(appendValues.bid, appendValues.ask, appendValues.bidSize, appendValues.askSize)));
+});
+
+const avg = averages(await run());
+printRatios("RecordStore (measured on a shared, loaded machine)", avg, [
+  { ours: "records at().bid", peer: "flatbuffers bid()" },
+  { ours: "records at().bid", peer: "msgpackr unpack().bid" },
+  { ours: "records at().bid", peer: "sqlite select bid by id" },
+  { ours: "records at().bid = x", peer: "flatbuffers mutateBid" },
+  { ours: "records at().bid = x", peer: "msgpackr pack record" },
+  { ours: "records at().bid = x", peer: "sqlite update bid by id" },
+  { ours: "records get()", peer: "flatbuffers 4 fields" },
+  { ours: "records get()", peer: "msgpackr unpack()" },
+  { ours: "records get()", peer: "sqlite select row by id" },
+  { ours: "records getInto()", peer: "flatbuffers 4 fields" },
+  { ours: "records append()", peer: "flatbuffers build" },
+  { ours: "records append()", peer: "msgpackr pack" },
+  { ours: "records append()", peer: "sqlite insert" },
+]);
+const budgets: Array<[string, number]> = [
+  ["records at().bid", 2],
+  ["records at().bid = x", 3],
+  ["records get()", 15],
+];
+console.log("\nbudgets (DESIGN.md): " + budgets.map(([name, ns]) => `${name} ${(avg.get(name) ?? NaN).toFixed(2)} ns (budget ≤ ${ns} ns)`).join("; "));
+
+store.close();
+appender.close();
+db.close();

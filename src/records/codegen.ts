@@ -1,0 +1,317 @@
+/**
+ * Accessors compiled once per schema with `new Function`: a field read is one typed-array
+ * access at a constant offset, and the snapshot read, write, validation and the live view
+ * class are straight-line code for exactly the schema's fields.
+ *
+ * Generated code sees `m` (the store's {@link Core}: typed arrays over the mapping) and
+ * `h` (the helpers below); it never sees a pointer, only byte offsets inside the mapping.
+ */
+import { OffheapError } from "../errors.ts";
+import type { Core } from "./core.ts";
+import { FENCE } from "./fence.ts";
+import type { FieldLayout, Schema } from "./schema.ts";
+
+/** Operations compiled for one schema and bound to one store's {@link Core}. */
+export interface Ops {
+  /** Consistent snapshot of the record at byte offset `o` (seqlock). */
+  get(o: number): Record<string, unknown>;
+  /** Like {@link get}, into `target`; returns `target`. */
+  getInto(o: number, target: Record<string, unknown>): Record<string, unknown>;
+  /** Throw `ERR_INVALID` / `ERR_TOO_LARGE` unless every given value fits its field. */
+  validate(values: unknown): void;
+  /** Write the given fields of the record at `o` under its seqlock (validate first). */
+  write(o: number, values: Record<string, unknown> | undefined): void;
+  /** Write the given fields of the record at `o` and empty the others, without the seqlock (not yet visible). */
+  fill(o: number, values: Record<string, unknown> | undefined): void;
+}
+
+/** A live view class: `new View(core, offset, index)`. */
+export type ViewClass = new (m: Core, o: number, i: number) => Record<string, unknown> & { index: number };
+
+interface Kit {
+  makeOps: (m: Core) => Ops;
+  View: ViewClass;
+  ReadonlyView: ViewClass;
+}
+
+const kits = new WeakMap<Schema, Kit>();
+
+/** The compiled accessors of `schema` (compiled on first use, then cached). */
+export function kitFor(schema: Schema): Kit {
+  let kit = kits.get(schema);
+  if (kit === undefined) {
+    kit = compile(schema);
+    kits.set(schema, kit);
+  }
+  return kit;
+}
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Helpers the generated code calls on its slower paths. */
+const helpers = {
+  fence: FENCE,
+  str(m: Core, at: number, prefix: number, max: number): string {
+    let len = prefix === 1 ? m.u8[at]! : prefix === 2 ? m.u16[at >>> 1]! : m.u32[at >>> 2]!;
+    // A torn read may see any length: never decode past the field.
+    if (len > max) len = max;
+    return len === 0 ? "" : m.buf.toString("utf8", at + prefix, at + prefix + len);
+  },
+  bytes(m: Core, at: number, prefix: number, max: number): Uint8Array {
+    let len = prefix === 1 ? m.u8[at]! : prefix === 2 ? m.u16[at >>> 1]! : m.u32[at >>> 2]!;
+    if (len > max) len = max;
+    return m.u8.slice(at + prefix, at + prefix + len);
+  },
+  wstr(m: Core, at: number, prefix: number, max: number, x: string): void {
+    const n = x.length === 0 ? 0 : m.buf.write(x, at + prefix, max, "utf8");
+    helpers.wlen(m, at, prefix, n);
+  },
+  wbytes(m: Core, at: number, prefix: number, x: Uint8Array): void {
+    m.u8.set(x, at + prefix);
+    helpers.wlen(m, at, prefix, x.length);
+  },
+  wlen(m: Core, at: number, prefix: number, n: number): void {
+    if (prefix === 1) m.u8[at] = n;
+    else if (prefix === 2) m.u16[at >>> 1] = n;
+    else m.u32[at >>> 2] = n;
+  },
+  strFits(x: string, max: number): boolean {
+    return x.length * 3 <= max || Buffer.byteLength(x, "utf8") <= max;
+  },
+  u64ok(x: bigint): boolean {
+    return x >= 0n && x <= U64_MAX;
+  },
+  i64ok(x: bigint): boolean {
+    return BigInt.asIntN(64, x) === x;
+  },
+  bad(field: string, type: string, x: unknown): never {
+    const shown = typeof x === "bigint" ? `${x}n` : typeof x === "string" ? JSON.stringify(x.slice(0, 40)) : String(x);
+    throw new OffheapError("ERR_INVALID", `field ${field} is ${type}: expected a value of that type and range, got ${typeof x} ${shown}`);
+  },
+  tooLarge(m: Core, field: string, type: string, x: string | Uint8Array): never {
+    const n = typeof x === "string" ? Buffer.byteLength(x, "utf8") : x.length;
+    throw new OffheapError("ERR_TOO_LARGE", `field ${field} is ${type}: the value has ${n} bytes`, { path: m.path });
+  },
+  notObject(x: unknown): never {
+    throw new OffheapError("ERR_INVALID", `record values must be an object of fields, got ${x === null ? "null" : typeof x}`);
+  },
+  busy(m: Core, o: number): never {
+    throw new OffheapError(
+      "ERR_LOCKED",
+      `${m.path}: record ${(o - m.base) / m.rs} is being written by another writer (sequence word ${m.i32[o >>> 2]} is odd)`,
+      { path: m.path },
+    );
+  },
+  readonly(m: Core, field: string): never {
+    throw new OffheapError("ERR_READONLY", `cannot set ${field}: record store ${m.path} was opened readonly`, { path: m.path });
+  },
+  closed(m: Core): never {
+    throw m.closedError();
+  },
+};
+
+function shiftOf(kind: string): number {
+  return kind === "u16" || kind === "i16" ? 1 : kind === "u32" || kind === "i32" || kind === "f32" ? 2 : kind === "f64" ? 3 : 0;
+}
+
+/** Expression reading field `f` of the record at byte offset `o`. */
+function readExpr(f: FieldLayout): string {
+  const k = f.type.kind;
+  const at = `(o + ${f.offset})`;
+  switch (k) {
+    case "u8": case "i8":
+      return `m.${k}[${at}]`;
+    case "u16": case "i16": case "u32": case "i32": case "f32": case "f64":
+      return `m.${k}[${at} >>> ${shiftOf(k)}]`;
+    case "bool":
+      return `(m.u8[${at}] !== 0)`;
+    case "u64":
+      return `m.dv.getBigUint64(${at}, true)`;
+    case "i64":
+      return `m.dv.getBigInt64(${at}, true)`;
+    case "string":
+      return `h.str(m, ${at}, ${f.type.prefix}, ${f.type.maxBytes})`;
+    case "bytes":
+      return `h.bytes(m, ${at}, ${f.type.prefix}, ${f.type.maxBytes})`;
+  }
+}
+
+/** Statement writing `x` (already validated) into field `f` of the record at `o`. */
+function writeStmt(f: FieldLayout): string {
+  const k = f.type.kind;
+  const at = `(o + ${f.offset})`;
+  switch (k) {
+    case "u8": case "i8":
+      return `m.${k}[${at}] = x;`;
+    case "u16": case "i16": case "u32": case "i32": case "f32": case "f64":
+      return `m.${k}[${at} >>> ${shiftOf(k)}] = x;`;
+    case "bool":
+      return `m.u8[${at}] = x ? 1 : 0;`;
+    case "u64":
+      return `m.dv.setBigUint64(${at}, x, true);`;
+    case "i64":
+      return `m.dv.setBigInt64(${at}, x, true);`;
+    case "string":
+      return `h.wstr(m, ${at}, ${f.type.prefix}, ${f.type.maxBytes}, x);`;
+    case "bytes":
+      return `h.wbytes(m, ${at}, ${f.type.prefix}, x);`;
+  }
+}
+
+/** Statement resetting field `f` of the record at `o` to its empty value. */
+function zeroStmt(f: FieldLayout): string {
+  const k = f.type.kind;
+  const at = `(o + ${f.offset})`;
+  switch (k) {
+    case "u8": case "i8": case "bool":
+      return `m.u8[${at}] = 0;`;
+    case "u16": case "i16": case "u32": case "i32": case "f32": case "f64":
+      return `m.${k}[${at} >>> ${shiftOf(k)}] = 0;`;
+    case "u64": case "i64":
+      return `m.u32[${at} >>> 2] = 0; m.u32[(${at} >>> 2) + 1] = 0;`;
+    case "string": case "bytes":
+      // Only the length prefix matters: bytes past it are never read.
+      return `h.wlen(m, ${at}, ${f.type.prefix}, 0);`;
+  }
+}
+
+/** Statement throwing unless `x` fits field `f` (`x` is not undefined). */
+function checkStmt(f: FieldLayout): string {
+  const k = f.type.kind;
+  const name = JSON.stringify(f.name);
+  const type = JSON.stringify(f.type.name);
+  const bad = `h.bad(${name}, ${type}, x)`;
+  const cond: Record<string, string> = {
+    u8: "(x & 0xff) === x",
+    i8: "((x << 24) >> 24) === x",
+    u16: "(x & 0xffff) === x",
+    i16: "((x << 16) >> 16) === x",
+    u32: "(x >>> 0) === x",
+    i32: "(x | 0) === x",
+    f32: `typeof x === "number"`,
+    f64: `typeof x === "number"`,
+    bool: `typeof x === "boolean"`,
+    u64: `typeof x === "bigint" && h.u64ok(x)`,
+    i64: `typeof x === "bigint" && h.i64ok(x)`,
+  };
+  if (k === "string") {
+    return `if (typeof x !== "string") ${bad}; if (!h.strFits(x, ${f.type.maxBytes})) h.tooLarge(m, ${name}, ${type}, x);`;
+  }
+  if (k === "bytes") {
+    return `if (!(x instanceof Uint8Array)) ${bad}; if (x.length > ${f.type.maxBytes}) h.tooLarge(m, ${name}, ${type}, x);`;
+  }
+  return `if (!(${cond[k]})) ${bad};`;
+}
+
+/** Whether a single-field access of this kind needs the seqlock to be untorn. */
+function multiWord(f: FieldLayout): boolean {
+  const k = f.type.kind;
+  return k === "string" || k === "bytes" || k === "u64" || k === "i64";
+}
+
+const SEQ_WRITE_BEGIN = `
+  const w = o >>> 2;
+  const s = Atomics.load(m.i32, w);
+  if ((s & 1) !== 0 || Atomics.compareExchange(m.i32, w, s, (s + 1) | 0) !== s) h.busy(m, o);
+  try {`;
+const SEQ_WRITE_END = `
+  } finally { Atomics.store(m.i32, w, (s + 2) | 0); }`;
+
+function compile(schema: Schema): Kit {
+  const fields = schema.layout;
+  const key = (f: FieldLayout) => JSON.stringify(f.name);
+  const locals = fields.map((_, i) => `v${i}`);
+
+  // Plain reads of the sequence word with FENCE operations between them and the field
+  // reads (see fence.ts: Atomics.load would fault on a readonly mapping).
+  const snapshotLoop = (finish: string) => `
+  const w = o >>> 2;
+  for (let n = 0; ; n++) {
+    const s = m.i32[w];
+    if ((s & 1) === 0) {
+      Atomics.load(F, 0);
+${fields.map((f, i) => `      const ${locals[i]} = ${readExpr(f)};`).join("\n")}
+      Atomics.load(F, 0);
+      if (m.i32[w] === s) ${finish}
+    }
+    m.spin(n, o);
+  }`;
+
+  const opsSource = `
+const F = h.fence;
+return function makeOps(m) {
+  function get(o) {${snapshotLoop(`return { ${fields.map((f, i) => `${key(f)}: ${locals[i]}`).join(", ")} };`)}
+  }
+  function getInto(o, t) {${snapshotLoop(`{ ${fields.map((f, i) => `t[${key(f)}] = ${locals[i]};`).join(" ")} return t; }`)}
+  }
+  function validate(v) {
+    if (v === undefined) return;
+    if (typeof v !== "object" || v === null) h.notObject(v);
+    let x;
+${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${checkStmt(f)} }`).join("\n")}
+  }
+  function put(o, v) {
+    let x;
+${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(f)} }`).join("\n")}
+  }
+  function write(o, v) {
+    if (v === undefined) return;${SEQ_WRITE_BEGIN}
+    put(o, v);${SEQ_WRITE_END}
+  }
+  function fill(o, v) {
+    if (v === undefined) { m.u8.fill(0, o + 4, o + ${schema.recordSize}); return; }
+    let x;
+${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(f)} } else { ${zeroStmt(f)} }`).join("\n")}
+  }
+  return { get, getInto, validate, write, fill };
+};`;
+  const makeOps = new Function("h", opsSource)(helpers) as (m: Core) => Ops;
+
+  const viewSource = (readonly: boolean) => {
+    const members = fields.map((f) => {
+      const name = key(f);
+      let getter: string;
+      if (multiWord(f)) {
+        getter = `get [${name}]() {
+    const m = this.#m, o = this.#o;
+    if (!m.open) h.closed(m);
+    const w = o >>> 2;
+    for (let n = 0; ; n++) {
+      const s = m.i32[w];
+      if ((s & 1) === 0) { Atomics.load(F, 0); const x = ${readExpr(f)}; Atomics.load(F, 0); if (m.i32[w] === s) return x; }
+      m.spin(n, o);
+    }
+  }`;
+      } else {
+        getter = `get [${name}]() { const m = this.#m, o = this.#o; return ${readExpr(f)}; }`;
+      }
+      let setter: string;
+      if (readonly) {
+        setter = `set [${name}](x) { h.readonly(this.#m, ${name}); }`;
+      } else if (multiWord(f)) {
+        setter = `set [${name}](x) {
+    const m = this.#m, o = this.#o;
+    if (!m.open) h.closed(m);
+    ${checkStmt(f)}${SEQ_WRITE_BEGIN}
+    ${writeStmt(f)}${SEQ_WRITE_END}
+  }`;
+      } else {
+        setter = `set [${name}](x) { const m = this.#m, o = this.#o; ${writeStmt(f)} }`;
+      }
+      return `  ${getter}\n  ${setter}`;
+    });
+    return `
+const F = h.fence;
+return class RecordView {
+  #m; #o; #i;
+  constructor(m, o, i) { this.#m = m; this.#o = o; this.#i = i; }
+  get index() { return this.#i; }
+  set index(j) { this.#o = this.#m.offsetOf(j); this.#i = j; }
+  toJSON() { const m = this.#m; if (!m.open) h.closed(m); return m.ops.get(this.#o); }
+${members.join("\n")}
+};`;
+  };
+  const View = new Function("h", viewSource(false))(helpers) as ViewClass;
+  const ReadonlyView = new Function("h", viewSource(true))(helpers) as ViewClass;
+  return { makeOps, View, ReadonlyView };
+}

@@ -1,0 +1,280 @@
+/**
+ * `RecordStore`: schema-typed records in one mmap'd file, read and written in place.
+ *
+ * One writer (exclusive flock) and any number of readonly handles, in this or other
+ * processes. Every record starts with a sequence word (seqlock): a writer moves it from
+ * even to odd with compare-and-swap, writes, and moves it to the next even value; `get`
+ * reads the fields between two loads of the word and retries when they differ, so a
+ * snapshot is never half old, half new.
+ */
+import { File, Lock } from "../../ffi/index.ts";
+import { OffheapError } from "../errors.ts";
+import { kitFor, type Ops, type ViewClass } from "./codegen.ts";
+import { Core } from "./core.ts";
+import { assertSameSchema, maxCapacity, newFileImage, readFileLayout, SCHEMA_OFFSET, type FileLayout } from "./layout.ts";
+import type { Infer, Schema } from "./schema.ts";
+
+/** Options of {@link RecordStore.open}. */
+export interface RecordStoreOptions {
+  /**
+   * Records the file holds before it first grows (default 1024). For an existing file it
+   * is a minimum: a larger value grows the file, a smaller one is ignored.
+   */
+  capacity?: number;
+  /** Open without writing: no lock, any number of readers. Default false. */
+  readonly?: boolean;
+  /** Wait this many ms for another writer to close (then `ERR_TIMEOUT`); default 0: `ERR_LOCKED` at once. */
+  lockTimeout?: number;
+  /**
+   * How long `get` waits for a record whose writer is mid-update before `ERR_TIMEOUT`
+   * (a writer that died leaves the record odd until the next writable open). Default 1000 ms.
+   */
+  readTimeout?: number;
+}
+
+/**
+ * A live view of one record: reading a property reads the mapped memory, assigning one
+ * writes it. Set `index` to move the view to another record; nothing is allocated per
+ * access. Numeric and bool fields are single loads/stores (an assignment converts like a
+ * typed-array store, without range checks); string, bytes, u64 and i64 fields go through
+ * the record's seqlock. For several fields that must change together, use `set`.
+ */
+export type RecordView<T> = T & {
+  /** The record this view shows; assign to move it (`ERR_RANGE` when out of range). */
+  index: number;
+  /** A consistent snapshot (what `get` returns). */
+  toJSON(): T;
+};
+
+/** Numbers from {@link RecordStore.stats}. */
+export interface RecordStoreStats {
+  length: number;
+  capacity: number;
+  recordSize: number;
+  mappedBytes: number;
+  growths: number;
+  remaps: number;
+  readRetries: number;
+  readTimeouts: number;
+  repairedOnOpen: number;
+}
+
+const DEFAULT_CAPACITY = 1024;
+const DEFAULT_READ_TIMEOUT_MS = 1000;
+
+function checkCount(name: string, value: unknown, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw new OffheapError("ERR_INVALID", `option ${name} must be an integer of at least ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Records of one schema in a file, accessed in place through a memory mapping.
+ *
+ * @example
+ * ```ts
+ * const Tick = schema({ symbol: t.string(16), price: t.f64, ts: t.u64 }, { name: "Tick", version: 1 });
+ * using ticks = RecordStore.open("ticks.rec", Tick);
+ * const i = ticks.append({ symbol: "AAPL", price: 189.5, ts: 1n });
+ * ticks.get(i).price;        // 189.5, a consistent snapshot
+ * const v = ticks.at(i);     // live view
+ * v.price = 190;             // writes the mapped memory
+ * ```
+ */
+export class RecordStore<S extends Schema = Schema> {
+  /** The schema the store was opened with. */
+  readonly schema: S;
+  /** The file's path. */
+  readonly path: string;
+  /** Whether this handle was opened readonly. */
+  readonly readonly: boolean;
+  readonly #core: Core;
+  readonly #ops: Ops;
+  readonly #View: ViewClass;
+  #canWrite: boolean;
+
+  private constructor(path: string, schema: S, core: Core, readonly: boolean) {
+    this.path = path;
+    this.schema = schema;
+    this.readonly = readonly;
+    this.#core = core;
+    const kit = kitFor(schema);
+    this.#ops = kit.makeOps(core);
+    core.ops = this.#ops;
+    this.#View = readonly ? kit.ReadonlyView : kit.View;
+    this.#canWrite = !readonly;
+  }
+
+  /**
+   * Open (or create) the store at `path`. Throws `ERR_MISMATCH` (file untouched) when the
+   * file was made with another schema or version, `ERR_LOCKED` when another writer has it
+   * open, `ERR_FORMAT` for a file that is not a record store, `ERR_CORRUPT` when the
+   * header contradicts the file.
+   */
+  static open<S extends Schema>(path: string, schema: S, options: RecordStoreOptions = {}): RecordStore<S> {
+    if (typeof schema !== "object" || schema === null || typeof schema.hash !== "number" || !Array.isArray(schema.layout)) {
+      throw new OffheapError("ERR_INVALID", "RecordStore.open needs a schema made by schema()");
+    }
+    const capacity = checkCount("capacity", options.capacity, 1);
+    const lockTimeout = checkCount("lockTimeout", options.lockTimeout, 0) ?? 0;
+    const readTimeout = checkCount("readTimeout", options.readTimeout, 0) ?? DEFAULT_READ_TIMEOUT_MS;
+    const readonly = options.readonly ?? false;
+    let image: Uint8Array | undefined;
+    if (!readonly) {
+      image = newFileImage(schema, capacity ?? DEFAULT_CAPACITY);
+      const max = maxCapacity(image.length, schema.recordSize);
+      if ((capacity ?? 1) > max) {
+        throw new OffheapError("ERR_TOO_LARGE", `capacity ${capacity} needs more than one 4 GiB mapping; at most ${max} records of ${schema.recordSize} bytes`, { path });
+      }
+    }
+    const file = File.open(path, { readonly, create: !readonly });
+    let lock: Lock | undefined;
+    let core: Core | undefined;
+    try {
+      if (!readonly) {
+        lock = new Lock(file, "exclusive");
+        lock.lockSync(lockTimeout);
+      }
+      let layout: FileLayout;
+      const newSize = image === undefined ? 0 : image.length + (capacity ?? DEFAULT_CAPACITY) * schema.recordSize;
+      if (image !== undefined && isUninitialized(file, newSize)) {
+        // Size first, header last: a crash in between leaves a zero header on a file of
+        // exactly this size, which the next writable open initializes again.
+        file.truncate(newSize);
+        file.write(image, 0);
+        layout = readFileLayout(file);
+      } else {
+        layout = readFileLayout(file);
+        assertSameSchema(path, layout, schema);
+      }
+      core = new Core(file, lock, layout, readTimeout);
+      if (!readonly) {
+        core.repairSequences();
+        if (capacity !== undefined && capacity > core.cap) core.growTo(capacity);
+      }
+      return new RecordStore(path, schema, core, readonly);
+    } catch (e) {
+      if (core !== undefined) core.close();
+      else {
+        lock?.unlock();
+        file.close();
+      }
+      throw e;
+    }
+  }
+
+  /** Records in the store. Readonly handles see the writer's appends (and growth) live. */
+  get length(): number {
+    const core = this.#core;
+    if (core.readonly || !core.open) core.refresh();
+    return core.count;
+  }
+
+  /** Records the file holds before it grows again. */
+  get capacity(): number {
+    const core = this.#core;
+    if (!core.open) throw core.closedError();
+    return core.readonly ? Math.max(core.cap, core.fileCapacity) : core.cap;
+  }
+
+  /**
+   * Append a record (fields not given are zero, `""` or empty) and return its index.
+   * Grows the file when full. `ERR_INVALID` / `ERR_TOO_LARGE` for values that do not fit,
+   * before anything is written.
+   */
+  append(values?: Partial<Infer<S>>): number {
+    if (!this.#canWrite) this.#denyWrite();
+    const core = this.#core;
+    const ops = this.#ops;
+    ops.validate(values);
+    core.reserve();
+    const i = core.count;
+    // The record is invisible until the count is published, so no seqlock is needed here.
+    ops.fill(core.base + i * core.rs, values as Record<string, unknown> | undefined);
+    core.publish(i + 1);
+    return i;
+  }
+
+  /** A consistent snapshot of record `i` (never half of a concurrent `set`). */
+  get(i: number): Infer<S> {
+    return this.#ops.get(this.#core.offsetOf(i)) as Infer<S>;
+  }
+
+  /** Like {@link get}, filling `target` instead of allocating; returns `target`. */
+  getInto<T extends Partial<Infer<S>>>(i: number, target: T): T & Infer<S> {
+    return this.#ops.getInto(this.#core.offsetOf(i), target as Record<string, unknown>) as T & Infer<S>;
+  }
+
+  /**
+   * Write the given fields of record `i` at once: readers see all of them or none.
+   * Values are checked first; on `ERR_INVALID` / `ERR_TOO_LARGE` nothing is written.
+   */
+  set(i: number, values: Partial<Infer<S>>): void {
+    if (!this.#canWrite) this.#denyWrite();
+    const o = this.#core.offsetOf(i);
+    this.#ops.validate(values);
+    this.#ops.write(o, values as Record<string, unknown>);
+  }
+
+  /** A live view of record `i` (see {@link RecordView}). */
+  at(i: number): RecordView<Infer<S>> {
+    const core = this.#core;
+    return new this.#View(core, core.offsetOf(i), i) as unknown as RecordView<Infer<S>>;
+  }
+
+  /** Snapshots of every record, in order. */
+  *[Symbol.iterator](): IterableIterator<Infer<S>> {
+    for (let i = 0; i < this.length; i++) yield this.get(i);
+  }
+
+  /** Write dirty pages to disk (`msync`): what was written before survives a crash. */
+  sync(): void {
+    this.#core.sync();
+  }
+
+  /** Counters for monitoring. */
+  stats(): RecordStoreStats {
+    const core = this.#core;
+    if (!core.open) throw core.closedError();
+    const c = core.counters;
+    return {
+      length: this.length,
+      capacity: this.capacity,
+      recordSize: core.rs,
+      mappedBytes: core.mappedBytes,
+      growths: core.growths,
+      remaps: c.remaps,
+      readRetries: c.retries,
+      readTimeouts: c.timeouts,
+      repairedOnOpen: c.repairedOnOpen,
+    };
+  }
+
+  /** Close the store. Idempotent; later calls throw `ERR_CLOSED`, live views read as empty. */
+  close(): void {
+    this.#canWrite = false;
+    this.#core.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #denyWrite(): never {
+    const core = this.#core;
+    if (!core.open) throw core.closedError();
+    throw new OffheapError("ERR_READONLY", `record store ${this.path} was opened readonly`, { path: this.path });
+  }
+}
+
+/** An empty file, or one a crash left between sizing it and writing its header. */
+function isUninitialized(file: File, newSize: number): boolean {
+  const size = file.size;
+  if (size === 0) return true;
+  if (size !== newSize) return false;
+  const head = new Uint8Array(Math.min(size, SCHEMA_OFFSET));
+  file.read(head, 0);
+  return head.every((b) => b === 0);
+}

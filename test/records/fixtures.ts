@@ -1,0 +1,32 @@
+/** Schemas and helpers shared by the record store tests. */
+import { expect } from "bun:test";
+import { OffheapError, type ErrorCode } from "../../src/errors.ts";
+import { schema, t } from "../../src/records/index.ts";
+
+/** Every field type once. */
+export const All = schema(
+  {
+    u8: t.u8, u16: t.u16, u32: t.u32, i8: t.i8, i16: t.i16, i32: t.i32, f32: t.f32, f64: t.f64,
+    u64: t.u64, i64: t.i64, bool: t.bool, name: t.string(16), raw: t.bytes(8),
+  },
+  { name: "All", version: 1 },
+);
+
+/** The DESIGN.md example. */
+export const Tick = schema(
+  { symbol: t.string(16), price: t.f64, volume: t.f64, ts: t.u64, flags: t.u8, live: t.bool, raw: t.bytes(32) },
+  { name: "Tick", version: 1 },
+);
+
+/** Assert that `fn` throws an OffheapError with `code`. */
+export function expectCode(fn: () => unknown, code: ErrorCode): OffheapError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught).toBeInstanceOf(OffheapError);
+  expect((caught as OffheapError).code).toBe(code);
+  return caught as OffheapError;
+}
