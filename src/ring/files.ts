@@ -66,12 +66,15 @@ function openShard(path: string, index: number, readonly: boolean): File {
   }
 }
 
-function create(path: string, file0: File, options: RingFileOptions, files: File[]): RingLayout {
+function layoutFor(path: string, options: RingFileOptions, why: string): RingLayout {
   const { recordSize, capacity } = options;
   if (recordSize === undefined || capacity === undefined) {
-    throw new OffheapError("ERR_INVALID", `${path} is empty: give recordSize and capacity to create a ring`, { path });
+    throw new OffheapError("ERR_INVALID", `${path} ${why}: give recordSize and capacity to create a ring`, { path });
   }
-  const layout = computeLayout(recordSize, capacity, options.shards);
+  return computeLayout(recordSize, capacity, options.shards);
+}
+
+function create(path: string, file0: File, layout: RingLayout, files: File[]): RingLayout {
   // Shards 1.. first, shard 0 last: a ring whose shard 0 has no header is not yet created.
   for (let i = 1; i < layout.shards; i++) {
     const f = File.open(shardPath(path, i), { create: true });
@@ -95,9 +98,8 @@ function create(path: string, file0: File, options: RingFileOptions, files: File
  */
 export function openRingFiles(path: string, options: RingFileOptions): RingFiles {
   const { readonly } = options;
-  if (!readonly && !existsSync(path) && (options.recordSize === undefined || options.capacity === undefined)) {
-    throw new OffheapError("ERR_INVALID", `${path} does not exist: give recordSize and capacity to create a ring`, { path });
-  }
+  // Bad options for a new ring fail before any file is created.
+  const planned = !readonly && !existsSync(path) ? layoutFor(path, options, "does not exist") : undefined;
   const file0 = File.open(path, { readonly, create: !readonly });
   const files: File[] = [file0];
   let lock: Lock | undefined;
@@ -108,7 +110,7 @@ export function openRingFiles(path: string, options: RingFileOptions): RingFiles
     }
     let layout: RingLayout;
     if (!readonly && file0.size === 0) {
-      layout = create(path, file0, options, files);
+      layout = create(path, file0, planned ?? layoutFor(path, options, "is empty"), files);
     } else {
       layout = readShardHeader(file0, 0);
       assertSameOptions(

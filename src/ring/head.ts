@@ -1,13 +1,14 @@
 /**
  * The published head: the id the next append gets, kept as aligned 32-bit words in shard
- * 0's header page so that any process mapping the file reads it with `Atomics.load`.
+ * 0's header page: the writer stores them with `Atomics.store`, any process reads them.
  *
  * Words (Int32 indexes from HEAD_OFFSET): `lo` (low 32 bits, also the futex word: it
  * changes on every append), `hiState` (2 × high bits; odd while the high bits change),
  * `hiPrev` (the high bits before that change). Appends store only `lo`. When the high
  * bits change (every 2^32 ids, or a far `write(id)`), the writer stores `hiPrev`, then
  * `hiState` odd, then `lo`, then `hiState` even. A reader accepts `lo` only between two
- * equal even `hiState` loads, so it never mixes halves; a crash in the middle is resolved
+ * equal even `hiState` loads, so it never mixes halves (readers use plain aligned loads:
+ * see loadHead); a crash in the middle is resolved
  * on the writer's reopen by checking which candidate the slots confirm.
  */
 import { HEAD_OFFSET } from "./layout.ts";
@@ -27,13 +28,16 @@ export const HEAD_FUTEX_OFFSET = HEAD_OFFSET;
  * far as any slot is concerned, because every slot is checked against its own id.
  */
 export function loadHead(words: Int32Array): number {
+  // Plain loads, not Atomics.load: JIT-compiled Atomics.load is a locked read-modify-write
+  // on x86-64 and faults (SIGSEGV) on a read-only mapping. Aligned 32-bit loads are atomic
+  // on x86-64 and arm64, and every slot carries its own id and CRC, so a stale head is safe.
   for (let spin = 0; spin < 1000; spin++) {
-    const h1 = Atomics.load(words, HI);
-    const lo = Atomics.load(words, LO) >>> 0;
-    const h2 = Atomics.load(words, HI);
+    const h1 = words[HI]!;
+    const lo = words[LO]! >>> 0;
+    const h2 = words[HI]!;
     if (h1 === h2 && (h1 & 1) === 0) return (h1 >>> 1) * TWO32 + lo;
   }
-  return (Atomics.load(words, PREV) >>> 0) * TWO32 + (Atomics.load(words, LO) >>> 0);
+  return (words[PREV]! >>> 0) * TWO32 + (words[LO]! >>> 0);
 }
 
 /** Publish `next` as the head; `previous` is the head it replaces. Only the writer calls it. */

@@ -95,7 +95,8 @@ export class MmapSlots implements SlotStore {
     const bytes = this.#bytes[shard]!;
     const w = off >>> 2;
     for (let attempt = 0; ; attempt++) {
-      const meta = Atomics.load(words, w) >>> 0;
+      // Plain loads (see loadHead): Atomics.load would fault on a read-only mapping.
+      const meta = words[w]! >>> 0;
       const lo = words[w + 1]!;
       const hi = words[w + 2]!;
       const crc = words[w + 3]! >>> 0;
@@ -133,7 +134,7 @@ export class MmapSlots implements SlotStore {
       }
       if (this.#retries > 0) {
         const stable =
-          (Atomics.load(words, w) >>> 0) === meta && words[w + 1] === lo && words[w + 2] === hi && words[w + 3]! >>> 0 === crc;
+          words[w]! >>> 0 === meta && words[w + 1] === lo && words[w + 2] === hi && words[w + 3]! >>> 0 === crc;
         if (!stable) {
           if (attempt < this.#retries) continue;
           return ABSENT;
