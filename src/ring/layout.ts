@@ -14,7 +14,7 @@
  *   0  meta  u32  0 = never written; BUSY while being rewritten; WRITTEN | length; DELETED
  *   4  idLo  u32  the record's id, low 32 bits
  *   8  idHi  u32  high bits
- *  12  crc   u32  CRC-32 of (idLo, idHi, meta) followed by the payload
+ *  12  crc   u32  CRC-32 of bytes 0..12 (meta, idLo, idHi) followed by the payload
  *  16  payload, `length` bytes of `recordSize`
  * ```
  * Because the id and state are inside the CRC, an empty slot (meta 0), a deleted one, a

@@ -8,13 +8,14 @@ const crcHeader = new Uint8Array(12);
 const crcHeaderView = new DataView(crcHeader.buffer);
 
 /**
- * CRC-32 of a slot: the 12 bytes (idLo, idHi, meta) little-endian, then the payload.
+ * CRC-32 of a slot: its first 12 bytes as stored (meta, idLo, idHi, little-endian), then
+ * the payload.
  * Computed as `crc32(payload, crc32(header))`, which is the CRC of the concatenation.
  */
 export function slotCrc(id: number, meta: number, payload: Uint8Array): number {
-  crcHeaderView.setUint32(0, id >>> 0, true);
-  crcHeaderView.setUint32(4, Math.floor(id / TWO32), true);
-  crcHeaderView.setUint32(8, meta >>> 0, true);
+  crcHeaderView.setUint32(0, meta >>> 0, true);
+  crcHeaderView.setUint32(4, id >>> 0, true);
+  crcHeaderView.setUint32(8, Math.floor(id / TWO32), true);
   return Bun.hash.crc32(payload, Bun.hash.crc32(crcHeader)) >>> 0;
 }
 
