@@ -6,7 +6,7 @@
 import { OffheapError } from "../errors.ts";
 import { toStream } from "./body.ts";
 import { ifNoneMatchMatches, normalizeEtag } from "./etag.ts";
-import { drain, FanOut, fillStream, type FillReport } from "./fill.ts";
+import { drain, FanOut, fillStream, SharedFill, type FillReport } from "./fill.ts";
 import { createHandler } from "./http.ts";
 import {
   NOT_FOUND,
@@ -69,6 +69,9 @@ type FlightOutcome =
 interface Flight {
   promise: Promise<FlightOutcome>;
   resolve(outcome: FlightOutcome): void;
+  /** Set once the origin answered with a body: callers that come meanwhile read it too. */
+  fill?: SharedFill;
+  meta?: EntryMeta;
 }
 
 /** Marks an in-flight write; a later delete or set of the key sets `superseded`. */
@@ -338,6 +341,15 @@ export class TieredCache {
     const existing = attempt < 3 ? this.#flights.get(key) : undefined;
     if (existing !== undefined) {
       this.#stats.collapsed++;
+      if (existing.fill !== undefined && existing.meta !== undefined && existing.fill.joinable) {
+        const meta = existing.meta;
+        if (options.ifNoneMatch != null && ifNoneMatchMatches(options.ifNoneMatch, meta.etag)) {
+          this.#stats.notModified++;
+          return { status: "not-modified", body: null, meta, source: "origin", collapsed: true };
+        }
+        this.#stats.misses++;
+        return { status: "miss", body: existing.fill.subscribe(), meta, source: "origin", collapsed: true };
+      }
       const outcome = await withSignal(existing.promise, options.signal);
       if (outcome.kind === "not-found") {
         this.#stats.notFound++;
@@ -419,7 +431,10 @@ export class TieredCache {
     const hooks = this.#fillHooks(key, token, (r) =>
       settle(r.outcome === "published" ? { kind: "published" } : r.outcome === "failed" ? { kind: "error", error: r.error } : { kind: "abandoned" }),
     );
-    const body = fillStream(toStream(result.body), writers, hooks);
+    const fill = new SharedFill(toStream(result.body), writers, hooks);
+    flight.fill = fill;
+    flight.meta = meta;
+    const body = fill.subscribe();
     this.#stats.misses++;
     if (options.ifNoneMatch != null && meta.etag !== undefined && ifNoneMatchMatches(options.ifNoneMatch, meta.etag)) {
       // The caller has this version already: finish the fill in the background.

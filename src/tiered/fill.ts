@@ -111,49 +111,133 @@ function asBytes(chunk: unknown): Uint8Array {
 }
 
 /**
+ * One fill shared by several readers: the leader that caused an origin fetch and the
+ * callers that asked for the same key meanwhile. Chunks are pulled from the source only
+ * when some reader wants the next one, written to the stores, and kept until every
+ * reader has taken them. Readers may join while no chunk has been dropped yet (so each
+ * reader sees the whole body). The fill publishes once the source ended; when every reader
+ * cancelled before that, it is abandoned and nothing is published.
+ */
+export class SharedFill {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #fan: FanOut;
+  readonly #chunks: Uint8Array[] = [];
+  #base = 0;
+  readonly #readers = new Set<{ pos: number }>();
+  #ended = false;
+  #failed = false;
+  #error: unknown = undefined;
+  #pulling: Promise<void> | undefined;
+
+  constructor(source: ReadableStream<Uint8Array>, writers: StoreWriter[], hooks: FillHooks) {
+    this.#reader = source.getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
+    this.#fan = new FanOut(writers, hooks);
+  }
+
+  /** Whether a new reader can still get the whole body. */
+  get joinable(): boolean {
+    return this.#base === 0 && !this.#failed;
+  }
+
+  /** A new reader's stream from the first byte. Check {@link joinable} first. */
+  subscribe(): ReadableStream<Uint8Array> {
+    const me = { pos: 0 };
+    this.#readers.add(me);
+    return new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          for (;;) {
+            const at = me.pos - this.#base;
+            if (at < this.#chunks.length) {
+              const chunk = this.#chunks[at]!;
+              me.pos++;
+              this.#trim();
+              controller.enqueue(chunk);
+              return;
+            }
+            if (this.#failed) {
+              this.#leave(me, false);
+              controller.error(this.#error);
+              return;
+            }
+            if (this.#ended) {
+              this.#leave(me, false);
+              controller.close();
+              return;
+            }
+            await (this.#pulling ??= this.#pullOnce().finally(() => (this.#pulling = undefined)));
+          }
+        },
+        cancel: () => this.#leave(me, true),
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  async #pullOnce(): Promise<void> {
+    let next: { done: true; value?: undefined } | { done: false; value: Uint8Array };
+    try {
+      next = await this.#reader.read();
+    } catch (e) {
+      return this.#fail(e);
+    }
+    if (this.#failed) return;
+    if (next.done) {
+      await this.#fan.finish();
+      this.#ended = true;
+      return;
+    }
+    let chunk: Uint8Array;
+    try {
+      chunk = asBytes(next.value);
+    } catch (e) {
+      this.#reader.cancel(e).catch(() => {});
+      return this.#fail(e);
+    }
+    if (chunk.length === 0) return;
+    await this.#fan.write(chunk);
+    this.#chunks.push(chunk);
+  }
+
+  async #fail(e: unknown): Promise<void> {
+    this.#failed = true;
+    this.#error = e;
+    this.#chunks.length = 0;
+    await this.#fan.abort("failed", e);
+  }
+
+  #trim(): void {
+    let min = Number.POSITIVE_INFINITY;
+    for (const r of this.#readers) if (r.pos < min) min = r.pos;
+    if (min === Number.POSITIVE_INFINITY) return;
+    while (this.#base < min && this.#chunks.length > 0) {
+      this.#chunks.shift();
+      this.#base++;
+    }
+  }
+
+  #leave(me: { pos: number }, cancelled: boolean): void | Promise<void> {
+    if (!this.#readers.delete(me)) return;
+    if (this.#readers.size > 0) return this.#trim();
+    this.#chunks.length = 0;
+    this.#base = Number.MAX_SAFE_INTEGER;
+    if (cancelled && !this.#ended && !this.#failed) {
+      // The last reader left halfway: abandon the fill, publish nothing.
+      this.#failed = true;
+      this.#error = new Error("every reader cancelled the body");
+      this.#reader.cancel().catch(() => {});
+      return this.#fan.abort("abandoned");
+    }
+  }
+}
+
+/**
  * A stream over `source` that copies every chunk into `writers` as the reader pulls it.
  * `highWaterMark: 0`: nothing is read ahead of the reader, so a cancelled read stops the
  * copy where the reader stopped.
  */
 export function fillStream(source: ReadableStream<Uint8Array>, writers: StoreWriter[], hooks: FillHooks): ReadableStream<Uint8Array> {
-  const reader = source.getReader();
-  const fan = new FanOut(writers, hooks);
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        let next: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          next = await reader.read();
-        } catch (e) {
-          await fan.abort("failed", e);
-          controller.error(e);
-          return;
-        }
-        if (next.done) {
-          await fan.finish();
-          controller.close();
-          return;
-        }
-        let chunk: Uint8Array;
-        try {
-          chunk = asBytes(next.value);
-        } catch (e) {
-          reader.cancel(e).catch(() => {});
-          await fan.abort("failed", e);
-          controller.error(e);
-          return;
-        }
-        if (chunk.length === 0) return;
-        await fan.write(chunk);
-        controller.enqueue(chunk);
-      },
-      async cancel(reason) {
-        await fan.abort("abandoned");
-        await reader.cancel(reason).catch(() => {});
-      },
-    },
-    { highWaterMark: 0 },
-  );
+  return new SharedFill(source, writers, hooks).subscribe();
 }
 
 /** Read `stream` to the end, discarding the bytes. */

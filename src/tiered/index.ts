@@ -3,6 +3,7 @@
  * with ETag revalidation, stale-while-revalidate, stale-if-error and negative caching.
  */
 export { TieredCache, type TieredCacheOptions, type GetOptions, type SetMeta } from "./cache.ts";
+export { MemoryStore, type MemoryStoreOptions } from "./memory-store.ts";
 export { FileStore, type FileStoreOptions } from "./file-store.ts";
 export { RedisStore, type RedisStoreOptions } from "./redis-store.ts";
 export { S3Store, type S3StoreOptions } from "./s3-store.ts";

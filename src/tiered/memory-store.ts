@@ -1,0 +1,242 @@
+/**
+ * `MemoryStore`: the in-process tier, on an {@link ArenaCache}, so bodies and metadata
+ * live in arena slabs off the JS heap and the GC never traces them.
+ *
+ * Each entry is one arena value: `{ version u8, 0 u8, etagBytes u16, typeBytes u16, 0 u16,
+ * cachedAt f64, etag, contentType, body }`. A hit copies the body out of the arena once
+ * (the arena may move it later) and hands that copy to the reader as a one-chunk stream.
+ */
+import { ArenaCache, type Codec } from "../arena/index.ts";
+import { OffheapError } from "../errors.ts";
+import type { PolicyName } from "../policy/index.ts";
+import { bytesStream } from "./body.ts";
+import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
+
+/** Options of a {@link MemoryStore}. */
+export interface MemoryStoreOptions {
+  /** Bytes of keys, bodies, metadata and per-entry overhead kept. Default 64 MiB. */
+  maxBytes?: number;
+  /** Largest body kept; bigger ones stream through without being stored. Default min(maxBytes / 8, 4 MiB) less 1 KiB. */
+  maxEntryBytes?: number;
+  /** Eviction policy. Default `"s3-fifo"`. */
+  policy?: PolicyName;
+  /** Most entries held (arena index size). Default the arena's (maxBytes / 128). */
+  maxEntries?: number;
+}
+
+interface MemoryValue {
+  meta: EntryMeta;
+  body: Uint8Array;
+  /** The encoded form, when the writer already built it. */
+  encoded?: Uint8Array;
+}
+
+const HEAD = 16;
+const VERSION = 1;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function encodeValue(meta: EntryMeta, bodyBytes: number): { out: Uint8Array; bodyStart: number } {
+  const etag = meta.etag !== undefined ? encoder.encode(meta.etag) : new Uint8Array(0);
+  const type = meta.contentType !== undefined ? encoder.encode(meta.contentType) : new Uint8Array(0);
+  if (etag.length > 0xffff || type.length > 0xffff) throw new OffheapError("ERR_TOO_LARGE", "etag and content type are at most 65535 bytes each");
+  const bodyStart = HEAD + etag.length + type.length;
+  const out = new Uint8Array(bodyStart + bodyBytes);
+  const view = new DataView(out.buffer);
+  out[0] = VERSION;
+  // Absent and empty strings differ: bit 0 of byte 1 = has etag, bit 1 = has type.
+  out[1] = (meta.etag !== undefined ? 1 : 0) | (meta.contentType !== undefined ? 2 : 0);
+  view.setUint16(2, etag.length, true);
+  view.setUint16(4, type.length, true);
+  view.setFloat64(8, meta.cachedAt, true);
+  out.set(etag, HEAD);
+  out.set(type, HEAD + etag.length);
+  return { out, bodyStart };
+}
+
+function text(buf: Uint8Array, start: number, end: number): string {
+  // Tags and media types are short ASCII almost always: skip TextDecoder for those.
+  if (end - start <= 64) {
+    let s = "";
+    for (let i = start; i < end; i++) {
+      const c = buf[i]!;
+      if (c >= 0x80) return decoder.decode(buf.subarray(start, end));
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return decoder.decode(buf.subarray(start, end));
+}
+
+const entryCodec: Codec<MemoryValue> = {
+  name: "tiered-entry",
+  encode(v) {
+    if (v.encoded !== undefined) return v.encoded;
+    const { out, bodyStart } = encodeValue(v.meta, v.body.length);
+    out.set(v.body, bodyStart);
+    return out;
+  },
+  decode(b) {
+    return entryCodec.decodeRange!(b, 0, b.length);
+  },
+  decodeRange(buf, start, end) {
+    const flags = buf[start + 1]!;
+    const etagLen = buf[start + 2]! | (buf[start + 3]! << 8);
+    const typeLen = buf[start + 4]! | (buf[start + 5]! << 8);
+    const view = new DataView(buf.buffer, buf.byteOffset + start + 8, 8);
+    const meta: EntryMeta = { cachedAt: view.getFloat64(0, true) };
+    let at = start + HEAD;
+    if (flags & 1) meta.etag = text(buf, at, at + etagLen);
+    at += etagLen;
+    if (flags & 2) meta.contentType = text(buf, at, at + typeLen);
+    at += typeLen;
+    meta.size = end - at;
+    return { meta, body: buf.slice(at, end) };
+  },
+};
+
+/** The in-memory tier. Bodies larger than `maxEntryBytes` pass through unstored. */
+export class MemoryStore implements Store {
+  readonly name = "memory";
+  readonly #arena: ArenaCache<MemoryValue>;
+  readonly #maxEntryBytes: number;
+  #closed = false;
+  readonly #stats = { writes: 0, aborts: 0, tooLarge: 0, touches: 0 };
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const maxBytes = options.maxBytes ?? 64 << 20;
+    const slab = Math.min(Math.max(256, Math.floor(maxBytes / 8)), 4 << 20);
+    this.#maxEntryBytes = options.maxEntryBytes ?? Math.max(0, slab - 1024);
+    const arenaOptions: ConstructorParameters<typeof ArenaCache<MemoryValue>>[0] = { maxBytes, codec: entryCodec, policy: options.policy ?? "s3-fifo" };
+    if (options.maxEntries !== undefined) arenaOptions.maxEntries = options.maxEntries;
+    if (options.maxEntryBytes !== undefined) arenaOptions.slabBytes = Math.min(maxBytes, Math.max(slab, options.maxEntryBytes + 8192));
+    this.#arena = new ArenaCache<MemoryValue>(arenaOptions);
+  }
+
+  /** Number of entries held. */
+  get size(): number {
+    return this.#arena.size;
+  }
+
+  /** Bytes held (keys, values and overhead). */
+  get bytes(): number {
+    return this.#arena.bytes;
+  }
+
+  get(key: string): StoredEntry | undefined {
+    this.#assertOpen();
+    const v = this.#arena.get(key);
+    if (v === undefined) return undefined;
+    return { meta: v.meta, body: bytesStream(v.body) };
+  }
+
+  stat(key: string): EntryMeta | undefined {
+    this.#assertOpen();
+    return this.#arena.peek(key)?.meta;
+  }
+
+  writer(key: string, meta: EntryMeta): StoreWriter {
+    this.#assertOpen();
+    return new MemoryWriter(this, key, meta, this.#maxEntryBytes);
+  }
+
+  delete(key: string): boolean {
+    this.#assertOpen();
+    return this.#arena.delete(key);
+  }
+
+  touch(key: string, meta: EntryMeta): boolean {
+    this.#assertOpen();
+    const v = this.#arena.peek(key);
+    if (v === undefined) return false;
+    const ok = this.#arena.set(key, { meta, body: v.body });
+    if (ok) this.#stats.touches++;
+    return ok;
+  }
+
+  stats(): Record<string, number> {
+    const a = this.#arena.stats() as unknown as Record<string, number>;
+    return { ...this.#stats, entries: a.entries ?? 0, bytes: a.bytes ?? 0, maxBytes: a.maxBytes ?? 0, hits: a.hits ?? 0, misses: a.misses ?? 0, evictions: a.evictions ?? 0 };
+  }
+
+  /** Free the arena. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#arena.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @internal */
+  put(key: string, value: MemoryValue): void {
+    this.#assertOpen();
+    if (!this.#arena.set(key, value)) {
+      this.#stats.tooLarge++;
+      throw new OffheapError("ERR_TOO_LARGE", `an entry of ${value.encoded?.length ?? value.body.length} bytes does not fit in the memory store`);
+    }
+    this.#stats.writes++;
+  }
+
+  /** @internal */
+  discarded(tooLarge: boolean): void {
+    this.#stats.aborts++;
+    if (tooLarge) this.#stats.tooLarge++;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new OffheapError("ERR_CLOSED", "the memory store is closed");
+  }
+}
+
+/** Collects a body on the heap until commit copies it into the arena. */
+class MemoryWriter implements StoreWriter {
+  readonly #store: MemoryStore;
+  readonly #key: string;
+  readonly #meta: EntryMeta;
+  readonly #max: number;
+  #parts: Uint8Array[] = [];
+  #size = 0;
+  #done = false;
+
+  constructor(store: MemoryStore, key: string, meta: EntryMeta, max: number) {
+    this.#store = store;
+    this.#key = key;
+    this.#meta = meta;
+    this.#max = max;
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.#done) throw new OffheapError("ERR_INVALID", "write after commit or abort");
+    if (this.#size + chunk.length > this.#max) {
+      this.#done = true;
+      this.#parts = [];
+      this.#store.discarded(true);
+      throw new OffheapError("ERR_TOO_LARGE", `body passed the memory store's maxEntryBytes (${this.#max})`);
+    }
+    this.#parts.push(chunk.slice());
+    this.#size += chunk.length;
+  }
+
+  async commit(): Promise<void> {
+    if (this.#done) throw new OffheapError("ERR_INVALID", "commit after commit or abort");
+    this.#done = true;
+    const { out, bodyStart } = encodeValue(this.#meta, this.#size);
+    let at = bodyStart;
+    for (const p of this.#parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    this.#parts = [];
+    this.#store.put(this.#key, { meta: this.#meta, body: out.subarray(bodyStart), encoded: out });
+  }
+
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    this.#parts = [];
+    this.#store.discarded(false);
+  }
+}
