@@ -87,6 +87,9 @@ const MAX_SEGMENT_BYTES = 2 ** 32;
 const MAX_SEGMENT_ITEMS = 2 ** 26;
 const SYNC_MODES: readonly QueueSync[] = ["none", "batch", "always"];
 
+// Shared words are read with plain loads, never Atomics.load: JSC's optimizing tiers
+// compile Atomics.load to a locked read-modify-write, which faults on a read-only mapping.
+// Plain aligned loads are atomic on x86-64 and arm64, and ordered on x86-64.
 const W_CHANGES = DIR_CHANGES / 4;
 const W_WAITERS = WAKE_WAITERS / 4;
 const W_DIRTY = DIR_DIRTY / 4;
@@ -229,6 +232,7 @@ export class DurableQueue {
     }
     const file = File.open(path, { readonly });
     let mapping: Mapping | undefined;
+    let queue: DurableQueue | undefined;
     try {
       const head = new Uint8Array(HEADER_ROOM);
       const got = file.read(head, 0);
@@ -242,7 +246,7 @@ export class DurableQueue {
         throw new OffheapError("ERR_CORRUPT", `${path}: directory file cut short: expected ${DIR_FILE_BYTES} bytes, found ${size}`, { path });
       }
       mapping = Mapping.file(file, { length: DIR_FILE_BYTES, readonly });
-      const queue = new DurableQueue(dir, prefix, { sync, readonly, lockTimeout }, stored, file, mapping);
+      queue = new DurableQueue(dir, prefix, { sync, readonly, lockTimeout }, stored, file, mapping);
       if (readonly) queue.#relist();
       else {
         queue.#lock!.lockSync(lockTimeout);
@@ -254,8 +258,11 @@ export class DurableQueue {
       }
       return queue;
     } catch (e) {
-      mapping?.close();
-      file.close();
+      if (queue !== undefined) queue.close();
+      else {
+        mapping?.close();
+        file.close();
+      }
       throw e;
     }
   }
@@ -287,28 +294,24 @@ export class DurableQueue {
   /** Oldest live index (equals {@link next} when the queue is empty). */
   get first(): number {
     this.#check();
-    Atomics.load(this.#words, W_CHANGES);
     return this.#state[F_FIRST]!;
   }
 
   /** The index the next append gets. */
   get next(): number {
     this.#check();
-    Atomics.load(this.#words, W_CHANGES);
     return this.#state[F_NEXT]!;
   }
 
   /** Number of live items. */
   get length(): number {
     this.#check();
-    Atomics.load(this.#words, W_CHANGES);
     return this.#state[F_COUNT]!;
   }
 
   /** Bytes of the live items. */
   get bytes(): number {
     this.#check();
-    Atomics.load(this.#words, W_CHANGES);
     return this.#state[F_BYTES]!;
   }
 
@@ -320,7 +323,6 @@ export class DurableQueue {
     this.#check();
     checkIndex(index, "index");
     this.#stats.gets++;
-    Atomics.load(this.#words, W_CHANGES);
     if (index < this.#state[F_FIRST]! || index >= this.#state[F_NEXT]!) return undefined;
     const segment = this.#segmentFor(index);
     if (segment === undefined) return undefined;
@@ -331,8 +333,7 @@ export class DurableQueue {
   peek(): Uint8Array | undefined {
     this.#check();
     for (let tries = 0; tries < 8; tries++) {
-      Atomics.load(this.#words, W_CHANGES);
-      const first = this.#state[F_FIRST]!;
+        const first = this.#state[F_FIRST]!;
       if (first >= this.#state[F_NEXT]!) return undefined;
       const item = this.get(first);
       if (item !== undefined) return item;
@@ -573,8 +574,8 @@ export class DurableQueue {
     let ok = false;
     try {
       const words = this.#words;
-      if (Atomics.load(words, W_DIRTY) !== 0) this.#recover();
-      else if (Atomics.load(words, W_SEGGEN) !== this.#segGen) this.#relist();
+      if (words[W_DIRTY] !== 0) this.#recover();
+      else if (words[W_SEGGEN] !== this.#segGen) this.#relist();
       const result = fn();
       ok = true;
       return result;
@@ -594,7 +595,7 @@ export class DurableQueue {
 
   /** Wake followers, in any process, if any may be waiting. */
   #wake(): void {
-    if (this.#wakeMap === undefined || Atomics.load(this.#wakeWords, W_WAITERS) !== 0) futexWake(this.#dirMap, DIR_CHANGES);
+    if (this.#wakeMap === undefined || this.#wakeWords[W_WAITERS] !== 0) futexWake(this.#dirMap, DIR_CHANGES);
   }
 
   /**
@@ -799,7 +800,7 @@ export class DurableQueue {
           if (nextSegment === undefined || index < nextSegment.base) return segment;
         }
       }
-      if (attempt === 0 && Atomics.load(this.#words, W_SEGGEN) !== this.#segGen) this.#relist();
+      if (attempt === 0 && this.#words[W_SEGGEN]! !== this.#segGen) this.#relist();
       else return undefined;
     }
     return undefined;
@@ -807,7 +808,7 @@ export class DurableQueue {
 
   /** Catch up with the segment files on disk: drop removed ones, map new ones. */
   #relist(): void {
-    this.#segGen = Atomics.load(this.#words, W_SEGGEN);
+    this.#segGen = this.#words[W_SEGGEN]!;
     const bases = new Set<number>();
     for (const name of listDir(this.dir)) {
       const parsed = parseSegmentName(this.prefix, name);
@@ -927,7 +928,7 @@ export class DurableQueue {
       changesOffset: DIR_CHANGES,
       check: () => this.#check(),
       isClosed: () => this.#closed,
-      changes: () => Atomics.load(this.#words, W_CHANGES),
+      changes: () => this.#words[W_CHANGES]!,
       first: () => this.#state[F_FIRST]!,
       next: () => this.#state[F_NEXT]!,
       get: (index) => this.get(index),

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { File, Mapping } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { crc32, decodeHeader, encodeHeader } from "../format.ts";
+import { crc32, decodeHeader, encodeHeader, headerBytes } from "../format.ts";
 import { publishFile } from "./fsops.ts";
 import {
   DATA_SPEC,
@@ -102,7 +102,9 @@ export class Segment {
     const path = join(dir, segmentFileName(prefix, base, "idx"));
     const file = File.open(path, { readonly });
     try {
-      const header = decodeHeader(INDEX_SPEC, readHeaderBytes(file), path);
+      const head = readHeaderBytes(file);
+      if (head.length < headerBytes(INDEX_SPEC)) throw corrupt(path, `index file cut short: ${head.length} bytes, its header alone is ${headerBytes(INDEX_SPEC)}`);
+      const header = decodeHeader(INDEX_SPEC, head, path);
       if (header.base !== base || header.segmentItems !== geometry.segmentItems || header.segmentBytes !== geometry.segmentBytes) {
         throw corrupt(
           path,
@@ -254,7 +256,9 @@ export class Segment {
     const path = this.dataPath;
     const file = File.open(path, { readonly: this.readonly });
     try {
-      const header = decodeHeader(DATA_SPEC, readHeaderBytes(file), path);
+      const head = readHeaderBytes(file);
+      if (head.length < headerBytes(DATA_SPEC)) throw corrupt(path, `data file cut short: ${head.length} bytes, its header alone is ${headerBytes(DATA_SPEC)}`);
+      const header = decodeHeader(DATA_SPEC, head, path);
       if (header.base !== this.base || header.segmentBytes !== this.geometry.segmentBytes) {
         throw corrupt(path, `data header says base ${header.base}, ${header.segmentBytes} bytes; expected base ${this.base}, ${this.geometry.segmentBytes}`);
       }
