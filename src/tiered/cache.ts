@@ -72,6 +72,9 @@ interface Flight {
   /** Set once the origin answered with a body: callers that come meanwhile read it too. */
   fill?: SharedFill;
   meta?: EntryMeta;
+  /** Resolves when `fill` is set or the flight settled, whichever comes first. */
+  ready: Promise<void>;
+  markReady(): void;
 }
 
 /** Marks an in-flight write; a later delete or set of the key sets `superseded`. */
@@ -266,7 +269,13 @@ export class TieredCache {
     out.refreshRunning = this.#refreshRunning;
     out.negativeKeys = this.#negative.size;
     this.#tiers.forEach((t, i) => {
-      for (const [k, v] of Object.entries(t.stats())) out[`tier${i}_${t.name}_${k}`] = v;
+      let tierStats: Record<string, number>;
+      try {
+        tierStats = t.stats();
+      } catch {
+        return; // a closed or broken store has nothing to report
+      }
+      for (const [k, v] of Object.entries(tierStats)) out[`tier${i}_${t.name}_${k}`] = v;
     });
     return out;
   }
@@ -341,6 +350,7 @@ export class TieredCache {
     const existing = attempt < 3 ? this.#flights.get(key) : undefined;
     if (existing !== undefined) {
       this.#stats.collapsed++;
+      await withSignal(existing.ready, options.signal);
       if (existing.fill !== undefined && existing.meta !== undefined && existing.fill.joinable) {
         const meta = existing.meta;
         if (options.ifNoneMatch != null && ifNoneMatchMatches(options.ifNoneMatch, meta.etag)) {
@@ -374,13 +384,20 @@ export class TieredCache {
     }
 
     let resolveFlight!: (o: FlightOutcome) => void;
-    const flight: Flight = { promise: new Promise((r) => (resolveFlight = r)), resolve: (o) => resolveFlight(o) };
+    let markReady!: () => void;
+    const flight: Flight = {
+      promise: new Promise((r) => (resolveFlight = r)),
+      resolve: (o) => resolveFlight(o),
+      ready: new Promise<void>((r) => (markReady = r)),
+      markReady: () => markReady(),
+    };
     if (attempt < 3) this.#flights.set(key, flight);
     let settled = false;
     const settle = (o: FlightOutcome) => {
       if (settled) return;
       settled = true;
       if (this.#flights.get(key) === flight) this.#flights.delete(key);
+      flight.markReady();
       flight.resolve(o);
     };
     const etag = cached?.meta.etag;
@@ -434,6 +451,7 @@ export class TieredCache {
     const fill = new SharedFill(toStream(result.body), writers, hooks);
     flight.fill = fill;
     flight.meta = meta;
+    flight.markReady();
     const body = fill.subscribe();
     this.#stats.misses++;
     if (options.ifNoneMatch != null && meta.etag !== undefined && ifNoneMatchMatches(options.ifNoneMatch, meta.etag)) {

@@ -155,6 +155,7 @@ export class MemoryStore implements Store {
   }
 
   stats(): Record<string, number> {
+    if (this.#closed) return { ...this.#stats, entries: 0, bytes: 0 };
     const a = this.#arena.stats() as unknown as Record<string, number>;
     return { ...this.#stats, entries: a.entries ?? 0, bytes: a.bytes ?? 0, maxBytes: a.maxBytes ?? 0, hits: a.hits ?? 0, misses: a.misses ?? 0, evictions: a.evictions ?? 0 };
   }

@@ -1,0 +1,174 @@
+/** Helpers shared by the tiered tests (not a test file). */
+import { expect } from "bun:test";
+import { isOffheapError, type ErrorCode } from "../../src/errors.ts";
+import type { Store } from "../../src/tiered/index.ts";
+
+/** Read a stream (or null) to a string. */
+export async function text(body: ReadableStream<Uint8Array> | null): Promise<string> {
+  if (body === null) return "";
+  return new Response(body).text();
+}
+
+/** Read a stream to bytes. */
+export async function bytes(body: ReadableStream<Uint8Array> | null): Promise<Uint8Array> {
+  if (body === null) return new Uint8Array(0);
+  return new Uint8Array(await new Response(body).arrayBuffer());
+}
+
+/** A promise with its resolve/reject exposed. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve(v: T): void; reject(e: unknown): void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Poll until `cond()` holds (generous limit; fails the test with `what` when it never does). */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, limitMs = 20_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+/** Expect `fn` to reject (or throw) an OffheapError with `code`. */
+export async function expectCode(fn: () => unknown, code: ErrorCode): Promise<void> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (e) {
+    caught = e;
+  }
+  if (!isOffheapError(caught, code)) throw new Error(`expected ${code}, got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught)}`);
+}
+
+/** Deterministic bytes of length n (seeded). */
+export function pattern(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** A stream of `chunks` chunks of `size` bytes each, built lazily (memory stays flat). */
+export function chunkedStream(chunks: number, size: number, seed = 7): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(c) {
+        if (i >= chunks) return c.close();
+        const b = new Uint8Array(size);
+        b.fill((seed + i) & 0xff);
+        i++;
+        c.enqueue(b);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** Write `body` into `store` under `key` through its writer and commit. */
+export async function put(store: Store, key: string, body: Uint8Array | string, meta: { etag?: string; contentType?: string; cachedAt?: number } = {}): Promise<void> {
+  const data = typeof body === "string" ? new TextEncoder().encode(body) : body;
+  const w = store.writer(key, { cachedAt: meta.cachedAt ?? 1_000, ...meta });
+  for (let off = 0; off < data.length; off += 100_000) await w.write(data.subarray(off, off + 100_000));
+  await w.commit();
+}
+
+/**
+ * The behaviour every Store must have. Call inside a describe block with a factory that
+ * gives a fresh, empty store; the suite closes it.
+ */
+export function storeContract(make: () => Promise<Store> | Store, t: { test: typeof import("bun:test").test }): void {
+  const { test } = t;
+
+  test("contract: missing key, write/commit, read back with metadata", async () => {
+    const store = await make();
+    try {
+      expect(await store.get("nope")).toBeUndefined();
+      expect(await store.stat("nope")).toBeUndefined();
+      const body = pattern(70_000, 3);
+      await put(store, "k/1", body, { etag: '"e1"', contentType: "application/x-test", cachedAt: 12345 });
+      const e = await store.get("k/1");
+      expect(e).toBeDefined();
+      expect(e!.meta.etag).toBe('"e1"');
+      expect(e!.meta.contentType).toBe("application/x-test");
+      expect(e!.meta.cachedAt).toBe(12345);
+      expect(e!.meta.size).toBe(body.length);
+      expect(await bytes(e!.body)).toEqual(body);
+      const st = await store.stat("k/1");
+      expect(st?.etag).toBe('"e1"');
+      expect(await store.get("k/2")).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("contract: uncommitted and aborted writes are invisible; empty body", async () => {
+    const store = await make();
+    try {
+      const w = store.writer("k", { cachedAt: 1 });
+      await w.write(new TextEncoder().encode("partial"));
+      expect(await store.get("k")).toBeUndefined();
+      await w.abort();
+      await w.abort();
+      expect(await store.get("k")).toBeUndefined();
+      await put(store, "empty", "");
+      const e = await store.get("empty");
+      expect(e?.meta.size).toBe(0);
+      expect(await text(e!.body)).toBe("");
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("contract: replace, touch, delete", async () => {
+    const store = await make();
+    try {
+      await put(store, "k", "one", { etag: '"1"', cachedAt: 10 });
+      await put(store, "k", "two", { etag: '"2"', cachedAt: 20 });
+      const e = await store.get("k");
+      expect(e!.meta.etag).toBe('"2"');
+      expect(await text(e!.body)).toBe("two");
+      expect(await store.touch("k", { etag: '"2"', cachedAt: 99 })).toBe(true);
+      const t2 = await store.get("k");
+      expect(t2!.meta.cachedAt).toBe(99);
+      expect(await text(t2!.body)).toBe("two");
+      expect(await store.touch("absent", { cachedAt: 1 })).toBe(false);
+      expect(await store.delete("k")).toBe(true);
+      expect(await store.get("k")).toBeUndefined();
+      expect(await store.delete("k")).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("contract: keys with odd characters stay apart", async () => {
+    const store = await make();
+    try {
+      const keys = ["a", "A", "a/b", "a\u0000b", "ключ", "x".repeat(2000), "/path?q=1&r=2"];
+      for (const [i, k] of keys.entries()) await put(store, k, `v${i}`);
+      for (const [i, k] of keys.entries()) expect(await text((await store.get(k))!.body)).toBe(`v${i}`);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("contract: after close every call throws ERR_CLOSED; close is idempotent", async () => {
+    const store = await make();
+    await store.close();
+    await store.close();
+    await expectCode(() => store.get("k"), "ERR_CLOSED");
+    await expectCode(() => store.writer("k", { cachedAt: 1 }), "ERR_CLOSED");
+    await expectCode(() => store.delete("k"), "ERR_CLOSED");
+  });
+}
