@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { tempDir } from "../helpers/index.ts";
-import { FileStore, MemoryStore, NOT_FOUND, NOT_MODIFIED, TieredCache, type FetchContext, type Fetcher, type TieredCacheOptions } from "../../src/tiered/index.ts";
+import { FileStore, MemoryStore, NOT_FOUND, NOT_MODIFIED, TieredCache, type FetchContext, type Fetcher, type FetchResult, type TieredCacheOptions } from "../../src/tiered/index.ts";
 import { chunkedStream, deferred, expectCode, text, until } from "./util.ts";
 
 /** A cache over memory + file tiers with a hand-driven clock. */
@@ -457,7 +457,7 @@ describe("TieredCache semantics", () => {
   test("a fetcher returning nonsense is ERR_INVALID; NOT_MODIFIED with nothing cached is ERR_INVALID", async () => {
     await using s = setup();
     await expectCode(() => s.cache.get("/k", (async () => ({ nobody: 1 })) as unknown as Fetcher), "ERR_INVALID");
-    await expectCode(() => s.cache.get("/k", async () => NOT_MODIFIED), "ERR_INVALID");
+    await expectCode(() => s.cache.get("/k", async (): Promise<FetchResult> => NOT_MODIFIED), "ERR_INVALID");
     await expectCode(() => s.cache.get("", async () => ({ body: "x" })), "ERR_INVALID");
     await expectCode(() => s.cache.get("k".repeat(5000), async () => ({ body: "x" })), "ERR_TOO_LARGE");
     expect(() => new TieredCache({ tiers: [], fresh: -1 })).toThrow("fresh");
