@@ -409,6 +409,44 @@ export class DurableQueue {
   }
 
   /**
+   * Remove and return up to `count` of the oldest live items, under one lock and (with
+   * `sync: "batch"`) one flush.
+   */
+  shiftMany(count: number): Uint8Array[] {
+    this.#checkWritable();
+    checkIndex(count, "count");
+    return this.#withLock(() => {
+      const out: Uint8Array[] = [];
+      const touched = new Map<Segment, [number, number]>();
+      while (out.length < count) {
+        const first = this.#state[F_FIRST]!;
+        if (first >= this.#state[F_NEXT]!) break;
+        const segment = this.#segmentFor(first);
+        let item: Uint8Array | undefined;
+        try {
+          if (segment === undefined) throw this.#lost(first);
+          item = segment.read(first - segment.base, first);
+          if (item === undefined) throw this.#lost(first);
+        } catch (e) {
+          if (out.length > 0) break; // hand back what was taken; the next call reports the bad item
+          throw e;
+        }
+        const pos = first - segment.base;
+        if (out.length === 0) this.#dirty();
+        const range = touched.get(segment);
+        if (range === undefined) touched.set(segment, [pos, pos + 1]);
+        else range[1] = pos + 1;
+        this.#deleteAt(segment, pos);
+        this.#advanceFirst();
+        out.push(item);
+      }
+      for (const [segment, [from, to]] of touched) this.#flushDeletes(segment, from, to);
+      this.#stats.shifts += out.length;
+      return out;
+    });
+  }
+
+  /**
    * Soft-delete one index or several; returns how many live items were deleted. Indexes
    * that are not live are ignored. A segment left with no live items is removed from disk.
    */

@@ -175,8 +175,24 @@ describe("corruption", () => {
     expect(() => r.next()).toThrow(code("ERR_CORRUPT"));
     r.seek(2);
     expect(r.next()?.index).toBe(2);
+    q.append("fourth item");
+    expect(() => q.shiftMany(3)).toThrow(code("ERR_CORRUPT")); // nothing taken: the bad item is first
+    expect(q.length).toBe(3);
     expect(q.delete(1)).toBe(1); // a corrupt item can be dropped
-    expect(new TextDecoder().decode(q.shift())).toBe("third item");
+    expect(q.shiftMany(5).map((b) => new TextDecoder().decode(b))).toEqual(["third item", "fourth item"]);
+  });
+
+  test("shiftMany hands back the items before a corrupt one and leaves it first", () => {
+    using dir = tempDir();
+    {
+      using q = DurableQueue.open(dir.path, { segmentBytes: 4096 });
+      q.appendMany(["aaaa", "bbbb", "cccc"]);
+    }
+    flipByte(join(dir.path, "queue-0000000000000000.dat"), 64 + 5);
+    using q = DurableQueue.open(dir.path);
+    expect(q.shiftMany(3).map((b) => new TextDecoder().decode(b))).toEqual(["aaaa"]);
+    expect(q.first).toBe(1);
+    expect(() => q.shiftMany(3)).toThrow(code("ERR_CORRUPT"));
   });
 
   test("an index entry pointing outside the data file is ERR_CORRUPT, not a crash", () => {

@@ -63,6 +63,14 @@ test("10,000 random operations agree with an in-memory model", () => {
       const want = model.get(f);
       model.delete(f);
       expect(q.shift()).toEqual(want);
+    } else if (r < 0.82) {
+      const n = Math.floor(random() * 5);
+      const want: Uint8Array[] = [];
+      while (want.length < n && first() < next) {
+        want.push(model.get(first())!);
+        model.delete(first());
+      }
+      expect(q.shiftMany(n)).toEqual(want);
     } else if (r < 0.85) {
       expect(q.peek()).toEqual(model.get(first()));
     } else if (r < 0.87) {
