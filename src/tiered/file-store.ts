@@ -430,7 +430,7 @@ export class FileStore implements Store {
 
   // --------------------------------------------------------------------------------
 
-  #bodyStream(file: File, head: EntryHead, path: string): ReadableStream<Uint8Array> {
+  #bodyStream(file: File, head: EntryHead & { fileSize: number }, path: string): ReadableStream<Uint8Array> {
     let off = 0;
     let crc = 0;
     const close = () => {
@@ -445,7 +445,7 @@ export class FileStore implements Store {
               close();
               if ((crc >>> 0) !== head.bodyCrc) {
                 this.#stats.corrupt++;
-                this.#removeIfSame(path);
+                this.#removeIfSame(path, head);
                 controller.error(new OffheapError("ERR_CORRUPT", `${path}: body checksum mismatch`, { path }));
                 return;
               }
@@ -472,15 +472,18 @@ export class FileStore implements Store {
     return stream;
   }
 
-  #removeIfSame(path: string): void {
-    // The entry may have been replaced since this reader opened it; only a still-bad file goes.
+  #removeIfSame(path: string, head: EntryHead & { fileSize: number }): void {
+    // The entry may have been replaced since this reader opened it: remove the file only
+    // when it still has the trailer the bad read saw (same size, same stored CRC).
+    const name = path.slice(-33).replace(/[/\\]/, "");
     try {
       using f = File.open(path, { readonly: true });
-      readHead(f, path);
-    } catch {
-      const name = path.slice(-33).replace("/", "");
-      this.#remove(name);
+      const now = readHead(f, path);
+      if (now.fileSize !== head.fileSize || now.bodyCrc !== head.bodyCrc) return;
+    } catch (e) {
+      if (isNotFound(e)) return;
     }
+    this.#remove(name);
   }
 
   #collision(): undefined {
