@@ -8,7 +8,7 @@
  */
 import { OffheapError } from "../errors.ts";
 import type { Core } from "./core.ts";
-import { FENCE } from "./fence.ts";
+import { READ_BARRIER, barrierHelpers } from "./fence.ts";
 import type { FieldLayout, Schema } from "./schema.ts";
 
 /** Operations compiled for one schema and bound to one store's {@link Core}. */
@@ -50,7 +50,7 @@ const U64_MAX = (1n << 64n) - 1n;
 
 /** Helpers the generated code calls on its slower paths. */
 const helpers = {
-  fence: FENCE,
+  ...barrierHelpers,
   str(m: Core, at: number, prefix: number, max: number): string {
     let len = prefix === 1 ? m.u8[at]! : prefix === 2 ? m.u16[at >>> 1]! : m.u32[at >>> 2]!;
     // A torn read may see any length: never decode past the field.
@@ -222,23 +222,23 @@ function compile(schema: Schema): Kit {
   const key = (f: FieldLayout) => JSON.stringify(f.name);
   const locals = fields.map((_, i) => `v${i}`);
 
-  // Plain reads of the sequence word with FENCE operations between them and the field
+  // Plain reads of the sequence word with a read barrier between them and the field
   // reads (see fence.ts: Atomics.load would fault on a readonly mapping).
   const snapshotLoop = (finish: string) => `
   const w = o >>> 2;
   for (let n = 0; ; n++) {
     const s = m.i32[w];
     if ((s & 1) === 0) {
-      Atomics.load(F, 0);
+      ${READ_BARRIER};
 ${fields.map((f, i) => `      const ${locals[i]} = ${readExpr(f)};`).join("\n")}
-      Atomics.load(F, 0);
+      ${READ_BARRIER};
       if (m.i32[w] === s) ${finish}
     }
     m.spin(n, o);
   }`;
 
   const opsSource = `
-const F = h.fence;
+const F = h.fence, B = h.barrier;
 return function makeOps(m) {
   function get(o) {${snapshotLoop(`return { ${fields.map((f, i) => `${key(f)}: ${locals[i]}`).join(", ")} };`)}
   }
@@ -278,7 +278,7 @@ ${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(f)
     const w = o >>> 2;
     for (let n = 0; ; n++) {
       const s = m.i32[w];
-      if ((s & 1) === 0) { Atomics.load(F, 0); const x = ${readExpr(f)}; Atomics.load(F, 0); if (m.i32[w] === s) return x; }
+      if ((s & 1) === 0) { ${READ_BARRIER}; const x = ${readExpr(f)}; ${READ_BARRIER}; if (m.i32[w] === s) return x; }
       m.spin(n, o);
     }
   }`;
@@ -301,7 +301,7 @@ ${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(f)
       return `  ${getter}\n  ${setter}`;
     });
     return `
-const F = h.fence;
+const F = h.fence, B = h.barrier;
 return class RecordView {
   #m; #o; #i;
   constructor(m, o, i) { this.#m = m; this.#o = o; this.#i = i; }
