@@ -189,7 +189,7 @@ describe("FileStore", () => {
       if (done) break;
       parts.push(value);
     }
-    expect(new Uint8Array(Buffer.concat(parts))).toEqual(v1);
+    expect(Buffer.concat(parts).equals(Buffer.from(v1))).toBe(true);
   });
 
   test("inspect: describeFileStore and verifyFileStore find the bad entry and never throw for it", async () => {
