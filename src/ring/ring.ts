@@ -467,7 +467,9 @@ export class RingBuffer {
     storeHead(this.#headWords, next, this.#next);
     this.#next = next;
     if (this.#syncAlways) this.#headMap.sync(HEAD_OFFSET, 16);
-    if (Atomics.load(this.#headWords, WAITERS_INDEX) > 0) futexWake(this.#headMap, HEAD_FUTEX_OFFSET);
+    // A plain load after the head's Atomics.store (a full fence) sees any follower that
+    // registered before it; one registering later re-checks the head before it sleeps.
+    if (this.#headWords[WAITERS_INDEX]! > 0) futexWake(this.#headMap, HEAD_FUTEX_OFFSET);
   }
 
   /** The writer's head on open; a crash during a high-bits change is settled by the slots. */

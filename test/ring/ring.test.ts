@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { heapStats } from "bun:jsc";
 import CRC32 from "crc-32";
 import { RingBuffer } from "../../src/ring/index.ts";
 import { tempDir } from "../helpers/index.ts";
@@ -248,6 +249,21 @@ describe("RingBuffer", () => {
     for (const p of [dir.file("big"), dir.file("big.1")]) expect(statSync(p).size).toBeLessThanOrEqual(2 ** 30);
     ring.write(8_999_999, "last");
     expect(text(ring.get(8_999_999))).toBe("last");
+  });
+
+  test("pread getInto allocates no Uint8Array per call", () => {
+    using dir = tempDir();
+    using ring = RingBuffer.open(dir.file("r"), { recordSize: 128, capacity: 64, io: "pread" });
+    for (let i = 0; i < 64; i++) ring.append(new Uint8Array(i).fill(i));
+    const target = new Uint8Array(128);
+    for (let i = 0; i < 1000; i++) ring.getInto(i & 63, target); // warm the per-length views
+    Bun.gc(true);
+    const before = heapStats().objectTypeCounts.Uint8Array ?? 0;
+    let total = 0;
+    for (let i = 0; i < 10_000; i++) total += ring.getInto(i & 63, target);
+    const after = heapStats().objectTypeCounts.Uint8Array ?? 0;
+    expect(total).toBe(Array.from({ length: 10_000 }, (_, i) => i & 63).reduce((a, b) => a + b, 0));
+    expect(after - before).toBeLessThan(10);
   });
 
   test("stats() is a flat object of numbers", () => {
