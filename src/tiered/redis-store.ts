@@ -22,6 +22,12 @@ export interface RedisStoreOptions {
   url?: string;
   /** Use this client (the store will not close it). */
   client?: Bun.RedisClient;
+  /**
+   * Options for the client the store makes. Default `{ connectionTimeout: 2000, maxRetries: 3 }`,
+   * so a dead server fails requests quickly (the cache then goes on without this tier)
+   * instead of queueing them.
+   */
+  clientOptions?: Bun.RedisOptions;
   /** Prefix of every key. Default `"offheap:"`. */
   prefix?: string;
   /** Body chunk size. Default 256 KiB. */
@@ -120,7 +126,8 @@ export class RedisStore implements Store {
 
   constructor(options: RedisStoreOptions = {}) {
     this.#ownsClient = options.client === undefined;
-    this.#client = options.client ?? (options.url !== undefined ? new Bun.RedisClient(options.url) : new Bun.RedisClient());
+    const clientOptions: Bun.RedisOptions = options.clientOptions ?? { connectionTimeout: 2_000, maxRetries: 3 };
+    this.#client = options.client ?? new Bun.RedisClient(options.url, clientOptions);
     this.#prefix = options.prefix ?? "offheap:";
     this.#chunkBytes = options.chunkBytes ?? 256 * 1024;
     this.#pendingTtl = options.pendingTtlMs ?? 3_600_000;
