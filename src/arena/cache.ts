@@ -4,6 +4,8 @@
  * many entries it holds. See shard.ts for the storage, ../policy for eviction.
  */
 import { OffheapError } from "../errors.ts";
+import { Mapping } from "../../ffi/index.ts";
+import { type Allocator, sharedAllocator } from "../policy/memory.ts";
 import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
 import { codecs, type Codec } from "./codecs.ts";
 import { hashKey, keyByteLength, MAX_KEY_BYTES } from "./keys.ts";
@@ -192,6 +194,7 @@ export class ArenaCache<V = Uint8Array> {
   private readonly onEvict: ((key: string, value: V, reason: EvictionReason) => void) | undefined;
   private readonly events: Array<string | Uint8Array | number> | null;
   private readonly inflight = new Map<string, InFlight<V>>();
+  private readonly mappings: Mapping[] = [];
   private readonly shardCfg: ShardConfig;
   private loads = 0;
   private loadErrors = 0;
@@ -220,7 +223,7 @@ export class ArenaCache<V = Uint8Array> {
       this.defaultTtl = handle.ttl;
       this.shared = true;
       this.shardCfg = handle.shard;
-      this.shards = handle.shards.map((b) => new Shard(handle.shard, true, b));
+      this.shards = handle.shards.map((b) => new Shard(handle.shard, sharedAllocator, b));
     } else {
       this.maxBytes = positiveInt("maxBytes", options.maxBytes);
       this.defaultTtl = ttlOf("ttl", options.ttl);
@@ -249,7 +252,16 @@ export class ArenaCache<V = Uint8Array> {
       }
       this.shardCfg = { maxBytes: shardMax, maxEntries, slabBytes: slab, slabs, policy: this.policy };
       this.shards = [];
-      for (let i = 0; i < stripes; i++) this.shards.push(new Shard(this.shardCfg, this.shared));
+      // Private caches keep everything in anonymous mmap: outside the JS heap and its GC
+      // accounting, and unmapped at close. Shared ones need SharedArrayBuffers.
+      const allocate: Allocator = this.shared
+        ? sharedAllocator
+        : (bytes) => {
+            const m = Mapping.anonymous(bytes);
+            this.mappings.push(m);
+            return m.buffer;
+          };
+      for (let i = 0; i < stripes; i++) this.shards.push(new Shard(this.shardCfg, allocate));
     }
     this.nshards = this.shards.length;
     for (const s of this.shards) s.events = this.events;
@@ -455,6 +467,9 @@ export class ArenaCache<V = Uint8Array> {
     const err = new OffheapError("ERR_CLOSED", "the cache was closed while loading");
     for (const f of this.inflight.values()) f.ctrl.abort(err);
     this.inflight.clear();
+    // Every method checks `closed` first, so nothing reads the unmapped (detached) views.
+    for (const m of this.mappings) m.close();
+    this.mappings.length = 0;
   }
 
   /** Same as {@link close}. */

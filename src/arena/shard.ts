@@ -12,7 +12,7 @@
  */
 import { keyEquals, readKey, writeKey } from "./keys.ts";
 import { attachPolicy, createPolicy, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
-import { layout, type Carver } from "../policy/memory.ts";
+import { type Allocator, layout, type Carver } from "../policy/memory.ts";
 
 /** Bytes charged per entry on top of its key and value: record header and padding are
  * added exactly; this covers the slot metadata (24 B), index cells (8 B) and policy (8 B). */
@@ -115,8 +115,9 @@ export class Shard {
    */
   events: Array<string | Uint8Array | number> | null = null;
 
-  constructor(readonly cfg: ShardConfig, shared: boolean, buffers?: ShardBuffers) {
-    const meta = layout((c) => buildMeta(c, cfg), buffers?.meta, shared);
+  /** A new stripe with memory from `allocate`, or a view of `buffers` (attach). */
+  constructor(readonly cfg: ShardConfig, allocate: Allocator, buffers?: ShardBuffers) {
+    const meta = layout((c) => buildMeta(c, cfg), buffers?.meta, allocate);
     const a = meta.arrays;
     this.st = a.st;
     this.ctr = a.ctr;
@@ -130,13 +131,13 @@ export class Shard {
     this.mask = a.table.length - 1;
     this.slabUsed = a.slabUsed;
     const arenaBytes = cfg.slabBytes * cfg.slabs;
-    const arena = buffers?.arena ?? (shared ? new SharedArrayBuffer(arenaBytes) : new ArrayBuffer(arenaBytes));
+    const arena = buffers?.arena ?? allocate(arenaBytes);
     if (arena.byteLength < arenaBytes) throw new RangeError(`arena of ${arena.byteLength} bytes, expected ${arenaBytes}`);
     this.u8 = new Uint8Array(arena, 0, arenaBytes);
     this.u32 = new Uint32Array(arena, 0, arenaBytes >>> 2);
     this.policy = buffers
       ? attachPolicy(cfg.policy, cfg.maxEntries, buffers.policy)
-      : createPolicy(cfg.policy, cfg.maxEntries, { shared });
+      : createPolicy(cfg.policy, cfg.maxEntries, { allocate });
     this.buffers = { meta: meta.buffer, arena, policy: this.policy.buffer };
     if (meta.fresh) this.reset();
   }

@@ -14,7 +14,7 @@
  * non-resident), so there are `2 * capacity + 2` nodes.
  */
 import { carveHashIndex, HashIndex, hashIndexCells } from "./hash-index.ts";
-import { layout, type Carver } from "./memory.ts";
+import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const NONE = -1;
@@ -72,8 +72,8 @@ export class ClockProPolicy implements EvictionPolicy {
   private depth = 0;
 
   /** A new policy, or a view of an existing one when `buffer` is given. */
-  constructor(readonly capacity: number, buffer?: ArrayBufferLike, shared = false) {
-    const l = layout((c) => build(c, capacity), buffer, shared);
+  constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
+    const l = layout((c) => build(c, capacity), buffer, allocate);
     this.buffer = l.buffer;
     const a = l.arrays;
     this.st = a.st;

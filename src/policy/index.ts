@@ -15,6 +15,7 @@ import type { EvictionPolicy, PolicyName, PolicyOptions } from "./policy.ts";
 import { S3FifoPolicy } from "./s3-fifo.ts";
 import { SievePolicy } from "./sieve.ts";
 import { OffheapError } from "../errors.ts";
+import { type Allocator, heapAllocator, sharedAllocator } from "./memory.ts";
 
 export type { EvictionPolicy, PolicyName, PolicyOptions } from "./policy.ts";
 export { LruPolicy } from "./lru.ts";
@@ -34,7 +35,7 @@ function check(name: string, capacity: number): void {
   }
 }
 
-function make(name: PolicyName, capacity: number, buffer: ArrayBufferLike | undefined, shared: boolean): EvictionPolicy {
+function make(name: PolicyName, capacity: number, buffer: ArrayBufferLike | undefined, shared: Allocator): EvictionPolicy {
   switch (name) {
     case "lru":
       return new LruPolicy(capacity, buffer, shared);
@@ -53,7 +54,7 @@ function make(name: PolicyName, capacity: number, buffer: ArrayBufferLike | unde
  */
 export function createPolicy(name: PolicyName, capacity: number, options: PolicyOptions = {}): EvictionPolicy {
   check(name, capacity);
-  return make(name, capacity, undefined, options.shared ?? false);
+  return make(name, capacity, undefined, options.allocate ?? (options.shared ? sharedAllocator : heapAllocator));
 }
 
 /**
@@ -62,5 +63,5 @@ export function createPolicy(name: PolicyName, capacity: number, options: Policy
  */
 export function attachPolicy(name: PolicyName, capacity: number, buffer: ArrayBufferLike): EvictionPolicy {
   check(name, capacity);
-  return make(name, capacity, buffer, false);
+  return make(name, capacity, buffer, heapAllocator);
 }

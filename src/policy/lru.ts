@@ -2,7 +2,7 @@
  * Least-recently-used: a doubly linked list over slot ids, most recent at the head.
  * Every hit moves the slot to the head (two link updates), every eviction takes the tail.
  */
-import { layout, type Carver } from "./memory.ts";
+import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const HEAD = 0;
@@ -24,8 +24,8 @@ export class LruPolicy implements EvictionPolicy {
   private readonly live: Uint8Array;
 
   /** A new policy, or a view of an existing one when `buffer` is given. */
-  constructor(readonly capacity: number, buffer?: ArrayBufferLike, shared = false) {
-    const l = layout((c) => build(c, capacity), buffer, shared);
+  constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
+    const l = layout((c) => build(c, capacity), buffer, allocate);
     this.buffer = l.buffer;
     ({ st: this.st, prev: this.prev, next: this.next, live: this.live } = l.arrays);
     if (l.fresh) this.clear();

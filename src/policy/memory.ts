@@ -47,24 +47,27 @@ export class Carver {
   }
 }
 
-/** A fresh zeroed buffer of `bytes`, shared or not. */
-export function allocBuffer(bytes: number, shared: boolean): ArrayBuffer | SharedArrayBuffer {
-  return shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
-}
+/** Returns a fresh zero-filled buffer of at least `bytes` bytes. */
+export type Allocator = (bytes: number) => ArrayBufferLike;
+
+/** Plain `ArrayBuffer`s. */
+export const heapAllocator: Allocator = (bytes) => new ArrayBuffer(bytes);
+/** `SharedArrayBuffer`s, which Workers can attach to. */
+export const sharedAllocator: Allocator = (bytes) => new SharedArrayBuffer(bytes);
 
 /**
  * Lays out `build` twice: once to measure, once over a real buffer (the given one when
- * attaching, else a fresh one).
+ * attaching, else a fresh one from `allocate`).
  */
 export function layout<T>(
   build: (c: Carver) => T,
   buffer: ArrayBufferLike | undefined,
-  shared: boolean,
+  allocate: Allocator,
 ): { arrays: T; buffer: ArrayBufferLike; fresh: boolean } {
   const measure = new Carver(null);
   build(measure);
   const fresh = buffer === undefined;
-  const buf = buffer ?? allocBuffer(Math.max(measure.bytes, ALIGN), shared);
+  const buf = buffer ?? allocate(Math.max(measure.bytes, ALIGN));
   if (buf.byteLength < measure.bytes) {
     throw new RangeError(`buffer of ${buf.byteLength} bytes is smaller than the ${measure.bytes} the layout needs`);
   }

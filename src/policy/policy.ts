@@ -41,4 +41,9 @@ export interface EvictionPolicy {
 export interface PolicyOptions {
   /** Keep the state in a `SharedArrayBuffer` so other threads can attach. Default false. */
   shared?: boolean;
+  /**
+   * Where the state lives: returns a zero-filled buffer of at least `bytes` bytes (for
+   * example an anonymous mmap, to keep it out of the GC's accounting). Overrides `shared`.
+   */
+  allocate?: (bytes: number) => ArrayBufferLike;
 }

@@ -10,7 +10,7 @@
  * resident entries at eviction time, since the cache is bounded by bytes, not count.
  */
 import { carveHashIndex, HashIndex, hashIndexCells } from "./hash-index.ts";
-import { layout, type Carver } from "./memory.ts";
+import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const NONE = -1;
@@ -57,8 +57,8 @@ export class S3FifoPolicy implements EvictionPolicy {
   private readonly ghost: HashIndex;
 
   /** A new policy, or a view of an existing one when `buffer` is given. */
-  constructor(readonly capacity: number, buffer?: ArrayBufferLike, shared = false) {
-    const l = layout((c) => build(c, capacity), buffer, shared);
+  constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
+    const l = layout((c) => build(c, capacity), buffer, allocate);
     this.buffer = l.buffer;
     const a = l.arrays;
     this.st = a.st;

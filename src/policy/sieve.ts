@@ -4,7 +4,7 @@
  * toward the newest, clearing visited bits, and evicts the first unvisited entry; the
  * hand stays where it stopped, so survivors keep their place in the queue.
  */
-import { layout, type Carver } from "./memory.ts";
+import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const HEAD = 0; // newest
@@ -34,8 +34,8 @@ export class SievePolicy implements EvictionPolicy {
   private readonly live: Uint8Array;
 
   /** A new policy, or a view of an existing one when `buffer` is given. */
-  constructor(readonly capacity: number, buffer?: ArrayBufferLike, shared = false) {
-    const l = layout((c) => build(c, capacity), buffer, shared);
+  constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
+    const l = layout((c) => build(c, capacity), buffer, allocate);
     this.buffer = l.buffer;
     ({ st: this.st, newer: this.newer, older: this.older, visited: this.visited, live: this.live } = l.arrays);
     if (l.fresh) this.clear();
