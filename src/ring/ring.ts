@@ -58,6 +58,8 @@ export interface RingStats {
   lapMissed: number;
   prefetches: number;
   syncs: number;
+  /** Futex wake calls made because followers were registered as waiting. */
+  wakes: number;
   followers: number;
   first: number;
   next: number;
@@ -129,6 +131,7 @@ export class RingBuffer {
     lapMissed: 0,
     prefetches: 0,
     syncs: 0,
+    wakes: 0,
   };
 
   private constructor(path: string, options: RingOptions) {
@@ -469,7 +472,10 @@ export class RingBuffer {
     if (this.#syncAlways) this.#headMap.sync(HEAD_OFFSET, 16);
     // A plain load after the head's Atomics.store (a full fence) sees any follower that
     // registered before it; one registering later re-checks the head before it sleeps.
-    if (this.#headWords[WAITERS_INDEX]! > 0) futexWake(this.#headMap, HEAD_FUTEX_OFFSET);
+    if (this.#headWords[WAITERS_INDEX]! > 0) {
+      futexWake(this.#headMap, HEAD_FUTEX_OFFSET);
+      this.#counts.wakes++;
+    }
   }
 
   /** The writer's head on open; a crash during a high-bits change is settled by the slots. */
