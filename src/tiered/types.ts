@@ -79,7 +79,7 @@ export interface FetchContext {
 }
 
 /** Loads a key from the origin. */
-export type Fetcher = (ctx: FetchContext) => Promise<FetchResult> | FetchResult;
+export type Fetcher = (ctx: FetchContext) => Promise<FetchResult>;
 
 /** Outcome of {@link TieredCache.get}. */
 export type GetStatus = "hit" | "stale" | "miss" | "not-modified" | "not-found";
