@@ -13,10 +13,10 @@ import type { FieldLayout, Schema } from "./schema.ts";
 
 /** Operations compiled for one schema and bound to one store's {@link Core}. */
 export interface Ops {
-  /** Consistent snapshot of the record at byte offset `o` (seqlock). */
-  get(o: number): Record<string, unknown>;
+  /** Consistent snapshot of record `i` (range-checked, then seqlock). */
+  get(i: number): Record<string, unknown>;
   /** Like {@link get}, into `target`; returns `target`. */
-  getInto(o: number, target: Record<string, unknown>): Record<string, unknown>;
+  getInto(i: number, target: Record<string, unknown>): Record<string, unknown>;
   /** Throw `ERR_INVALID` / `ERR_TOO_LARGE` unless every given value fits its field. */
   validate(values: unknown): void;
   /** Write the given fields of the record at `o` under its seqlock (validate first). */
@@ -225,6 +225,7 @@ function compile(schema: Schema): Kit {
   // Plain reads of the sequence word with a read barrier between them and the field
   // reads (see fence.ts: Atomics.load would fault on a readonly mapping).
   const snapshotLoop = (finish: string) => `
+  const o = (i >>> 0) === i && i < m.count ? m.base + i * ${schema.recordSize} : m.offsetOf(i);
   const w = o >>> 2;
   for (let n = 0; ; n++) {
     const s = m.i32[w];
@@ -240,9 +241,9 @@ ${fields.map((f, i) => `      const ${locals[i]} = ${readExpr(f)};`).join("\n")}
   const opsSource = `
 const F = h.fence, B = h.barrier;
 return function makeOps(m) {
-  function get(o) {${snapshotLoop(`return { ${fields.map((f, i) => `${key(f)}: ${locals[i]}`).join(", ")} };`)}
+  function get(i) {${snapshotLoop(`return { ${fields.map((f, i) => `${key(f)}: ${locals[i]}`).join(", ")} };`)}
   }
-  function getInto(o, t) {${snapshotLoop(`{ ${fields.map((f, i) => `t[${key(f)}] = ${locals[i]};`).join(" ")} return t; }`)}
+  function getInto(i, t) {${snapshotLoop(`{ ${fields.map((f, i) => `t[${key(f)}] = ${locals[i]};`).join(" ")} return t; }`)}
   }
   function validate(v) {
     if (v === undefined) return;
@@ -307,7 +308,7 @@ return class RecordView {
   constructor(m, o, i) { this.#m = m; this.#o = o; this.#i = i; }
   get index() { return this.#i; }
   set index(j) { this.#o = this.#m.offsetOf(j); this.#i = j; }
-  toJSON() { const m = this.#m; if (!m.open) h.closed(m); return m.ops.get(this.#o); }
+  toJSON() { const m = this.#m; if (!m.open) h.closed(m); return m.ops.get(this.#i); }
 ${members.join("\n")}
 };`;
   };

@@ -199,12 +199,12 @@ export class RecordStore<S extends Schema = Schema> {
 
   /** A consistent snapshot of record `i` (never half of a concurrent `set`). */
   get(i: number): Infer<S> {
-    return this.#ops.get(this.#core.offsetOf(i)) as Infer<S>;
+    return this.#ops.get(i) as Infer<S>;
   }
 
   /** Like {@link get}, filling `target` instead of allocating; returns `target`. */
   getInto<T extends Partial<Infer<S>>>(i: number, target: T): T & Infer<S> {
-    return this.#ops.getInto(this.#core.offsetOf(i), target as Record<string, unknown>) as T & Infer<S>;
+    return this.#ops.getInto(i, target as Record<string, unknown>) as T & Infer<S>;
   }
 
   /**
