@@ -1,0 +1,210 @@
+/**
+ * DurableQueue against the queues a user would pick instead, in the same run:
+ * a bun:sqlite table used as a queue (WAL) and plainjob (SQLite-backed job queue).
+ *
+ * - append and shift of 100 B items, one at a time and in batches of 100,
+ *   `sync: "none"` (sqlite `synchronous=OFF`) and `sync: "batch"` (sqlite `synchronous=FULL`:
+ *   one fsync per transaction, like one flush per call). plainjob runs with its own fixed
+ *   settings (WAL, `synchronous=NORMAL`) in both.
+ * - `sync: "batch"` throughput of 1 KiB items in 1 MiB calls against
+ *   `dd bs=1M conv=fdatasync` on the same disk (a temp dir).
+ *
+ * Shift benchmarks refill their queue outside the timed part (mitata computed parameters).
+ */
+import { Database } from "bun:sqlite";
+import { bench, do_not_optimize, group, run } from "mitata";
+import { bun as plainjobBun, defineQueue } from "plainjob";
+import { DurableQueue, type QueueSync } from "../src/queue/index.ts";
+import { tempDir } from "../test/helpers/temp.ts";
+import { averages, machine, printRatios, type Comparison } from "./lib/report.ts";
+
+using dir = tempDir("offheap-bench-queue-");
+const item = new Uint8Array(100).fill(0x61);
+const itemText = "a".repeat(100);
+const batch = Array.from({ length: 100 }, () => item);
+const batchText = Array.from({ length: 100 }, () => itemText);
+
+/** A bun:sqlite table used as a FIFO queue. */
+function sqliteQueue(path: string, sync: QueueSync) {
+  const db = new Database(path, { create: true, strict: true });
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec(`PRAGMA synchronous = ${sync === "none" ? "OFF" : "FULL"}`);
+  db.exec("CREATE TABLE IF NOT EXISTS q (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL)");
+  const insert = db.prepare("INSERT INTO q (data) VALUES (?)");
+  const shiftOne = db.prepare("DELETE FROM q WHERE id = (SELECT id FROM q ORDER BY id LIMIT 1) RETURNING data");
+  const shiftHundred = db.prepare("DELETE FROM q WHERE id IN (SELECT id FROM q ORDER BY id LIMIT 100) RETURNING data");
+  const insertMany = db.transaction((items: Uint8Array[]) => {
+    for (const it of items) insert.run(it);
+  });
+  return {
+    append: (data: Uint8Array) => insert.run(data),
+    appendMany: (items: Uint8Array[]) => insertMany(items),
+    shift: () => shiftOne.get(),
+    shiftMany: () => shiftHundred.all(),
+    close: () => db.close(),
+  };
+}
+
+function plainjob(path: string) {
+  const queue = defineQueue({ connection: plainjobBun(new Database(path, { create: true, strict: true })) });
+  return {
+    append: (data: string) => queue.add("bench", data),
+    appendMany: (items: string[]) => queue.addMany("bench", items),
+    // plainjob's consume path: claim the next job, read it, mark it done.
+    shift: () => {
+      const claimed = queue.getAndMarkJobAsProcessing("bench");
+      if (claimed === undefined) return undefined;
+      const job = queue.getJobById(claimed.id);
+      queue.markJobAsDone(claimed.id);
+      return job;
+    },
+    close: () => queue.close(),
+  };
+}
+
+/**
+ * Keeps at least `need` items in a queue ahead of the timed shifts, refilling in bulk.
+ * Returns a number: mitata only runs a computed parameter when the bench takes it.
+ */
+function reserve(fill: (n: number) => void, chunk: number) {
+  let left = 0;
+  return (need: number): number => {
+    if (left < need) {
+      fill(chunk);
+      left += chunk;
+    }
+    left -= need;
+    return need;
+  };
+}
+
+const comparisons: Comparison[] = [];
+const closers: Array<() => void> = [];
+
+for (const sync of ["none", "batch"] as const) {
+  const ours = DurableQueue.open(dir.file(`ours-${sync}`), { sync });
+  const oursShift = DurableQueue.open(dir.file(`ours-shift-${sync}`), { sync });
+  const lite = sqliteQueue(dir.file(`sqlite-${sync}.db`), sync);
+  const liteShift = sqliteQueue(dir.file(`sqlite-shift-${sync}.db`), sync);
+  const pj = plainjob(dir.file(`plainjob-${sync}.db`));
+  const pjShift = plainjob(dir.file(`plainjob-shift-${sync}.db`));
+  closers.push(() => {
+    ours.close();
+    oursShift.close();
+    lite.close();
+    liteShift.close();
+    pj.close();
+    pjShift.close();
+  });
+  // Bulk refills: sqlite and plainjob in one transaction; ours with one appendMany.
+  const bulk = Array.from({ length: 2000 }, () => item);
+  const bulkText = Array.from({ length: 2000 }, () => itemText);
+  const oursReserve = reserve(() => oursShift.appendMany(bulk), 2000);
+  const liteReserve = reserve(() => liteShift.appendMany(bulk), 2000);
+  const pjReserve = reserve(() => pjShift.appendMany(bulkText), 2000);
+  const tag = `sync ${sync}`;
+
+  group(`append 100 B, ${tag}`, () => {
+    bench(`ours append (${tag})`, () => ours.append(item));
+    bench(`sqlite insert (${tag})`, () => lite.append(item));
+    bench(`plainjob add (${tag})`, () => pj.append(itemText));
+  });
+  group(`append 100 × 100 B, ${tag}`, () => {
+    bench(`ours appendMany 100 (${tag})`, () => ours.appendMany(batch));
+    bench(`sqlite insert 100 in a transaction (${tag})`, () => lite.appendMany(batch));
+    bench(`plainjob addMany 100 (${tag})`, () => pj.appendMany(batchText));
+  });
+  group(`shift 100 B, ${tag}`, () => {
+    bench(`ours shift (${tag})`, function* () {
+      yield { [0]: () => oursReserve(1), bench: (_n: number) => do_not_optimize(oursShift.shift()) };
+    });
+    bench(`sqlite delete-returning (${tag})`, function* () {
+      yield { [0]: () => liteReserve(1), bench: (_n: number) => do_not_optimize(liteShift.shift()) };
+    });
+    bench(`plainjob claim+read+done (${tag})`, function* () {
+      yield { [0]: () => pjReserve(1), bench: (_n: number) => do_not_optimize(pjShift.shift()) };
+    });
+  });
+  group(`shift 100 × 100 B, ${tag}`, () => {
+    bench(`ours shiftMany 100 (${tag})`, function* () {
+      yield { [0]: () => oursReserve(100), bench: (_n: number) => do_not_optimize(oursShift.shiftMany(100)) };
+    });
+    bench(`sqlite delete 100 returning (${tag})`, function* () {
+      yield { [0]: () => liteReserve(100), bench: (_n: number) => do_not_optimize(liteShift.shiftMany()) };
+    });
+  });
+  comparisons.push(
+    { ours: `ours append (${tag})`, peer: `sqlite insert (${tag})` },
+    { ours: `ours append (${tag})`, peer: `plainjob add (${tag})` },
+    { ours: `ours appendMany 100 (${tag})`, peer: `sqlite insert 100 in a transaction (${tag})` },
+    { ours: `ours appendMany 100 (${tag})`, peer: `plainjob addMany 100 (${tag})` },
+    { ours: `ours shift (${tag})`, peer: `sqlite delete-returning (${tag})` },
+    { ours: `ours shift (${tag})`, peer: `plainjob claim+read+done (${tag})` },
+    { ours: `ours shiftMany 100 (${tag})`, peer: `sqlite delete 100 returning (${tag})` },
+  );
+}
+
+const avg = averages(await run());
+for (const close of closers) close();
+printRatios("DurableQueue vs bun:sqlite (WAL) and plainjob — measured on a shared, loaded machine", avg, comparisons);
+
+const perSecond = (name: string, items: number) => {
+  const ns = avg.get(name);
+  return ns === undefined ? "failed" : `${Math.round((items * 1e9) / ns).toLocaleString("en-US")} items/s`;
+};
+console.log(`\nours append 100 B, sync none: ${perSecond("ours append (sync none)", 1)} one at a time, ${perSecond("ours appendMany 100 (sync none)", 100)} in batches of 100 (budget ≥ 1,000,000 items/s, ≥ 10× sqlite)`);
+
+// --- sync "batch" throughput against dd on the same disk ---------------------------------
+
+const MIB = 1 << 20;
+const TOTAL_MIB = 64;
+
+function ddMBps(flag: string): number {
+  const out = dir.file("dd.bin");
+  const t0 = performance.now();
+  const proc = Bun.spawnSync(["dd", "if=/dev/zero", `of=${out}`, "bs=1M", `count=${TOTAL_MIB}`, flag], { stderr: "pipe" });
+  const seconds = (performance.now() - t0) / 1000;
+  if (proc.exitCode !== 0) throw new Error(`dd failed: ${proc.stderr.toString()}`);
+  Bun.spawnSync(["rm", "-f", out]);
+  return TOTAL_MIB / seconds;
+}
+
+/** MB/s of `sync: "batch"` appendMany calls of `callMiB` MiB of 1 KiB items. */
+function oursMBps(round: number, callMiB: number): number {
+  const path = dir.file(`throughput-${round}-${callMiB}`);
+  const q = DurableQueue.open(path, { sync: "batch" });
+  const kib = new Uint8Array(1024).fill(0x62);
+  const call = Array.from({ length: (callMiB * MIB) / 1024 }, () => kib);
+  const t0 = performance.now();
+  for (let i = 0; i < TOTAL_MIB / callMiB; i++) q.appendMany(call);
+  const seconds = (performance.now() - t0) / 1000;
+  q.close();
+  Bun.spawnSync(["rm", "-rf", path]);
+  return TOTAL_MIB / seconds;
+}
+
+const runs = { ddOnce: [] as number[], ddEach: [] as number[], ours1: [] as number[], ours16: [] as number[] };
+for (let round = 0; round < 3; round++) {
+  runs.ddOnce.push(ddMBps("conv=fdatasync"));
+  runs.ours1.push(oursMBps(round, 1));
+  runs.ddEach.push(ddMBps("oflag=dsync"));
+  runs.ours16.push(oursMBps(round, 16));
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const row = (ours: string, o: number[], peer: string, p: number[]) =>
+  `| ${ours} | ${median(o).toFixed(0)} | ${peer} | ${median(p).toFixed(0)} | ${((median(o) / median(p)) * 100).toFixed(0)}% |`;
+console.log(
+  [
+    `\n### sync "batch" throughput, 1 KiB items, ${TOTAL_MIB} MiB, median of 3 — measured on a shared, loaded machine`,
+    `machine: ${machine()}`,
+    "",
+    "| ours | MB/s | peer | MB/s | ours / peer |",
+    "|---|---|---|---|---|",
+    row("appendMany of 1 MiB per call", runs.ours1, "dd bs=1M conv=fdatasync (one sync at the end)", runs.ddOnce),
+    row("appendMany of 16 MiB per call", runs.ours16, "dd bs=1M conv=fdatasync (one sync at the end)", runs.ddOnce),
+    row("appendMany of 1 MiB per call", runs.ours1, "dd bs=1M oflag=dsync (a sync per MiB)", runs.ddEach),
+    "",
+    `runs (MB/s): ${Object.entries(runs).map(([k, v]) => `${k} ${v.map((x) => x.toFixed(0)).join("/")}`).join("; ")}`,
+    "budget: ≥ 70% of dd conv=fdatasync",
+  ].join("\n"),
+);
