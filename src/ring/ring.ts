@@ -3,13 +3,14 @@
  * (ids 0, 1, 2, …; id `i` lives in slot `i % capacity`), any number of read-only handles in
  * other processes or Workers read and follow it live.
  */
-import { File, FutexWaiter, Mapping, futexWake, type Lock } from "../../ffi/index.ts";
+import { FutexWaiter, Mapping, futexWake, type File, type Lock } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { openRingFiles } from "./files.ts";
-import { HEAD_FUTEX_OFFSET, futexValue, headCandidates, loadHead, resetHead, storeHead } from "./head.ts";
-import { DATA_OFFSET, DELETED, HEAD_OFFSET, MAX_ID, WAITERS_OFFSET, WRITTEN, shardFileBytes, shardPath, type RingLayout } from "./layout.ts";
+import { HEAD_FUTEX_OFFSET, headCandidates, loadHead, resetHead, storeHead } from "./head.ts";
+import { DATA_OFFSET, DELETED, HEAD_OFFSET, MAX_ID, WRITTEN, shardFileBytes, shardPath } from "./layout.ts";
 import { slotCrc } from "./slot.ts";
 import { BUSY_SLOT, GONE, MmapSlots, NEWER, PreadSlots, type SlotStore } from "./store.ts";
+import { HeadWaits, WAITERS_INDEX } from "./wait.ts";
 
 /** Options of {@link RingBuffer.open}. */
 export interface RingOptions {
@@ -69,12 +70,8 @@ export interface RingStats {
   shards: number;
 }
 
-const WAITERS_INDEX = WAITERS_OFFSET / 4;
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
-/** Futex wait per round when registered (the writer wakes us) / when only polling. */
-const WAIT_MS = 250;
-const POLL_MS = 10;
 
 /**
  * A persistent ring of records, one writer and many readers across processes.
@@ -100,7 +97,6 @@ export class RingBuffer {
   /** The I/O mode of this handle. */
   readonly io: "mmap" | "pread";
 
-  readonly #layout: RingLayout;
   readonly #files: File[];
   readonly #lock: Lock | undefined;
   readonly #store: SlotStore;
@@ -114,10 +110,7 @@ export class RingBuffer {
   #prefetchedTo = 0;
   #prefetchTimer: ReturnType<typeof setImmediate> | undefined;
   #deleteScratch: Uint8Array | undefined;
-  #waitFile: File | undefined;
-  #waitMap: Mapping | undefined;
-  #waitWords: Int32Array | null | undefined;
-  #registered = 0;
+  readonly #waits: HeadWaits;
   readonly #followers = new Set<() => void>();
   readonly #counts = {
     appends: 0,
@@ -183,7 +176,7 @@ export class RingBuffer {
     this.shards = layout.shards;
     this.readonly = readonly;
     this.io = io;
-    this.#layout = layout;
+    this.#waits = new HeadWaits(path, this.#headMap, readonly ? undefined : this.#headWords, () => this.#loadNext());
     this.#files = files;
     this.#lock = opened.lock;
     this.#syncAlways = sync === "always";
@@ -416,10 +409,7 @@ export class RingBuffer {
     this.#prefetchTimer = undefined;
     for (const stop of this.#followers) stop();
     this.#followers.clear();
-    if (this.#registered > 0 && this.#waitWords) Atomics.sub(this.#waitWords, WAITERS_INDEX, this.#registered);
-    this.#registered = 0;
-    this.#waitMap?.close();
-    this.#waitFile?.close();
+    this.#waits.close();
     this.#store.close();
     this.#headMap.close();
     this.#headWords = new Int32Array(0);
@@ -542,29 +532,6 @@ export class RingBuffer {
     });
   }
 
-  /** Int32 words where this handle registers as a waiter, or null when it cannot. */
-  #registration(): Int32Array | null {
-    if (this.#waitWords !== undefined) return this.#waitWords;
-    if (!this.readonly) {
-      this.#waitWords = this.#headWords;
-      return this.#waitWords;
-    }
-    // A read-only handle registers through a small writable mapping of the header page,
-    // so the writer knows to wake it; without write permission it polls instead.
-    try {
-      this.#waitFile = File.open(this.path);
-      this.#waitMap = Mapping.file(this.#waitFile, { length: DATA_OFFSET });
-      this.#waitWords = new Int32Array(this.#waitMap.buffer);
-    } catch {
-      this.#waitMap?.close();
-      this.#waitFile?.close();
-      this.#waitMap = undefined;
-      this.#waitFile = undefined;
-      this.#waitWords = null;
-    }
-    return this.#waitWords;
-  }
-
   async *#follow(from: number, signal: AbortSignal | undefined, onLap: "throw" | "skip"): AsyncGenerator<RingRecord> {
     let pos = from;
     let waiter: FutexWaiter | undefined;
@@ -598,7 +565,7 @@ export class RingBuffer {
           continue;
         }
         waiter ??= new FutexWaiter();
-        await this.#waitPast(next, waiter, signal);
+        await this.#waits.waitPast(next, waiter, signal);
       }
     } finally {
       waiter?.close();
@@ -618,42 +585,5 @@ export class RingBuffer {
     this.#counts.laps++;
     this.#counts.lapMissed += missed;
     return first;
-  }
-
-  /** Wait until the head moves past `seen` (or a short timeout, or abort, or close). */
-  async #waitPast(seen: number, waiter: FutexWaiter, signal: AbortSignal | undefined): Promise<void> {
-    const words = this.#registration();
-    if (words) {
-      Atomics.add(words, WAITERS_INDEX, 1);
-      this.#registered++;
-    }
-    try {
-      if (this.#loadNext() !== seen) return;
-      const wait = waiter.wait(this.#headMap, HEAD_FUTEX_OFFSET, futexValue(seen), words ? WAIT_MS : POLL_MS);
-      if (signal === undefined) {
-        await wait;
-        return;
-      }
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(signal.reason);
-        if (signal.aborted) return onAbort();
-        signal.addEventListener("abort", onAbort, { once: true });
-        wait.then(
-          () => {
-            signal.removeEventListener("abort", onAbort);
-            resolve();
-          },
-          (e) => {
-            signal.removeEventListener("abort", onAbort);
-            reject(e);
-          },
-        );
-      });
-    } finally {
-      if (words && !this.#closed) {
-        Atomics.sub(words, WAITERS_INDEX, 1);
-        this.#registered--;
-      }
-    }
   }
 }
