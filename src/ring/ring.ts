@@ -294,7 +294,8 @@ export class RingBuffer {
   /**
    * Copy record `id` into `target` (from index 0); returns the byte count, or -1 when the
    * record is absent. `ERR_RANGE` when `target` is shorter than the record.
-   * In `pread` mode this allocates nothing; in `mmap` mode one view object per call.
+   * Allocates nothing when called again with the same target (both I/O modes; in `mmap`
+   * mode for records up to 256 bytes, larger ones take one view object per call).
    */
   getInto(id: number, target: Uint8Array): number {
     this.#assertOpen();

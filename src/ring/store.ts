@@ -29,6 +29,8 @@ export const BUSY_SLOT = -4;
 const TWO32 = 0x1_0000_0000;
 /** Re-reads a read-only handle makes while a writer in another process rewrites a slot. */
 const RACE_RETRIES = 64;
+/** Records up to this size are copied out word by word (faster than a view + set there). */
+const SMALL_COPY = 256;
 /** Largest single read-ahead in pread mode. */
 const MAX_READAHEAD = 1 << 20;
 
@@ -73,6 +75,10 @@ export class MmapSlots implements SlotStore {
   readonly #retries: number;
   readonly #dirtyLo: number[];
   readonly #dirtyHi: number[];
+  /** The last getInto target, a word view of it, and its prefix views by length. */
+  #target: Uint8Array | undefined;
+  #targetWords: Int32Array | undefined;
+  #prefixes: Array<Uint8Array | undefined> = [];
 
   /** `maps[i]` maps all of shard `i`; `shared` when a writer may be in another process. */
   constructor(layout: RingLayout, paths: string[], maps: Mapping[], shared: boolean) {
@@ -124,9 +130,8 @@ export class MmapSlots implements SlotStore {
           if (target.length < length) {
             throw new OffheapError("ERR_RANGE", `target has ${target.length} bytes; record ${id} has ${length}`);
           }
-          const source = bytes.subarray(start, start + length);
-          target.set(source);
-          computed = slotCrc(id, meta, source);
+          const copy = this.#copyOut(words, bytes, start, target, length);
+          computed = slotCrc(id, meta, copy);
           result = length;
         }
       } else {
@@ -150,6 +155,38 @@ export class MmapSlots implements SlotStore {
       }
       return result;
     }
+  }
+
+  /**
+   * Copy `length` payload bytes at `start` into `target`; returns the view of `target`
+   * holding them. Small records are copied word by word and the views over the caller's
+   * (usually reused) target are cached, so a getInto allocates nothing; larger ones go
+   * through one `set`, where the copy itself dominates.
+   */
+  #copyOut(words: Int32Array, bytes: Uint8Array, start: number, target: Uint8Array, length: number): Uint8Array {
+    if (target !== this.#target) {
+      this.#target = target;
+      this.#targetWords = target.byteOffset % 4 === 0 ? new Int32Array(target.buffer, target.byteOffset, target.length >>> 2) : undefined;
+      this.#prefixes = [];
+    }
+    let view: Uint8Array | undefined = target;
+    if (length !== target.length) {
+      view = this.#prefixes[length];
+      if (view === undefined) {
+        view = target.subarray(0, length);
+        this.#prefixes[length] = view;
+      }
+    }
+    const tw = this.#targetWords;
+    if (length <= SMALL_COPY && tw !== undefined) {
+      const w = start >>> 2; // payloads start 8-byte aligned
+      const n = length >>> 2;
+      for (let i = 0; i < n; i++) tw[i] = words[w + i]!;
+      for (let i = n << 2; i < length; i++) target[i] = bytes[start + i]!;
+    } else {
+      view.set(bytes.subarray(start, start + length));
+    }
+    return view;
   }
 
   put(id: number, meta: number, data: Uint8Array, crc: number): void {
@@ -204,6 +241,9 @@ export class MmapSlots implements SlotStore {
     for (const m of this.#maps) m.close();
     this.#bytes = [];
     this.#words = [];
+    this.#target = undefined;
+    this.#targetWords = undefined;
+    this.#prefixes = [];
   }
 }
 

@@ -138,6 +138,20 @@ describe("RingBuffer", () => {
         expect(ring.getInto(1, target)).toBe(-1);
         const exact = new Uint8Array(5);
         expect(ring.getInto(0, exact)).toBe(5);
+        // Unaligned targets, odd lengths, a record above the word-copy size.
+        const backing = new Uint8Array(400);
+        const unaligned = backing.subarray(3, 3 + 300);
+        const long = new Uint8Array(300).map((_, i) => (i * 7 + 1) & 255);
+        using big = RingBuffer.open(dir.file("big"), { recordSize: 300, capacity: 4, io });
+        big.appendMany([long.subarray(0, 13), long, long.subarray(0, 256), long.subarray(0, 257)]);
+        for (const [id, n] of [[0, 13], [1, 300], [2, 256], [3, 257]] as const) {
+          for (const t of [unaligned, new Uint8Array(300)]) {
+            t.fill(0);
+            expect(big.getInto(id, t)).toBe(n);
+            expect(Array.from(t.subarray(0, n))).toEqual(Array.from(long.subarray(0, n)));
+            expect(t[n] ?? 0).toBe(0);
+          }
+        }
       });
 
       test("a read-only handle sees appends live and reads the same records", () => {
@@ -251,9 +265,9 @@ describe("RingBuffer", () => {
     expect(text(ring.get(8_999_999))).toBe("last");
   });
 
-  test("pread getInto allocates no Uint8Array per call", () => {
+  for (const io of ioModes) test(`${io} getInto allocates no Uint8Array per call`, () => {
     using dir = tempDir();
-    using ring = RingBuffer.open(dir.file("r"), { recordSize: 128, capacity: 64, io: "pread" });
+    using ring = RingBuffer.open(dir.file("r"), { recordSize: 128, capacity: 64, io });
     for (let i = 0; i < 64; i++) ring.append(new Uint8Array(i).fill(i));
     const target = new Uint8Array(128);
     for (let i = 0; i < 1000; i++) ring.getInto(i & 63, target); // warm the per-length views
