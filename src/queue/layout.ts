@@ -71,22 +71,26 @@ for (const spec of [DIR_SPEC, INDEX_SPEC, DATA_SPEC, READER_SPEC, WAKE_SPEC]) {
 /** Size of the directory file (one page). */
 export const DIR_FILE_BYTES = 4096;
 /**
- * Crash-safe floors, written (and flushed) before a segment is removed or on truncate:
- * `[firstFloor, nextFloor]`. Indexes below `firstFloor` are gone; `next` is never below
- * `nextFloor`, so an index is never handed out twice even when every segment was removed.
+ * Crash-safe floors, written (and flushed) before a segment is removed, on truncate and on
+ * recovery: `[firstFloor, nextFloor, epoch]`. Indexes below `firstFloor` are gone; `next`
+ * is never below `nextFloor`, so an index is never handed out twice even when every
+ * segment was removed. `epoch` grows at every recovery (see {@link RECORD_HEADER}).
  */
-export const FLOORS = new CounterBlock(HEADER_ROOM, 2);
+export const FLOORS = new CounterBlock(HEADER_ROOM, 3);
+if (FLOORS.offset + FLOORS.size > 192) throw new Error("queue floors overlap the shared words");
 /** Int32 word bumped after every change; followers futex-wait on it. */
-export const DIR_CHANGES = 128;
+export const DIR_CHANGES = 192;
 /** Int32 word: 1 while a lock holder is mid-mutation; a later holder that sees 1 repairs. */
-export const DIR_DIRTY = 132;
+export const DIR_DIRTY = 196;
 /** Int32 word bumped when a segment file is created or removed. */
-export const DIR_SEGGEN = 136;
+export const DIR_SEGGEN = 200;
 /** Float64 shared state, valid under the lock (recomputed on writable open). */
-export const DIR_FIRST = 144;
-export const DIR_NEXT = 152;
-export const DIR_COUNT = 160;
-export const DIR_BYTES = 168;
+export const DIR_FIRST = 208;
+export const DIR_NEXT = 216;
+export const DIR_COUNT = 224;
+export const DIR_BYTES = 232;
+/** Float64: the current epoch (a copy of the floors' third value). */
+export const DIR_EPOCH = 240;
 
 // --- wake file ------------------------------------------------------------------------
 
@@ -128,8 +132,36 @@ export function indexFileBytes(items: number): number {
   return IDX_ENTRIES + items * ENTRY_BYTES;
 }
 
-/** Where the items' bytes start in a data file. */
+/** Where the first record starts in a data file. */
 export const DATA_START = HEADER_ROOM;
+
+/**
+ * Each item in a data file is a record: a 20-byte header, then the item's bytes.
+ * ```
+ * 0 length u32   4 crc u32 (of the bytes)   8 position u32 (its entry in the segment)
+ * 12 epoch u32   16 check u32 (a mix of the other four; never matches zeros)
+ * ```
+ * The data file is therefore self-describing: with `sync: "batch"`/`"always"` only the
+ * data is flushed per call, and index entries lost in a crash are rebuilt on reopen by
+ * walking the records after the last entry. Records written after a recovery carry a
+ * higher epoch, so stale records of a batch that died half-written are never mistaken for
+ * new ones (a record whose epoch is lower than the one before it ends the walk).
+ */
+export const RECORD_HEADER = 20;
+export const REC_LENGTH = 0;
+export const REC_CRC = 4;
+export const REC_POSITION = 8;
+export const REC_EPOCH = 12;
+export const REC_CHECK = 16;
+
+/** The check word of a record header. */
+export function recordCheck(length: number, crc: number, position: number, epoch: number): number {
+  let h = Math.imul(length ^ 0x51524543, 0x9e3779b1);
+  h = Math.imul(h ^ crc ^ (h >>> 15), 0x85ebca77);
+  h = Math.imul(h ^ position ^ (h >>> 13), 0xc2b2ae3d);
+  h = Math.imul(h ^ epoch ^ (h >>> 16), 0x27d4eb2f);
+  return (h ^ (h >>> 15) ^ 0x5a5a5a5a) >>> 0;
+}
 
 // --- names ----------------------------------------------------------------------------
 

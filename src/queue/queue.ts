@@ -21,6 +21,7 @@ import {
   DIR_CHANGES,
   DIR_COUNT,
   DIR_DIRTY,
+  DIR_EPOCH,
   DIR_FILE_BYTES,
   DIR_FIRST,
   DIR_NEXT,
@@ -33,6 +34,7 @@ import {
   HEADER_ROOM,
   NAME_PATTERN,
   parseSegmentName,
+  RECORD_HEADER,
   WAKE_FILE_BYTES,
   WAKE_SPEC,
   WAKE_WAITERS,
@@ -98,6 +100,7 @@ const F_FIRST = DIR_FIRST / 8;
 const F_NEXT = DIR_NEXT / 8;
 const F_COUNT = DIR_COUNT / 8;
 const F_BYTES = DIR_BYTES / 8;
+const F_EPOCH = DIR_EPOCH / 8;
 
 const encoder = new TextEncoder();
 
@@ -118,13 +121,10 @@ function toBytes(data: unknown): Uint8Array {
   throw invalid(`an item must be a Uint8Array or a string, got ${data === null ? "null" : typeof data}`);
 }
 
+/** Data written in this call and not yet flushed (sync "batch"/"always"). */
 interface Pending {
   segment: Segment;
-  fromPos: number;
   fromOffset: number;
-  offsets: number[];
-  lengths: number[];
-  crcs: number[];
 }
 
 /**
@@ -584,9 +584,13 @@ export class DurableQueue {
   }
 
   #checkSize(length: number): void {
-    const room = this.segmentBytes - DATA_START;
+    const room = this.segmentBytes - DATA_START - RECORD_HEADER;
     if (length > room) {
-      throw new OffheapError("ERR_TOO_LARGE", `an item of ${length} bytes does not fit in a segment: at most ${room} (segmentBytes ${this.segmentBytes} minus a ${DATA_START}-byte header)`, { path: this.dir });
+      throw new OffheapError(
+        "ERR_TOO_LARGE",
+        `an item of ${length} bytes does not fit in a segment: at most ${room} (segmentBytes ${this.segmentBytes} minus a ${DATA_START}-byte file header and a ${RECORD_HEADER}-byte record header)`,
+        { path: this.dir },
+      );
     }
   }
 
@@ -670,7 +674,7 @@ export class DurableQueue {
     Atomics.store(this.#words, W_DIRTY, 1);
   }
 
-  /** Write item `index`'s bytes into the tail segment (rolling over when full). */
+  /** Write item `index` as a record into the tail segment (rolling over when full) and index it. */
   #put(bytes: Uint8Array, index: number): void {
     const length = bytes.length;
     let segment = this.#last;
@@ -678,44 +682,32 @@ export class DurableQueue {
       segment === undefined ||
       segment.base + segment.written !== index ||
       segment.written >= segment.limit ||
-      segment.dataEnd + length > this.segmentBytes
+      segment.dataEnd + RECORD_HEADER + length > this.segmentBytes
     ) {
       this.#flushPending();
       segment = this.#createSegment(index);
     }
     const pos = segment.written;
-    const offset = segment.dataEnd;
-    const data = segment.data();
-    data.set(bytes, offset);
+    const at = segment.dataEnd;
+    if (this.syncMode !== "none" && this.#pending === undefined) this.#pending = { segment, fromOffset: at };
     const crc = Bun.hash.crc32(bytes) >>> 0;
-    if (this.syncMode === "none") {
-      segment.writeEntry(pos, offset, length, crc);
-    } else {
-      // Entries are written only after the data is on disk (see #flushPending).
-      let pending = this.#pending;
-      if (pending === undefined || pending.segment !== segment) {
-        pending = { segment, fromPos: pos, fromOffset: offset, offsets: [], lengths: [], crcs: [] };
-        this.#pending = pending;
-      }
-      pending.offsets.push(offset);
-      pending.lengths.push(length);
-      pending.crcs.push(crc);
-    }
+    const offset = segment.writeRecord(at, pos, bytes, crc, this.#state[F_EPOCH]!);
+    segment.writeEntry(pos, offset, length, crc);
     segment.written = pos + 1;
     segment.dataEnd = offset + length;
     segment.live += 1;
     segment.liveBytes += length;
   }
 
-  /** Flush pending data, then write and flush the entries that describe it. */
+  /**
+   * Flush the records written in this call. Only the data file is flushed: index entries
+   * a crash loses are rebuilt from the records on reopen.
+   */
   #flushPending(): void {
     const pending = this.#pending;
     if (pending === undefined) return;
     this.#pending = undefined;
-    const { segment, fromPos, fromOffset, offsets, lengths, crcs } = pending;
-    segment.syncData(fromOffset, segment.dataEnd);
-    for (let i = 0; i < offsets.length; i++) segment.writeEntry(fromPos + i, offsets[i]!, lengths[i]!, crcs[i]!);
-    segment.syncEntries(fromPos, fromPos + offsets.length);
+    pending.segment.syncData(pending.fromOffset, pending.segment.dataEnd);
   }
 
   #publishAppends(first: number, count: number, bytes: number): void {
@@ -765,19 +757,21 @@ export class DurableQueue {
     this.#segGen = Atomics.add(this.#words, W_SEGGEN, 1) + 1;
   }
 
-  #readFloors(): [number, number] {
+  #readFloors(): [number, number, number] {
     const snapshot = FLOORS.read(this.#dirBytes, join(this.dir, dirFileName(this.prefix)));
-    return snapshot === undefined ? [0, 0] : [snapshot.values[0]!, snapshot.values[1]!];
+    return snapshot === undefined ? [0, 0, 0] : [snapshot.values[0]!, snapshot.values[1]!, snapshot.values[2]!];
   }
 
-  #writeFloors(first: number | undefined, next: number): void {
+  /** Raise the crash-safe floors (and the epoch) and flush them unless `sync: "none"`. */
+  #writeFloors(first: number | undefined, next: number, epoch?: number): void {
     const path = join(this.dir, dirFileName(this.prefix));
     const snapshot = FLOORS.read(this.#dirBytes, path);
-    const [oldFirst, oldNext] = snapshot === undefined ? [0, 0] : [snapshot.values[0]!, snapshot.values[1]!];
+    const [oldFirst, oldNext, oldEpoch] = snapshot === undefined ? [0, 0, 0] : [snapshot.values[0]!, snapshot.values[1]!, snapshot.values[2]!];
     const newFirst = Math.max(oldFirst, first ?? 0);
     const newNext = Math.max(oldNext, next);
-    if (newFirst === oldFirst && newNext === oldNext && snapshot !== undefined) return;
-    FLOORS.write(this.#dirBytes, (snapshot?.seq ?? 0) + 1, [newFirst, newNext]);
+    const newEpoch = Math.max(oldEpoch, epoch ?? 0);
+    if (newFirst === oldFirst && newNext === oldNext && newEpoch === oldEpoch && snapshot !== undefined) return;
+    FLOORS.write(this.#dirBytes, (snapshot?.seq ?? 0) + 1, [newFirst, newNext, newEpoch]);
     if (this.syncMode !== "none") this.#dirMap.sync(FLOORS.offset, FLOORS.size);
   }
 
@@ -905,7 +899,11 @@ export class DurableQueue {
     }
     this.#segments = segments;
     this.#last = segments[segments.length - 1];
-    const [firstFloor, nextFloor] = this.#readFloors();
+    const [firstFloor, nextFloor, lastEpoch] = this.#readFloors();
+    // Records written from now on carry a higher epoch than anything a dead writer left.
+    const epoch = Math.min(lastEpoch + 1, 0xffffffff);
+    this.#writeFloors(undefined, nextFloor, epoch);
+    this.#state[F_EPOCH] = epoch;
     let next = nextFloor;
     let count = 0;
     let bytes = 0;
@@ -918,6 +916,17 @@ export class DurableQueue {
       if (following === undefined) {
         // The tail: drop entries whose data never fully reached the file.
         while (written > 0 && segment.isLive(written - 1) && segment.check(written - 1) !== undefined) written--;
+      }
+      // Rebuild entries a crash lost from the self-describing records that follow.
+      let at = written > 0 ? segment.offset(written - 1) + segment.length(written - 1) : DATA_START;
+      let minEpoch = written > 0 ? segment.recordEpoch(segment.offset(written - 1)) : 0;
+      while (written < room) {
+        const record = segment.readRecord(at, written, minEpoch);
+        if (record === undefined) break;
+        segment.writeEntry(written, at + RECORD_HEADER, record.length, record.crc);
+        written++;
+        at += RECORD_HEADER + record.length;
+        minEpoch = record.epoch;
       }
       for (let pos = written; pos < segment.limit && !segment.isBlank(pos); pos++) segment.clearEntry(pos);
       let live = 0;

@@ -24,6 +24,13 @@ import {
   IDX_WRITTEN,
   INDEX_SPEC,
   indexFileBytes,
+  REC_CHECK,
+  REC_CRC,
+  REC_EPOCH,
+  REC_LENGTH,
+  REC_POSITION,
+  RECORD_HEADER,
+  recordCheck,
   segmentFileName,
 } from "./layout.ts";
 
@@ -64,6 +71,7 @@ export class Segment {
   #live: Float64Array;
   #data: Mapping | undefined;
   #dataBytes: Uint8Array | undefined;
+  #dataView: DataView | undefined;
 
   private constructor(base: number, dir: string, prefix: string, geometry: SegmentGeometry, readonly: boolean, index: Mapping) {
     this.base = base;
@@ -185,6 +193,64 @@ export class Segment {
     words[w + 3] = FLAG_VALID;
   }
 
+  /** Data offset of entry `pos` (where its bytes start). */
+  offset(pos: number): number {
+    return this.#words[FIRST_ENTRY_WORD + pos * ENTRY_WORDS]!;
+  }
+
+  /**
+   * Write the record for entry `pos` at data offset `at`: header, then `bytes`. Returns
+   * where the bytes start. The caller has checked that it fits.
+   */
+  writeRecord(at: number, pos: number, bytes: Uint8Array, crc: number, epoch: number): number {
+    const data = this.#dataBytes ?? this.data();
+    const view = this.#dataView!;
+    const length = bytes.length;
+    data.set(bytes, at + RECORD_HEADER);
+    view.setUint32(at + REC_LENGTH, length, true);
+    view.setUint32(at + REC_CRC, crc, true);
+    view.setUint32(at + REC_POSITION, pos, true);
+    view.setUint32(at + REC_EPOCH, epoch, true);
+    view.setUint32(at + REC_CHECK, recordCheck(length, crc, pos, epoch), true);
+    return at + RECORD_HEADER;
+  }
+
+  /**
+   * The record at data offset `at` if it is whole and is the one for entry `pos`: its
+   * header checks out, its epoch is at least `minEpoch`, it lies inside the file and its
+   * bytes match their CRC. Never throws for bad data.
+   */
+  readRecord(at: number, pos: number, minEpoch: number): { length: number; crc: number; epoch: number } | undefined {
+    let data: Uint8Array;
+    try {
+      data = this.data();
+    } catch {
+      return undefined;
+    }
+    const view = this.#dataView!;
+    if (at < DATA_START || at + RECORD_HEADER > data.length) return undefined;
+    const length = view.getUint32(at + REC_LENGTH, true);
+    const crc = view.getUint32(at + REC_CRC, true);
+    const epoch = view.getUint32(at + REC_EPOCH, true);
+    if (view.getUint32(at + REC_POSITION, true) !== pos || epoch < minEpoch) return undefined;
+    if (view.getUint32(at + REC_CHECK, true) !== recordCheck(length, crc, pos, epoch)) return undefined;
+    const start = at + RECORD_HEADER;
+    if (start + length > data.length || crc32(data.subarray(start, start + length)) !== crc) return undefined;
+    return { length, crc, epoch };
+  }
+
+  /** Epoch of the record whose bytes start at `dataOffset`, or 0 when unreadable. */
+  recordEpoch(dataOffset: number): number {
+    const at = dataOffset - RECORD_HEADER;
+    try {
+      const data = this.data();
+      if (at < DATA_START || at + RECORD_HEADER > data.length) return 0;
+    } catch {
+      return 0;
+    }
+    return this.#dataView!.getUint32(at + REC_EPOCH, true);
+  }
+
   /** Mark entry `pos` deleted. */
   markDeleted(pos: number): void {
     this.#words[FIRST_ENTRY_WORD + pos * ENTRY_WORDS + 3] = FLAG_VALID | FLAG_DELETED;
@@ -269,6 +335,7 @@ export class Segment {
       }
       this.#data = Mapping.file(file, { length: Math.min(size, this.geometry.segmentBytes), readonly: this.readonly });
       this.#dataBytes = this.#data.bytes;
+      this.#dataView = new DataView(this.#data.buffer);
       return this.#dataBytes;
     } finally {
       file.close();
@@ -304,5 +371,6 @@ export class Segment {
     this.#data?.close();
     this.#data = undefined;
     this.#dataBytes = undefined;
+    this.#dataView = undefined;
   }
 }

@@ -54,5 +54,5 @@ for (const sync of ["always", "batch"] as const) {
     }
     expect(killedMidRun).toBeGreaterThan(20);
     expect(reported.size).toBeGreaterThan(30);
-  });
+  }, 120_000);
 }

@@ -20,6 +20,12 @@ function flipByte(path: string, offset: number): void {
   closeSync(fd);
 }
 
+/** Where item `pos` of the first segment starts in its data file (read from the index). */
+function dataOffset(dir: string, pos: number, base = 0): number {
+  const idx = readFileSync(join(dir, `queue-${String(base).padStart(16, "0")}.idx`));
+  return new DataView(idx.buffer, idx.byteOffset, idx.byteLength).getUint32(128 + pos * 16, true);
+}
+
 const snapshot = (dir: string) => readdirSync(dir).sort().map((n) => [n, Bun.hash(readFileSync(join(dir, n)))]);
 
 describe("error codes", () => {
@@ -105,10 +111,11 @@ describe("error codes", () => {
   test("ERR_TOO_LARGE: an item that cannot fit in a segment, nothing written", () => {
     using dir = tempDir();
     using q = DurableQueue.open(dir.path, { segmentBytes: 256 });
-    expect(() => q.append(new Uint8Array(193))).toThrow(code("ERR_TOO_LARGE"));
-    expect(() => q.appendMany([new Uint8Array(1), new Uint8Array(193)])).toThrow(code("ERR_TOO_LARGE"));
+    // 256 bytes minus a 64-byte file header and a 20-byte record header.
+    expect(() => q.append(new Uint8Array(173))).toThrow(code("ERR_TOO_LARGE"));
+    expect(() => q.appendMany([new Uint8Array(1), new Uint8Array(173)])).toThrow(code("ERR_TOO_LARGE"));
     expect([q.next, q.length]).toEqual([0, 0]);
-    expect(q.append(new Uint8Array(192))).toBe(0);
+    expect(q.append(new Uint8Array(172))).toBe(0);
   });
 
   test("ERR_FULL: past maxBytes", () => {
@@ -164,7 +171,7 @@ describe("corruption", () => {
       using q = DurableQueue.open(dir.path, { segmentBytes: 4096 });
       q.appendMany(["first item", "second item", "third item"]);
     }
-    flipByte(join(dir.path, "queue-0000000000000000.dat"), 64 + 12);
+    flipByte(join(dir.path, "queue-0000000000000000.dat"), dataOffset(dir.path, 1) + 2);
     using q = DurableQueue.open(dir.path);
     expect(() => q.get(1)).toThrow(code("ERR_CORRUPT"));
     expect(new TextDecoder().decode(q.get(0))).toBe("first item");
@@ -188,7 +195,7 @@ describe("corruption", () => {
       using q = DurableQueue.open(dir.path, { segmentBytes: 4096 });
       q.appendMany(["aaaa", "bbbb", "cccc"]);
     }
-    flipByte(join(dir.path, "queue-0000000000000000.dat"), 64 + 5);
+    flipByte(join(dir.path, "queue-0000000000000000.dat"), dataOffset(dir.path, 1) + 1);
     using q = DurableQueue.open(dir.path);
     expect(q.shiftMany(3).map((b) => new TextDecoder().decode(b))).toEqual(["aaaa"]);
     expect(q.first).toBe(1);
@@ -211,7 +218,7 @@ describe("corruption", () => {
     expect(verifyQueue(dir.path).bad.map((b) => b.id)).toEqual([0]);
   });
 
-  test("an index file cut at any offset: reopen keeps every entry before the cut, never crashes", () => {
+  test("an index file cut at any offset: never a crash; read-only sees the entries before the cut, a writable reopen rebuilds the rest", () => {
     using dir = tempDir();
     using pristine = tempDir();
     const items = Array.from({ length: 24 }, (_, i) => `entry ${i} ${"#".repeat(i)}`);
@@ -228,9 +235,8 @@ describe("corruption", () => {
         cpSync(pristine.path, dir.path, { recursive: true });
         truncateSync(join(dir.path, "queue-0000000000000000.idx"), cut);
         // A read-only handle maps what is there: whole entries only. A writable open grows
-        // the file back, so entry k survives when its first 13 bytes do (offset, length,
-        // CRC and the flags' low byte; the flags' other bytes are zero anyway).
-        const whole = Math.max(0, Math.min(items.length, readonly ? Math.floor((cut - entryStart) / 16) : Math.floor((cut - entryStart - 13) / 16) + 1));
+        // the file back and rebuilds the lost entries from the data file's records.
+        const whole = readonly ? Math.max(0, Math.min(items.length, Math.floor((cut - entryStart) / 16))) : items.length;
         let q: DurableQueue;
         try {
           q = DurableQueue.open(dir.path, { readonly });
@@ -260,13 +266,49 @@ describe("corruption", () => {
     }
   });
 
+  test("index entries lost in a crash are rebuilt from the data records; stale records of a dead batch are not", () => {
+    using dir = tempDir();
+    const idx = join(dir.path, "queue-0000000000000000.idx");
+    const zeroEntries = (from: number, to: number) => {
+      const fd = openSync(idx, "r+");
+      writeSync(fd, new Uint8Array(16 * (to - from)), 0, 16 * (to - from), 128 + 16 * from);
+      closeSync(fd);
+    };
+    const items = Array.from({ length: 10 }, (_, i) => `record ${i}`); // 8 bytes each
+    {
+      using q = DurableQueue.open(dir.path, { sync: "batch", segmentBytes: 4096 });
+      q.appendMany(items);
+    }
+    zeroEntries(5, 10); // the index pages never reached the disk
+    {
+      using q = DurableQueue.open(dir.path, { sync: "batch" });
+      expect([q.length, q.next]).toEqual([10, 10]);
+      expect(items.map((_, i) => new TextDecoder().decode(q.get(i)))).toEqual(items);
+    }
+    // Now a batch dies with record 8 torn and entries 8, 9 lost ...
+    flipByte(join(dir.path, "queue-0000000000000000.dat"), dataOffset(dir.path, 8));
+    zeroEntries(8, 10);
+    {
+      using q = DurableQueue.open(dir.path, { sync: "batch" });
+      expect(q.next).toBe(8);
+      // ... and the next writer appends an item of the same size where record 8 was, so
+      // the dead batch's record 9 sits right after it.
+      expect(q.append("RECORD 8")).toBe(8);
+    }
+    zeroEntries(8, 9); // lose the new entry too: the walk must rebuild 8 and stop there
+    using q = DurableQueue.open(dir.path);
+    expect(new TextDecoder().decode(q.get(8))).toBe("RECORD 8");
+    expect(q.get(9)).toBeUndefined();
+    expect(q.next).toBe(9);
+  });
+
   test("a data file cut short: the torn tail is dropped on a writable reopen", () => {
     using dir = tempDir();
     {
       using q = DurableQueue.open(dir.path, { segmentBytes: 4096 });
       q.appendMany(Array.from({ length: 10 }, (_, i) => `item ${i}!!`)); // 8 bytes each
     }
-    truncateSync(join(dir.path, "queue-0000000000000000.dat"), 64 + 8 * 7 + 3);
+    truncateSync(join(dir.path, "queue-0000000000000000.dat"), 64 + (20 + 8) * 7 + 3); // records: 20-byte header + 8 bytes
     using ro = DurableQueue.open(dir.path, { readonly: true });
     expect(() => ro.get(9)).toThrow(code("ERR_CORRUPT"));
     using q = DurableQueue.open(dir.path);

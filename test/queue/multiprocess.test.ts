@@ -82,4 +82,4 @@ test("three producer processes and a following reader process: every item once, 
   }
   using q = DurableQueue.open(queueDir);
   expect([q.length, q.next]).toEqual([total, total]);
-});
+}, 120_000);
