@@ -1,6 +1,6 @@
 /**
  * The ring buffer: a persistent ring of fixed-size records, one writer and many readers
- * across processes. See {@link RingBuffer}.
+ * across processes. See {@link RingBuffer}; `describeRing`/`verifyRing` serve the CLI.
  */
 export { RingBuffer, type FollowOptions, type RingOptions, type RingRecord, type RingStats } from "./ring.ts";
-export { describeRing, verifyRing } from "./inspect.ts";
+export { describeRing, verifyRing, type RingDescription, type RingVerification } from "./inspect.ts";
