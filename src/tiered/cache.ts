@@ -198,8 +198,16 @@ export class TieredCache {
     }
     const tiers = this.#tiers;
     for (let i = 0; i < tiers.length; i++) {
-      const entry = await this.#tierGet(i, key);
-      if (entry !== undefined) return this.#serve(key, i, entry, fetcher, options, now);
+      // Synchronous stores (memory, file) answer without an extra await on the hot path.
+      let entry: StoredEntry | Promise<StoredEntry | undefined> | undefined;
+      try {
+        entry = tiers[i]!.get(key);
+        if (entry instanceof Promise) entry = await entry;
+      } catch {
+        this.#stats.storeErrors++;
+        entry = undefined;
+      }
+      if (entry !== undefined) return this.#serve(key, i, entry as StoredEntry, fetcher, options, now);
     }
     return this.#foreground(key, fetcher, options, undefined, 0);
   }
@@ -324,13 +332,16 @@ export class TieredCache {
 
   #answer(status: "hit" | "stale", key: string, tier: number, entry: StoredEntry, options: GetOptions, extra?: Partial<GetResult>): GetResult {
     const source = this.#tiers[tier]!.name;
+    let result: GetResult;
     if (options.ifNoneMatch != null && ifNoneMatchMatches(options.ifNoneMatch, entry.meta.etag)) {
       cancelQuietly(entry.body);
       this.#stats.notModified++;
-      return { status: "not-modified", body: null, meta: entry.meta, source, ...extra };
+      result = { status: "not-modified", body: null, meta: entry.meta, source };
+    } else {
+      const body = tier === 0 ? entry.body : this.#promote(key, tier, entry);
+      result = { status, body, meta: entry.meta, source };
     }
-    const body = tier === 0 ? entry.body : this.#promote(key, tier, entry);
-    return { status, body, meta: entry.meta, source, ...extra };
+    return extra === undefined ? result : Object.assign(result, extra);
   }
 
   /** Stream a lower tier's entry to the caller while writing it into the tiers above. */

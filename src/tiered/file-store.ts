@@ -65,6 +65,12 @@ export interface FileStoreOptions {
   policy?: PolicyName;
   /** fsync each entry and its directory before publishing it. Default true. */
   sync?: boolean;
+  /**
+   * Descriptors of recently read entries kept open, so a hit is one `pread`. Safe because
+   * the store holds the directory's exclusive lock: only this handle replaces or removes
+   * entries, and it closes the cached descriptor when it does. Default 64; 0 disables.
+   */
+  openFiles?: number;
 }
 
 /** A parsed entry file head. */
@@ -80,9 +86,37 @@ export interface EntryHead {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** The 24 fixed bytes every entry header starts with (magic, kind, version, field count). */
+const ENTRY_PREFIX = encodeHeader(FILE_ENTRY_SPEC, { keyBytes: 0, metaBytes: 0 }).slice(0, 24);
+
+function u32le(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+}
+
+function u64le(b: Uint8Array, at: number): number {
+  return u32le(b, at) + u32le(b, at + 4) * 0x1_0000_0000;
+}
+
+/** The entry header's fields; the common case is checked inline, anything odd goes through decodeHeader for its precise error. */
+function entryHeader(bytes: Uint8Array, path: string): { keyBytes: number; metaBytes: number } {
+  if (bytes.length >= ENTRY_HEADER) {
+    let same = true;
+    for (let i = 0; i < 24; i++) {
+      if (bytes[i] !== ENTRY_PREFIX[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same && (Bun.hash.crc32(bytes.subarray(0, ENTRY_HEADER - 4)) >>> 0) === u32le(bytes, ENTRY_HEADER - 4)) {
+      return { keyBytes: u64le(bytes, 24), metaBytes: u64le(bytes, 32) };
+    }
+  }
+  return decodeHeader(FILE_ENTRY_SPEC, bytes.subarray(0, Math.min(bytes.length, ENTRY_HEADER)), path);
+}
+
 /** Parse the head of an entry from `bytes` (which must hold at least header, key and meta). Throws ERR_FORMAT / ERR_CORRUPT. */
 export function parseHead(bytes: Uint8Array, fileSize: number, path: string): { key: string; meta: EntryMeta; bodyStart: number } {
-  const h = decodeHeader(FILE_ENTRY_SPEC, bytes.subarray(0, Math.min(bytes.length, ENTRY_HEADER)), path);
+  const h = entryHeader(bytes, path);
   const bodyStart = ENTRY_HEADER + h.keyBytes + h.metaBytes;
   if (h.keyBytes > MAX_KEY || h.metaBytes > MAX_META || bodyStart + TRAILER > fileSize) {
     throw new OffheapError("ERR_CORRUPT", `${path}: key ${h.keyBytes} B and meta ${h.metaBytes} B do not fit in a ${fileSize}-byte entry`, { path });
@@ -105,10 +139,9 @@ export function parseHead(bytes: Uint8Array, fileSize: number, path: string): { 
 
 /** Check the trailer at `bytes` (16 bytes) against the file; returns `{ bodyBytes, bodyCrc }`. */
 export function parseTrailer(bytes: Uint8Array, bodyStart: number, fileSize: number, path: string): { bodyBytes: number; bodyCrc: number } {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const bodyBytes = view.getUint32(0, true) + view.getUint32(4, true) * 0x1_0000_0000;
-  const bodyCrc = view.getUint32(8, true);
-  if (view.getUint32(12, true) !== TRAILER_MAGIC || bodyStart + bodyBytes + TRAILER !== fileSize) {
+  const bodyBytes = u64le(bytes, 0);
+  const bodyCrc = u32le(bytes, 8);
+  if (u32le(bytes, 12) !== TRAILER_MAGIC || bodyStart + bodyBytes + TRAILER !== fileSize) {
     throw new OffheapError("ERR_CORRUPT", `${path}: entry trailer missing or says ${bodyBytes} body bytes where the file holds ${fileSize - bodyStart - TRAILER}`, { path });
   }
   return { bodyBytes, bodyCrc };
@@ -166,6 +199,8 @@ export class FileStore implements Store {
   readonly #lockFile: File;
   readonly #lock: Lock;
   readonly #tmp: string;
+  /** `dir` with a trailing slash, for building entry paths without `join` on the hot path. */
+  readonly #root: string;
 
   /** entry name (32 hex) -> slot */
   readonly #index = new Map<string, number>();
@@ -175,6 +210,8 @@ export class FileStore implements Store {
   #bytes = 0;
   #closed = false;
   readonly #writers = new Set<FileWriter>();
+  readonly #fds = new Map<string, File>();
+  readonly #maxOpen: number;
   readonly #madeDirs = new Set<string>();
   readonly #stats = { hits: 0, misses: 0, writes: 0, aborts: 0, evictions: 0, corrupt: 0, sweptTemps: 0, tooLarge: 0, deletes: 0, touches: 0 };
 
@@ -183,6 +220,7 @@ export class FileStore implements Store {
     this.#maxBytes = options.maxBytes ?? 1 << 30;
     this.#maxEntries = options.maxEntries ?? 65_536;
     this.#sync = options.sync ?? true;
+    this.#maxOpen = options.openFiles ?? 64;
     if (!(this.#maxBytes > 0)) throw new OffheapError("ERR_INVALID", `maxBytes must be positive, got ${options.maxBytes}`);
     this.#policy = createPolicy(options.policy ?? "lru", this.#maxEntries);
     this.#names = new Array(this.#maxEntries);
@@ -219,6 +257,7 @@ export class FileStore implements Store {
       throw e;
     }
     this.#tmp = join(dir, "tmp");
+    this.#root = join(dir, "/");
     mkdirSync(this.#tmp, { recursive: true });
     this.#sweep();
     this.#scan();
@@ -243,6 +282,8 @@ export class FileStore implements Store {
       return undefined;
     }
     const path = this.#path(h.name);
+    const size = this.#sizes[slot]!;
+    if (size <= WHOLE_READ && this.#maxOpen > 0) return this.#getWhole(key, h.name, slot, size, path);
     let file: File;
     try {
       file = File.open(path, { readonly: true });
@@ -253,22 +294,11 @@ export class FileStore implements Store {
       return undefined;
     }
     try {
-      const size = file.size;
       if (size <= WHOLE_READ) {
         const buf = new Uint8Array(size);
-        file.read(buf, 0);
+        const n = file.read(buf, 0);
         file.close();
-        const head = parseHead(buf, size, path);
-        if (head.key !== key) return this.#collision();
-        const t = parseTrailer(buf.subarray(size - TRAILER), head.bodyStart, size, path);
-        const body = buf.subarray(head.bodyStart, head.bodyStart + t.bodyBytes);
-        if ((Bun.hash.crc32(body) >>> 0) !== t.bodyCrc) {
-          throw new OffheapError("ERR_CORRUPT", `${path}: body checksum mismatch`, { path });
-        }
-        head.meta.size = t.bodyBytes;
-        this.#policy.touch(slot);
-        this.#stats.hits++;
-        return { meta: head.meta, body: bytesStream(body) };
+        return this.#whole(key, h.name, slot, buf, n, path);
       }
       const head = readHead(file, path);
       if (head.key !== key) {
@@ -364,7 +394,7 @@ export class FileStore implements Store {
   }
 
   stats(): Record<string, number> {
-    return { ...this.#stats, entries: this.#index.size, bytes: this.#bytes, maxBytes: this.#maxBytes, openWriters: this.#writers.size };
+    return { ...this.#stats, entries: this.#index.size, bytes: this.#bytes, maxBytes: this.#maxBytes, openWriters: this.#writers.size, openFiles: this.#fds.size };
   }
 
   /** Abort open writers and release the directory lock. Idempotent. */
@@ -372,6 +402,7 @@ export class FileStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     for (const w of [...this.#writers]) w.abortSync();
+    for (const name of [...this.#fds.keys()]) this.#dropFd(name);
     this.#lock.unlock();
     this.#lockFile.close();
   }
@@ -410,6 +441,7 @@ export class FileStore implements Store {
       mkdirSync(sub, { recursive: true });
       this.#madeDirs.add(sub);
     }
+    this.#dropFd(name);
     renameSync(temp, join(sub, name.slice(2)));
     if (this.#sync) syncDirectory(sub);
     this.#account(name, hash32, size);
@@ -429,6 +461,73 @@ export class FileStore implements Store {
   }
 
   // --------------------------------------------------------------------------------
+
+  /** A small entry through a cached descriptor: one pread, nothing held afterwards. */
+  #getWhole(key: string, name: string, slot: number, size: number, path: string): StoredEntry | undefined {
+    let file = this.#fds.get(name);
+    if (file === undefined) {
+      try {
+        file = File.open(path, { readonly: true });
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+        this.#forget(name);
+        this.#stats.misses++;
+        return undefined;
+      }
+      this.#fds.set(name, file);
+      if (this.#fds.size > this.#maxOpen) {
+        const [oldest, f] = this.#fds.entries().next().value as [string, File];
+        this.#fds.delete(oldest);
+        f.close();
+      }
+    }
+    const buf = new Uint8Array(size);
+    let n: number;
+    try {
+      n = file.read(buf, 0);
+    } catch (e) {
+      this.#dropFd(name);
+      throw e;
+    }
+    return this.#whole(key, name, slot, buf, n, path);
+  }
+
+  /** Check and serve an entry read whole into `buf` (`n` bytes read). */
+  #whole(key: string, name: string, slot: number, buf: Uint8Array, n: number, path: string): StoredEntry | undefined {
+    try {
+      if (n !== buf.length) throw new OffheapError("ERR_CORRUPT", `${path}: ${n} bytes where ${buf.length} were written`, { path });
+      const size = buf.length;
+      const head = parseHead(buf, size, path);
+      if (head.key !== key) return this.#collision();
+      const t = parseTrailer(buf.subarray(size - TRAILER), head.bodyStart, size, path);
+      const body = buf.subarray(head.bodyStart, head.bodyStart + t.bodyBytes);
+      if ((Bun.hash.crc32(body) >>> 0) !== t.bodyCrc) {
+        throw new OffheapError("ERR_CORRUPT", `${path}: body checksum mismatch`, { path });
+      }
+      head.meta.size = t.bodyBytes;
+      this.#policy.touch(slot);
+      this.#stats.hits++;
+      return { meta: head.meta, body: bytesStream(body) };
+    } catch (e) {
+      if (isOffheapError(e, "ERR_CORRUPT") || isOffheapError(e, "ERR_FORMAT")) {
+        this.#stats.corrupt++;
+        this.#remove(name);
+        return undefined;
+      }
+      throw e;
+    }
+  }
+
+  #dropFd(name: string): void {
+    const f = this.#fds.get(name);
+    if (f === undefined) return;
+    this.#fds.delete(name);
+    try {
+      f.close();
+    } catch {
+      // Closing a read-only descriptor has nothing to lose.
+    }
+  }
 
   #bodyStream(file: File, head: EntryHead & { fileSize: number }, path: string): ReadableStream<Uint8Array> {
     let off = 0;
@@ -492,7 +591,7 @@ export class FileStore implements Store {
   }
 
   #path(name: string): string {
-    return join(this.dir, name.slice(0, 2), name.slice(2));
+    return `${this.#root}${name.slice(0, 2)}/${name.slice(2)}`;
   }
 
   #account(name: string, hash32: number, size: number): void {
@@ -536,6 +635,7 @@ export class FileStore implements Store {
   }
 
   #unlinkSlot(slot: number, name: string): void {
+    this.#dropFd(name);
     this.#index.delete(name);
     this.#names[slot] = undefined;
     this.#bytes -= this.#sizes[slot]!;
@@ -549,6 +649,7 @@ export class FileStore implements Store {
   }
 
   #forget(name: string): void {
+    this.#dropFd(name);
     const slot = this.#index.get(name);
     if (slot === undefined) return;
     this.#policy.remove(slot);

@@ -68,6 +68,10 @@ function text(buf: Uint8Array, start: number, end: number): string {
   return decoder.decode(buf.subarray(start, end));
 }
 
+// Reading cachedAt through a scratch pair avoids a DataView per hit (little-endian hosts).
+const f64 = new Float64Array(1);
+const f64bytes = new Uint8Array(f64.buffer);
+
 const entryCodec: Codec<MemoryValue> = {
   name: "tiered-entry",
   encode(v) {
@@ -83,8 +87,8 @@ const entryCodec: Codec<MemoryValue> = {
     const flags = buf[start + 1]!;
     const etagLen = buf[start + 2]! | (buf[start + 3]! << 8);
     const typeLen = buf[start + 4]! | (buf[start + 5]! << 8);
-    const view = new DataView(buf.buffer, buf.byteOffset + start + 8, 8);
-    const meta: EntryMeta = { cachedAt: view.getFloat64(0, true) };
+    for (let k = 0; k < 8; k++) f64bytes[k] = buf[start + 8 + k]!;
+    const meta: EntryMeta = { cachedAt: f64[0]! };
     let at = start + HEAD;
     if (flags & 1) meta.etag = text(buf, at, at + etagLen);
     at += etagLen;
