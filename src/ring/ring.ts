@@ -418,6 +418,7 @@ export class RingBuffer {
     for (const f of this.#files) f.close();
   }
 
+  /** Same as {@link close}, for `using ring = RingBuffer.open(...)`. */
   [Symbol.dispose](): void {
     this.close();
   }
