@@ -72,6 +72,7 @@ export class Segment {
   #data: Mapping | undefined;
   #dataBytes: Uint8Array | undefined;
   #dataView: DataView | undefined;
+  #writer: File | undefined;
 
   private constructor(base: number, dir: string, prefix: string, geometry: SegmentGeometry, readonly: boolean, index: Mapping) {
     this.base = base;
@@ -204,15 +205,19 @@ export class Segment {
    */
   writeRecord(at: number, pos: number, bytes: Uint8Array, crc: number, epoch: number): number {
     const data = this.#dataBytes ?? this.data();
-    const view = this.#dataView!;
-    const length = bytes.length;
-    data.set(bytes, at + RECORD_HEADER);
-    view.setUint32(at + REC_LENGTH, length, true);
-    view.setUint32(at + REC_CRC, crc, true);
-    view.setUint32(at + REC_POSITION, pos, true);
-    view.setUint32(at + REC_EPOCH, epoch, true);
-    view.setUint32(at + REC_CHECK, recordCheck(length, crc, pos, epoch), true);
-    return at + RECORD_HEADER;
+    return encodeRecord(data, this.#dataView!, at, pos, bytes, crc, epoch);
+  }
+
+  /**
+   * Write `bytes` (whole records staged by the caller) at data offset `at` with pwrite:
+   * for large batches this is about twice as fast as filling fresh mapped pages.
+   */
+  writeAt(bytes: Uint8Array, at: number): void {
+    if (at < DATA_START || at + bytes.length > this.geometry.segmentBytes) {
+      throw new OffheapError("ERR_RANGE", `write of ${bytes.length} bytes at ${at} passes the end of ${this.dataPath}`, { path: this.dataPath });
+    }
+    this.#writer ??= File.open(this.dataPath);
+    this.#writer.write(bytes, at);
   }
 
   /**
@@ -344,7 +349,15 @@ export class Segment {
 
   /** Flush data bytes `[from, to)` to disk. */
   syncData(from: number, to: number): void {
-    if (to > from && this.#data !== undefined) this.#data.sync(from, to - from);
+    if (to <= from) return;
+    if (this.#writer !== undefined) this.#writer.datasync();
+    else this.#data?.sync(from, to - from);
+  }
+
+  /** Close the pwrite descriptor (the segment is no longer the tail). */
+  releaseWriter(): void {
+    this.#writer?.close();
+    this.#writer = undefined;
   }
 
   /** Flush entries `[from, to)` (and the live area) to disk. */
@@ -356,6 +369,7 @@ export class Segment {
 
   /** Flush everything mapped. */
   syncAll(): void {
+    this.#writer?.datasync();
     this.#data?.sync();
     this.#index.sync();
   }
@@ -367,10 +381,26 @@ export class Segment {
 
   /** Unmap both files. Idempotent. */
   close(): void {
+    this.releaseWriter();
     this.#index.close();
     this.#data?.close();
     this.#data = undefined;
     this.#dataBytes = undefined;
     this.#dataView = undefined;
   }
+}
+
+/**
+ * Encode one record (header, then `bytes`) at `at` of `target`; returns where the bytes
+ * start. Shared by mapped writes and the pwrite staging buffer.
+ */
+export function encodeRecord(target: Uint8Array, view: DataView, at: number, pos: number, bytes: Uint8Array, crc: number, epoch: number): number {
+  const length = bytes.length;
+  target.set(bytes, at + RECORD_HEADER);
+  view.setUint32(at + REC_LENGTH, length, true);
+  view.setUint32(at + REC_CRC, crc, true);
+  view.setUint32(at + REC_POSITION, pos, true);
+  view.setUint32(at + REC_EPOCH, epoch, true);
+  view.setUint32(at + REC_CHECK, recordCheck(length, crc, pos, epoch), true);
+  return at + RECORD_HEADER;
 }
