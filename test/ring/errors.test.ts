@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { RingBuffer } from "../../src/ring/index.ts";
 import { OffheapError, type ErrorCode } from "../../src/errors.ts";
 import { encodeHeader, type HeaderSpec } from "../../src/format.ts";
-import { tempDir } from "../helpers/index.ts";
+import { Child, ROOT, tempDir, writeScript } from "../helpers/index.ts";
 
 function codeOf(fn: () => unknown): ErrorCode | "none" {
   try {
@@ -94,6 +94,32 @@ describe("RingBuffer errors", () => {
     ring.close();
     using second = RingBuffer.open(path, { lockTimeout: 1000 });
     expect(second.next).toBe(0);
+  });
+
+  test("ERR_LOCKED across processes; the lock is released when the holder is killed", async () => {
+    using dir = tempDir();
+    const path = dir.file("r");
+    RingBuffer.open(path, { recordSize: 8, capacity: 4 }).close();
+    const script = writeScript(
+      dir.path,
+      "holder.ts",
+      `import { RingBuffer } from "${ROOT}/src/ring/index.ts";
+       const ring = RingBuffer.open(${JSON.stringify(path)});
+       ring.append("held");
+       console.log("ready");
+       setInterval(() => {}, 1000);`,
+    );
+    const holder = new Child(script);
+    try {
+      await holder.waitForLine((l) => l === "ready");
+      expect(codeOf(() => RingBuffer.open(path))).toBe("ERR_LOCKED");
+      using reader = RingBuffer.open(path, { readonly: true });
+      expect(new TextDecoder().decode(reader.get(0))).toBe("held");
+    } finally {
+      await holder.kill();
+    }
+    using ring = RingBuffer.open(path, { lockTimeout: 5000 });
+    expect(ring.append("mine")).toBe(1);
   });
 
   test("ERR_READONLY: writes through a read-only handle", () => {
