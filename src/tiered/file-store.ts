@@ -68,7 +68,7 @@ export interface FileStoreOptions {
   /**
    * Descriptors of recently read entries kept open, so a hit is one `pread`. Safe because
    * the store holds the directory's exclusive lock: only this handle replaces or removes
-   * entries, and it closes the cached descriptor when it does. Default 64; 0 disables.
+   * entries, and it closes the cached descriptor when it does. Default 256; 0 disables.
    */
   openFiles?: number;
 }
@@ -220,7 +220,7 @@ export class FileStore implements Store {
     this.#maxBytes = options.maxBytes ?? 1 << 30;
     this.#maxEntries = options.maxEntries ?? 65_536;
     this.#sync = options.sync ?? true;
-    this.#maxOpen = options.openFiles ?? 64;
+    this.#maxOpen = options.openFiles ?? 256;
     if (!(this.#maxBytes > 0)) throw new OffheapError("ERR_INVALID", `maxBytes must be positive, got ${options.maxBytes}`);
     this.#policy = createPolicy(options.policy ?? "lru", this.#maxEntries);
     this.#names = new Array(this.#maxEntries);
