@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { tempDir } from "../helpers/index.ts";
-import { FileStore, MemoryStore, TieredCache, NOT_FOUND, type Fetcher } from "../../src/tiered/index.ts";
+import { FileStore, MemoryStore, TieredCache, NOT_FOUND, NOT_MODIFIED, originFetcher, type Fetcher } from "../../src/tiered/index.ts";
+import { isOffheapError } from "../../src/errors.ts";
 
 const BIG = 100 * 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -86,6 +87,19 @@ describe("TieredCache.handler over Bun.serve (real fetch)", () => {
     const changed = await fetch(url("/a"), { headers: { "if-none-match": '"v0"' } });
     expect(changed.status).toBe(200);
     expect(originHits["/a"]).toBe(1);
+  });
+
+  test("originFetcher: 304 -> NOT_MODIFIED, 404 -> NOT_FOUND, 5xx -> ERR_SYSTEM naming the status", async () => {
+    const f = originFetcher(`http://127.0.0.1:${origin.port}`);
+    const signal = new AbortController().signal;
+    expect(await f({ key: "/a", etag: '"v1"', signal })).toBe(NOT_MODIFIED);
+    expect(await f({ key: "/nothing", etag: undefined, signal })).toBe(NOT_FOUND);
+    const ok = await f({ key: "/a", etag: undefined, signal });
+    expect(typeof ok === "object" && ok.etag).toBe('"v1"');
+    let caught: unknown;
+    await f({ key: "/fail", etag: undefined, signal }).catch((e) => (caught = e));
+    expect(isOffheapError(caught, "ERR_SYSTEM")).toBe(true);
+    expect(String((caught as Error).message)).toContain("500");
   });
 
   test("HEAD answers headers only; other methods 405", async () => {
