@@ -1,0 +1,65 @@
+/**
+ * The CLI's inspection commands: inspect, verify and tail.
+ */
+import { EXIT, CliError, Progress, table } from "./output.ts";
+import { detect } from "./kinds.ts";
+
+/** `offheap inspect PATH [--json]` */
+export function inspect(path: string, json: boolean): number {
+  const { tools } = detect(path);
+  const d = tools.describe(path);
+  if (json) {
+    console.log(JSON.stringify({ path, ...d }, null, 2));
+    return EXIT.ok;
+  }
+  console.log(`${path}: ${tools.name} (kind ${d.kind}, format version ${d.version})`);
+  const rows = [
+    ...Object.entries(d.options).map(([k, v]) => ["option", k, String(v)]),
+    ...Object.entries(d.counts).map(([k, v]) => ["count", k, String(v)]),
+  ];
+  console.log(table(["", "name", "value"], rows));
+  return EXIT.ok;
+}
+
+/** `offheap verify PATH [--json]`: exit 1 when anything is corrupt. */
+export function verify(path: string, json: boolean): number {
+  const { tools } = detect(path);
+  if (!tools.verify) throw new CliError(`verify does not apply to a ${tools.name}`);
+  const progress = new Progress();
+  const report = tools.verify(path, (done, total) => progress.update(`verifying ${path}: ${done}/${total}`));
+  progress.done();
+  if (json) {
+    console.log(JSON.stringify({ path, ...report }, null, 2));
+  } else {
+    for (const bad of report.bad) console.log(`bad record ${bad.id}: ${bad.reason}`);
+    console.log(`${path}: ${report.checked} checked, ${report.bad.length} bad`);
+  }
+  return report.bad.length === 0 ? EXIT.ok : EXIT.corrupt;
+}
+
+/** Output formats of `tail`. */
+export type TailFormat = "hex" | "utf8" | "json";
+
+/** `offheap tail PATH [--follow] [--from N] [--format hex|utf8|json]` */
+export async function tail(path: string, options: { follow: boolean; from?: number; format: TailFormat }): Promise<number> {
+  const { tools } = detect(path);
+  if (!tools.tail) throw new CliError(`tail does not apply to a ${tools.name}`);
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  const decoder = new TextDecoder();
+  try {
+    for await (const { id, data } of tools.tail(path, { follow: options.follow, from: options.from, signal: controller.signal })) {
+      if (options.format === "json") console.log(JSON.stringify({ id, data: decoder.decode(data) }));
+      else if (options.format === "hex") console.log(`${id}\t${Buffer.from(data).toString("hex")}`);
+      else console.log(`${id}\t${decoder.decode(data)}`);
+    }
+  } catch (e) {
+    if (!controller.signal.aborted) throw e;
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
+  return EXIT.ok;
+}

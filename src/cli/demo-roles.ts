@@ -1,0 +1,244 @@
+/**
+ * The processes of `offheap demo`. Each role works until the deadline it is given and
+ * prints a JSON {@link RoleReport} line every 200 ms; the last line is its final result.
+ */
+import { join } from "node:path";
+import { ArenaCache } from "../arena/index.ts";
+import { DurableQueue } from "../queue/index.ts";
+import { RecordStore, schema, t } from "../records/index.ts";
+import { RingBuffer } from "../ring/index.ts";
+
+/** What a role reports. Latencies are in microseconds. */
+export interface RoleReport {
+  ops: number;
+  seconds: number;
+  p50?: number;
+  p99?: number;
+  note?: string;
+}
+
+type Role = (dir: string, deadline: number, args: string[]) => Promise<void>;
+
+/** The demo's ticker schema: `check` is always `-price`, so a torn read shows. */
+export const Tick = schema(
+  { symbol: t.string(8), price: t.f64, check: t.f64, volume: t.u32, ts: t.f64 },
+  { name: "DemoTick", version: 1 },
+);
+
+const RECORD_SIZE = 64;
+const TICKERS = 1000;
+
+/** Milliseconds since the epoch with sub-millisecond precision, comparable across processes. */
+const now = () => performance.timeOrigin + performance.now();
+
+/** A bounded reservoir of latency samples. */
+class Latencies {
+  readonly #samples = new Float64Array(16384);
+  #count = 0;
+
+  add(micros: number): void {
+    const i = this.#count < this.#samples.length ? this.#count : Math.floor(Math.random() * (this.#count + 1));
+    if (i < this.#samples.length) this.#samples[i] = micros;
+    this.#count++;
+  }
+
+  percentile(p: number): number | undefined {
+    const n = Math.min(this.#count, this.#samples.length);
+    if (n === 0) return undefined;
+    const sorted = this.#samples.slice(0, n).sort();
+    return sorted[Math.min(n - 1, Math.floor((p / 100) * n))];
+  }
+}
+
+/** Prints a report line every 200 ms and once more at the end. */
+class Reporter {
+  ops = 0;
+  note = "";
+  readonly latency = new Latencies();
+  readonly #start = performance.now();
+  #last = 0;
+
+  tick(): void {
+    const t = performance.now();
+    if (t - this.#last >= 200) {
+      this.#last = t;
+      this.print();
+    }
+  }
+
+  print(): void {
+    const report: RoleReport = {
+      ops: this.ops,
+      seconds: (performance.now() - this.#start) / 1000,
+      p50: this.latency.percentile(50),
+      p99: this.latency.percentile(99),
+      note: this.note,
+    };
+    console.log(JSON.stringify(report));
+  }
+}
+
+const untilDeadline = (deadline: number) => AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+const producerEnd = (deadline: number) => deadline - 1000;
+
+function writeStamp(target: Uint8Array, seq: number): void {
+  const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
+  view.setFloat64(0, now(), true);
+  view.setUint32(8, seq, true);
+}
+
+function readStamp(data: Uint8Array): number {
+  return new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat64(0, true);
+}
+
+/** The demo's roles by name. */
+export const ROLES: Record<string, Role> = {
+  async "ring-setup"(dir) {
+    RingBuffer.open(join(dir, "ring"), { recordSize: RECORD_SIZE, capacity: 1 << 16 }).close();
+  },
+
+  async "ring-producer"(dir, deadline) {
+    using ring = RingBuffer.open(join(dir, "ring"));
+    const rep = new Reporter();
+    const record = new Uint8Array(RECORD_SIZE);
+    while (Date.now() < producerEnd(deadline)) {
+      for (let i = 0; i < 200; i++) {
+        writeStamp(record, rep.ops);
+        ring.append(record);
+        rep.ops++;
+      }
+      rep.tick();
+      await Bun.sleep(1);
+    }
+    rep.note = `next id ${ring.next}`;
+    rep.print();
+  },
+
+  async "ring-consumer"(dir, deadline) {
+    using ring = RingBuffer.open(join(dir, "ring"), { readonly: true });
+    const rep = new Reporter();
+    let lapped = 0;
+    try {
+      for await (const { data } of ring.follow(ring.next, { signal: untilDeadline(deadline), onLap: "skip" })) {
+        rep.latency.add((now() - readStamp(data)) * 1000);
+        rep.ops++;
+        rep.tick();
+      }
+    } catch (e) {
+      if (!(e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError"))) throw e;
+    }
+    lapped = Number(ring.stats().laps ?? 0);
+    rep.note = lapped > 0 ? `lapped ${lapped}×` : "every record, in order";
+    rep.print();
+  },
+
+  async "queue-setup"(dir) {
+    DurableQueue.open(join(dir, "queue"), { segmentBytes: 8 << 20, sync: "batch" }).close();
+  },
+
+  async "queue-producer"(dir, deadline) {
+    using queue = DurableQueue.open(join(dir, "queue"), { sync: "batch" });
+    const rep = new Reporter();
+    const batch = Array.from({ length: 100 }, () => new Uint8Array(100));
+    while (Date.now() < producerEnd(deadline)) {
+      const t0 = performance.now();
+      for (const item of batch) writeStamp(item, rep.ops++);
+      queue.appendMany(batch);
+      rep.latency.add((performance.now() - t0) * 1000);
+      rep.tick();
+      await Bun.sleep(2);
+    }
+    rep.note = `durable batches of 100, p = batch time`;
+    rep.print();
+  },
+
+  async "queue-consumer"(dir, deadline, [index]) {
+    using queue = DurableQueue.open(join(dir, "queue"));
+    const reader = queue.reader(`consumer-${index ?? 0}`);
+    const rep = new Reporter();
+    try {
+      for await (const { data } of reader.follow({ signal: untilDeadline(deadline) })) {
+        rep.latency.add((now() - readStamp(data)) * 1000);
+        rep.ops++;
+        if (rep.ops % 1000 === 0) reader.commit();
+        rep.tick();
+      }
+    } catch (e) {
+      if (!(e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError"))) throw e;
+    }
+    reader.commit();
+    rep.note = `named reader at ${reader.position}`;
+    rep.print();
+  },
+
+  async "records-setup"(dir) {
+    using store = RecordStore.open(join(dir, "ticks"), Tick, { capacity: TICKERS });
+    for (let i = 0; i < TICKERS; i++) store.append({ symbol: `T${i}`, price: 100, check: -100, volume: 0, ts: now() });
+  },
+
+  async "records-producer"(dir, deadline) {
+    using store = RecordStore.open(join(dir, "ticks"), Tick);
+    const rep = new Reporter();
+    let seed = 1;
+    while (Date.now() < producerEnd(deadline)) {
+      const t0 = performance.now();
+      for (let i = 0; i < 1000; i++) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        const price = 100 + (seed % 10000) / 100;
+        store.set(seed % TICKERS, { price, check: -price, volume: rep.ops & 0xffff, ts: now() });
+        rep.ops++;
+      }
+      rep.latency.add((performance.now() - t0)); // µs per set: 1000 sets in ms
+      rep.tick();
+      await Bun.sleep(1);
+    }
+    rep.note = "p = µs per set()";
+    rep.print();
+  },
+
+  async "records-consumer"(dir, deadline) {
+    using store = RecordStore.open(join(dir, "ticks"), Tick, { readonly: true });
+    const rep = new Reporter();
+    let torn = 0;
+    let i = 0;
+    while (Date.now() < deadline - 500) {
+      const t0 = performance.now();
+      for (let k = 0; k < 1000; k++) {
+        const tick = store.get(i);
+        if (tick.check !== -tick.price) torn++;
+        i = (i + 7) % TICKERS;
+      }
+      rep.ops += 1000;
+      rep.latency.add(performance.now() - t0); // µs per get(): 1000 gets in ms
+      rep.tick();
+      await Bun.sleep(0);
+    }
+    rep.note = `${torn} torn reads (seqlock snapshots)`;
+    rep.print();
+  },
+
+  async arena(_dir, deadline) {
+    using cache = new ArenaCache<Uint8Array>({ maxBytes: 16 << 20, policy: "s3-fifo" });
+    const rep = new Reporter();
+    const value = new Uint8Array(200);
+    let seed = 7;
+    while (Date.now() < producerEnd(deadline)) {
+      const t0 = performance.now();
+      for (let k = 0; k < 1000; k++) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        // Skewed keys: most reads go to a small hot set, as in a real cache.
+        const key = `user:${Math.floor(200_000 * (seed / 2 ** 32) ** 3)}`;
+        if (cache.get(key) === undefined) cache.set(key, value);
+      }
+      rep.ops += 1000;
+      rep.latency.add(performance.now() - t0); // µs per get/set: 1000 in ms
+      rep.tick();
+      await Bun.sleep(0);
+    }
+    const stats = cache.stats();
+    const hits = Number(stats.hits ?? 0);
+    const misses = Number(stats.misses ?? 0);
+    rep.note = `hit ratio ${((100 * hits) / Math.max(1, hits + misses)).toFixed(1)}%, ${cache.size} entries in ${(cache.bytes / 2 ** 20).toFixed(1)} MiB`;
+    rep.print();
+  },
+};

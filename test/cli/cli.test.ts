@@ -1,0 +1,175 @@
+// The offheap CLI, run as a real process on files the tests make.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DurableQueue } from "../../src/queue/index.ts";
+import { RecordStore, schema, t } from "../../src/records/index.ts";
+import { RingBuffer } from "../../src/ring/index.ts";
+import { FileStore } from "../../src/tiered/index.ts";
+import { Child, ROOT, tempDir, type TempDir } from "../helpers/index.ts";
+
+const CLI = join(ROOT, "src/cli.ts");
+
+function cli(...args: string[]) {
+  const r = Bun.spawnSync([process.execPath, CLI, ...args], { stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+}
+
+let dir: TempDir;
+let ringPath: string;
+let queueDir: string;
+let recordsPath: string;
+let storeDir: string;
+
+beforeAll(async () => {
+  dir = tempDir();
+  ringPath = dir.file("events.ring");
+  using ring = RingBuffer.open(ringPath, { recordSize: 32, capacity: 16 });
+  for (const word of ["alpha", "beta", "gamma"]) ring.append(word);
+  queueDir = dir.file("jobs");
+  using queue = DurableQueue.open(queueDir);
+  queue.appendMany(["one", "two", "three"].map((s) => new TextEncoder().encode(s)));
+  recordsPath = dir.file("ticks.rec");
+  using store = RecordStore.open(recordsPath, schema({ price: t.f64, n: t.u32 }, { name: "T", version: 1 }), { capacity: 4 });
+  store.append({ price: 1.5, n: 1 });
+  store.append({ price: 2.5, n: 2 });
+  storeDir = dir.file("http-cache");
+  const files = new FileStore(storeDir, { maxBytes: 1 << 20 });
+  await files.close();
+});
+
+afterAll(() => dir.remove());
+
+describe("inspect", () => {
+  test("a ring: kind, options and counts, as text and as JSON", () => {
+    const text = cli("inspect", ringPath);
+    expect(text.code).toBe(0);
+    expect(text.out).toContain("ring buffer (kind RING, format version 1)");
+    expect(text.out).toMatch(/recordSize\s+32/);
+    const json = JSON.parse(cli("inspect", ringPath, "--json").out);
+    expect(json).toMatchObject({ path: ringPath, kind: "RING", version: 1, options: { recordSize: 32, capacity: 16 } });
+    expect(json.counts.next).toBe(3);
+  });
+
+  test("a queue directory, a record store and a file store", () => {
+    const q = JSON.parse(cli("inspect", queueDir, "--json").out);
+    expect(q).toMatchObject({ kind: "QDIR", counts: { length: 3, first: 0, next: 3 } });
+    const r = JSON.parse(cli("inspect", recordsPath, "--json").out);
+    expect(r.kind).toBe("RECS");
+    expect(r.counts.records).toBe(2);
+    const f = cli("inspect", storeDir, "--json");
+    expect(f.code).toBe(0);
+    expect(JSON.parse(f.out).kind).toBe("TFST");
+  });
+
+  test("a missing file, a file that isn't ours and a corrupt header: one line, exit 2", () => {
+    const missing = cli("inspect", dir.file("nope"));
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain("does not exist");
+    writeFileSync(dir.file("notes.txt"), "just some text, not ours");
+    const foreign = cli("inspect", dir.file("notes.txt"));
+    expect(foreign.code).toBe(2);
+    expect(foreign.err).toContain("not an offheap file");
+    const bytes = readFileSync(ringPath);
+    bytes[20]! ^= 0xff;
+    writeFileSync(dir.file("bad-header.ring"), bytes);
+    const corrupt = cli("inspect", dir.file("bad-header.ring"));
+    expect(corrupt.code).toBe(2);
+    expect(corrupt.err).toContain("ERR_CORRUPT");
+    for (const r of [missing, foreign, corrupt]) {
+      expect(r.err.trim().split("\n")).toHaveLength(1);
+      expect(r.err).not.toContain("    at ");
+    }
+    expect(cli("inspect", dir.file("nope"), "--verbose").err).toContain("    at ");
+  });
+});
+
+describe("verify", () => {
+  test("exit 0 on intact files", () => {
+    for (const path of [ringPath, queueDir, recordsPath]) {
+      const r = cli("verify", path);
+      expect({ path, code: r.code }).toEqual({ path, code: 0 });
+      expect(r.out).toContain("0 bad");
+    }
+  });
+
+  test("exit 1 and the bad record's id when a payload byte is flipped", () => {
+    const copy = dir.file("flipped.ring");
+    const bytes = readFileSync(ringPath);
+    // Find "beta" (record 1) and damage it.
+    const at = bytes.indexOf(Buffer.from("beta"));
+    expect(at).toBeGreaterThan(0);
+    bytes[at]! ^= 0x01;
+    writeFileSync(copy, bytes);
+    const r = cli("verify", copy);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("bad record 1");
+    expect(JSON.parse(cli("verify", copy, "--json").out).bad.map((b: { id: number }) => b.id)).toEqual([1]);
+  });
+});
+
+describe("tail", () => {
+  test("prints ring and queue records in each format", () => {
+    expect(cli("tail", ringPath).out).toBe("0\talpha\n1\tbeta\n2\tgamma\n");
+    expect(cli("tail", ringPath, "--from", "2", "--format", "hex").out).toBe(`2\t${Buffer.from("gamma").toString("hex")}\n`);
+    expect(cli("tail", queueDir, "--format", "json").out.trim().split("\n").map((l) => JSON.parse(l))).toEqual([
+      { id: 0, data: "one" },
+      { id: 1, data: "two" },
+      { id: 2, data: "three" },
+    ]);
+  });
+
+  test("--follow prints records appended after it started", async () => {
+    const child = new Child(CLI, ["tail", ringPath, "--follow", "--from", "3"]);
+    using ring = RingBuffer.open(ringPath);
+    await Bun.sleep(300);
+    ring.append("delta");
+    await child.waitForLine((l) => l === "3\tdelta");
+    await child.kill("SIGTERM");
+  });
+
+  test("bad arguments: exit 2 with a message", () => {
+    expect(cli("tail", ringPath, "--format", "xml")).toMatchObject({ code: 2 });
+    expect(cli("tail", recordsPath).err).toContain("tail does not apply");
+    expect(cli("frobnicate").code).toBe(2);
+    expect(cli("inspect").err).toContain("needs a PATH");
+    expect(cli("demo", "--seconds", "soon").code).toBe(2);
+    expect(cli("--help").code).toBe(0);
+  });
+});
+
+describe("demo", () => {
+  test("--seconds 2 runs every structure across processes and prints its table", () => {
+    using work = tempDir();
+    const r = cli("demo", "--seconds", "2", "--dir", work.path, "--consumers", "2");
+    expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: "" });
+    for (const structure of ["ring", "queue", "records", "arena"]) expect(r.out).toMatch(new RegExp(`^${structure}\\s+`, "m"));
+    expect(r.out).toContain("0 torn reads");
+    expect(r.out).toContain(`files kept in ${work.path}`);
+    // The files it left are ours and intact.
+    expect(cli("verify", work.file("ring")).code).toBe(0);
+    expect(cli("verify", work.file("queue")).code).toBe(0);
+  });
+});
+
+describe("compiled binary", () => {
+  test("bun run build's binary gives the same results as bun src/cli.ts", () => {
+    using out = tempDir();
+    const binary = out.file("offheap");
+    const build = Bun.spawnSync([process.execPath, "build", "--compile", CLI, "--outfile", binary], { stdout: "pipe", stderr: "pipe" });
+    expect({ code: build.exitCode, err: build.stderr.toString() }).toEqual({ code: 0, err: "" });
+    const run = (...args: string[]) => {
+      const r = Bun.spawnSync([binary, ...args], { stdout: "pipe", stderr: "pipe" });
+      return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+    };
+    for (const args of [["inspect", ringPath, "--json"], ["verify", ringPath], ["verify", queueDir], ["inspect", recordsPath]]) {
+      expect(run(...args)).toEqual(cli(...args));
+    }
+    expect(run("inspect", dir.file("notes.txt")).code).toBe(2);
+    using work = tempDir();
+    const demo = run("demo", "--seconds", "2", "--dir", work.path, "--consumers", "1");
+    expect({ code: demo.code, err: demo.err }).toEqual({ code: 0, err: "" });
+    expect(demo.out).toContain("0 torn reads");
+    expect(run("inspect", work.file("ring"), "--json").out).toEqual(cli("inspect", work.file("ring"), "--json").out);
+  });
+});
