@@ -223,7 +223,11 @@ export class ArenaCache<V = Uint8Array> {
       this.defaultTtl = handle.ttl;
       this.shared = true;
       this.shardCfg = handle.shard;
-      this.shards = handle.shards.map((b) => new Shard(handle.shard, sharedAllocator, b));
+      try {
+        this.shards = handle.shards.map((b) => new Shard(handle.shard, sharedAllocator, b));
+      } catch (e) {
+        throw new OffheapError("ERR_FORMAT", `the handle's buffers don't match its layout: ${(e as Error).message}`, { cause: e });
+      }
     } else {
       this.maxBytes = positiveInt("maxBytes", options.maxBytes);
       this.defaultTtl = ttlOf("ttl", options.ttl);
@@ -489,7 +493,7 @@ export class ArenaCache<V = Uint8Array> {
       const s = sh.lookup(key, h);
       if (s < 0) {
         if (use) sh.ctr[C_MISSES]!++;
-      } else if (sh.expire[s] !== 0 && sh.expired(s, this.now())) {
+      } else if (sh.expireAt(s) !== 0 && sh.expired(s, this.now())) {
         sh.remove(s, EXPIRED, false);
         if (use) sh.ctr[C_MISSES]!++;
       } else {
@@ -498,7 +502,7 @@ export class ArenaCache<V = Uint8Array> {
           sh.ctr[C_HITS]!++;
         }
         const start = sh.valueStart(s);
-        const end = start + sh.vlen[s]!;
+        const end = start + sh.valueLength(s);
         if (shared && this.decodeRange === undefined) copy = sh.u8.slice(start, end);
         else out = this.decodeRange !== undefined ? this.decodeRange(sh.u8, start, end) : this.codec.decode(sh.u8.subarray(start, end));
       }

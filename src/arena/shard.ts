@@ -25,26 +25,38 @@ const INVALID = 0xffffffff;
 export const REASONS = ["capacity", "expired", "deleted", "replaced"] as const;
 /** Why an entry left the cache. */
 export type EvictionReason = (typeof REASONS)[number];
+/** Index of "capacity" in {@link REASONS}. */
 export const CAPACITY = 0;
+/** Index of "expired" in {@link REASONS}. */
 export const EXPIRED = 1;
+/** Index of "deleted" in {@link REASONS}. */
 export const DELETED = 2;
+/** Index of "replaced" in {@link REASONS}. */
 export const REPLACED = 3;
 
-// st[] (Int32Array): the lock must be word 0.
+/** Word of the stripe's state array holding its lock. */
 export const LOCK = 0;
 const COUNT = 1;
 const FREE_TOP = 2;
 const HEAD = 3;
 const HEAD_OFF = 4;
 
-// ctr[] (Float64Array), changed only under the stripe's lock.
+// ctr[] (Float64Array) indexes, changed only under the stripe's lock.
+/** Counter index: bytes charged. */
 export const C_BYTES = 0;
+/** Counter index: hits. */
 export const C_HITS = 1;
+/** Counter index: misses. */
 export const C_MISSES = 2;
+/** Counter index: entries stored. */
 export const C_SETS = 3;
-export const C_EVICT = 4; // + reason index: 4..7
+/** Counter index of the first eviction reason; add the reason's index. */
+export const C_EVICT = 4;
+/** Counter index: generations recycled. */
 export const C_COMPACTIONS = 8;
+/** Counter index: bytes moved forward by recycling. */
 export const C_MOVED = 9;
+/** Counter index: sets refused as too large. */
 export const C_REJECTED = 10;
 const C_COUNT = 12;
 
@@ -75,11 +87,9 @@ function buildMeta(c: Carver, cfg: ShardConfig) {
   return {
     st: c.i32(8),
     ctr: c.f64(C_COUNT),
-    hash: c.u32(cap),
-    off: c.u32(cap),
-    klen: c.u32(cap),
-    vlen: c.u32(cap),
-    expire: c.f64(cap),
+    // Per-slot metadata interleaved, 32 bytes a slot (two per cache line), so a lookup
+    // touches one line for all of it: u32 [hash, offset, keyBytes, valueBytes], f64 expiry.
+    meta: c.f64(cap * 4),
     free: c.i32(cap),
     table: c.i32(tableCells(cap)),
     slabUsed: c.u32(cfg.slabs),
@@ -99,11 +109,10 @@ export class Shard {
   readonly buffers: ShardBuffers;
   /** The arena's bytes. */
   readonly u8: Uint8Array;
-  readonly hash: Uint32Array;
-  readonly off: Uint32Array;
-  readonly klen: Uint32Array;
-  readonly vlen: Uint32Array;
-  readonly expire: Float64Array;
+  /** Slot metadata as u32: `[s*8]` hash, `[s*8+1]` record offset, `+2` key bytes, `+3` value bytes. */
+  private readonly m32: Uint32Array;
+  /** The same memory as f64: `[s*4+2]` expiry time (0: never). */
+  private readonly m64: Float64Array;
   private readonly u32: Uint32Array;
   private readonly free: Int32Array;
   private readonly table: Int32Array;
@@ -121,11 +130,8 @@ export class Shard {
     const a = meta.arrays;
     this.st = a.st;
     this.ctr = a.ctr;
-    this.hash = a.hash;
-    this.off = a.off;
-    this.klen = a.klen;
-    this.vlen = a.vlen;
-    this.expire = a.expire;
+    this.m64 = a.meta;
+    this.m32 = a.meta.length === 0 ? new Uint32Array(0) : new Uint32Array(a.meta.buffer, a.meta.byteOffset, cfg.maxEntries * 8);
     this.free = a.free;
     this.table = a.table;
     this.mask = a.table.length - 1;
@@ -154,20 +160,31 @@ export class Shard {
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const v = table[i]!;
       if (v === 0) return -1;
-      const s = v - 1;
-      if (this.hash[s] === h && keyEquals(key, this.u8, this.off[s]! + HEADER, this.klen[s]!)) return s;
+      const m = (v - 1) << 3;
+      if (this.m32[m] === h && keyEquals(key, this.u8, this.m32[m + 1]! + HEADER, this.m32[m + 2]!)) return v - 1;
     }
   }
 
   /** Whether the entry in `slot` has expired at time `now`. */
   expired(slot: number, now: number): boolean {
-    const e = this.expire[slot]!;
+    const e = this.m64[(slot << 2) + 2]!;
     return e !== 0 && e <= now;
+  }
+
+  /** Expiry time of `slot` in ms, 0 for never. */
+  expireAt(slot: number): number {
+    return this.m64[(slot << 2) + 2]!;
   }
 
   /** Arena offset of `slot`'s value bytes. */
   valueStart(slot: number): number {
-    return this.off[slot]! + HEADER + this.klen[slot]!;
+    const m = slot << 3;
+    return this.m32[m + 1]! + HEADER + this.m32[m + 2]!;
+  }
+
+  /** Length of `slot`'s value in bytes. */
+  valueLength(slot: number): number {
+    return this.m32[(slot << 3) + 3]!;
   }
 
   /**
@@ -195,11 +212,12 @@ export class Shard {
     this.u32[w + 1] = recLen;
     writeKey(key, this.u8, off + HEADER);
     this.u8.set(value, off + HEADER + keyBytes);
-    this.hash[slot] = h;
-    this.off[slot] = off;
-    this.klen[slot] = keyBytes;
-    this.vlen[slot] = value.length;
-    this.expire[slot] = expireAt;
+    const m = slot << 3;
+    this.m32[m] = h;
+    this.m32[m + 1] = off;
+    this.m32[m + 2] = keyBytes;
+    this.m32[m + 3] = value.length;
+    this.m64[(slot << 2) + 2] = expireAt;
     this.tableInsert(slot, h);
     this.policy.insert(slot, h);
     ctr[C_BYTES]! += cost;
@@ -210,16 +228,17 @@ export class Shard {
 
   /** Remove the entry in `slot`; `fromPolicy` when the policy already let go of it. */
   remove(slot: number, reason: number, fromPolicy: boolean): void {
-    const off = this.off[slot]!;
-    const kl = this.klen[slot]!;
-    const vl = this.vlen[slot]!;
+    const m = slot << 3;
+    const off = this.m32[m + 1]!;
+    const kl = this.m32[m + 2]!;
+    const vl = this.m32[m + 3]!;
     if (this.events !== null) {
       const k = off + HEADER;
       this.events.push(readKey(this.u8, k, kl), this.u8.slice(k + kl, k + kl + vl), reason);
     }
     this.tableRemove(slot);
     if (!fromPolicy) this.policy.remove(slot);
-    this.off[slot] = INVALID;
+    this.m32[m + 1] = INVALID;
     this.free[this.st[FREE_TOP]!++] = slot;
     this.st[COUNT]!--;
     this.ctr[C_BYTES]! -= ((HEADER + kl + vl + 3) & ~3) + ENTRY_OVERHEAD;
@@ -233,9 +252,10 @@ export class Shard {
       for (let i = 0; i < this.table.length; i++) {
         const v = this.table[i]!;
         if (v === 0) continue;
-        const s = v - 1;
-        const k = this.off[s]! + HEADER;
-        this.events.push(readKey(this.u8, k, this.klen[s]!), this.u8.slice(k + this.klen[s]!, k + this.klen[s]! + this.vlen[s]!), DELETED);
+        const m = (v - 1) << 3;
+        const k = this.m32[m + 1]! + HEADER;
+        const kl = this.m32[m + 2]!;
+        this.events.push(readKey(this.u8, k, kl), this.u8.slice(k + kl, k + kl + this.m32[m + 3]!), DELETED);
       }
     }
     this.reset();
@@ -285,11 +305,11 @@ export class Shard {
       const slot = this.u32[at >>> 2]!;
       const len = this.u32[(at >>> 2) + 1]!;
       if (len < HEADER) break; // never happens for our own records; don't loop forever
-      if (slot < cap && this.off[slot] === at) {
+      if (slot < cap && this.m32[(slot << 3) + 1] === at) {
         if (this.expired(slot, now)) this.remove(slot, EXPIRED, false);
         else {
           this.u8.copyWithin(dst + w, at, at + len);
-          this.off[slot] = dst + w;
+          this.m32[(slot << 3) + 1] = dst + w;
           w += len;
         }
       }
@@ -311,7 +331,7 @@ export class Shard {
     this.st[HEAD] = 0;
     this.st[HEAD_OFF] = 0;
     this.ctr[C_BYTES] = 0;
-    this.off.fill(INVALID);
+    for (let i = 0; i < cap; i++) this.m32[(i << 3) + 1] = INVALID;
     this.table.fill(0);
     this.slabUsed.fill(0);
     this.policy.clear();
@@ -328,13 +348,13 @@ export class Shard {
   private tableRemove(slot: number): void {
     const table = this.table;
     const mask = this.mask;
-    let i = this.hash[slot]! & mask;
+    let i = this.m32[slot << 3]! & mask;
     while (table[i] !== slot + 1) i = (i + 1) & mask;
     let hole = i;
     for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
       const v = table[j]!;
       if (v === 0) break;
-      const home = this.hash[v - 1]! & mask;
+      const home = this.m32[(v - 1) << 3]! & mask;
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         table[hole] = v;
         hole = j;

@@ -378,5 +378,9 @@ describe("lifecycle and errors", () => {
     using c = new ArenaCache({ maxBytes: 4096 });
     expect(() => c.handle()).toThrow(code("ERR_INVALID"));
     expect(() => ArenaCache.attach({ kind: "nope" } as never)).toThrow(code("ERR_FORMAT"));
+    using s = new ArenaCache({ maxBytes: 1 << 16, shared: true });
+    const h = s.handle();
+    const truncated = { ...h, shards: h.shards.map((b) => ({ ...b, meta: new SharedArrayBuffer(16) })) };
+    expect(() => ArenaCache.attach(truncated)).toThrow(code("ERR_FORMAT"));
   });
 });
