@@ -56,3 +56,41 @@ for (const sync of ["always", "batch"] as const) {
     expect(reported.size).toBeGreaterThan(30);
   }, 120_000);
 }
+
+const READER_CHILD = `
+import { DurableQueue } from "${ROOT}/src/queue/index.ts";
+const [dir] = process.argv.slice(2);
+const q = DurableQueue.open(dir, { readonly: true });
+const r = q.reader("r");
+console.log("ready");
+for (let item = r.next(); item; item = r.next()) {
+  if (item.index % 3 === 0) {
+    r.commit();
+    console.log("ok " + r.position);
+  }
+}
+console.log("ok " + r.position);
+await Bun.sleep(60_000);
+`;
+
+test("a reader's committed position survives SIGKILL (10 rounds)", async () => {
+  using dir = tempDir();
+  const queueDir = dir.file("queue");
+  {
+    using q = DurableQueue.open(queueDir, { segmentBytes: 4096 });
+    q.appendMany(Array.from({ length: 3000 }, (_, i) => `item ${i}`));
+  }
+  const script = writeScript(dir.path, "reader.ts", READER_CHILD);
+  const random = seededRandom(9);
+  let last = 0;
+  for (let round = 0; round < 10; round++) {
+    const result = await crashRun({ script, args: [queueDir], killAfterMs: { min: 0, max: 30 }, random });
+    const reported = result.reported.map(Number);
+    if (reported.length > 0) last = Math.max(last, ...reported);
+    using q = DurableQueue.open(queueDir, { readonly: true });
+    const position = q.reader("r").position;
+    expect(position).toBeGreaterThanOrEqual(last);
+    expect(position).toBeLessThanOrEqual(3000);
+    last = position;
+  }
+}, 120_000);

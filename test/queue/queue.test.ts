@@ -216,6 +216,28 @@ describe("items", () => {
     }
   });
 
+  test("a lock holder that died mid-call leaves the dirty word; the next holder rebuilds the shared state", () => {
+    using dir = tempDir();
+    using q = DurableQueue.open(dir.path, { segmentBytes: 512 });
+    q.appendMany(Array.from({ length: 30 }, (_, i) => `n${i}`));
+    q.delete([3, 4]);
+    q.shift();
+    // What a process killed inside a mutation leaves behind: the dirty word set and the
+    // shared counters half updated.
+    const fd = openSync(join(dir.path, "queue.qdir"), "r+");
+    const words = new DataView(new ArrayBuffer(48));
+    readSync(fd, new Uint8Array(words.buffer), 0, 48, 192);
+    words.setInt32(4, 1, true); // dirty
+    words.setFloat64(16, 999, true); // first
+    words.setFloat64(32, 12345, true); // length
+    writeSync(fd, new Uint8Array(words.buffer), 0, 48, 192);
+    closeSync(fd);
+    expect(q.length).toBe(12345);
+    expect(q.append("after")).toBe(30);
+    expect([q.first, q.length, q.next]).toEqual([1, 28, 31]);
+    expect(q.stats().recoveries).toBe(2);
+  });
+
   test("stats() is a flat object of numbers", () => {
     using dir = tempDir();
     using q = DurableQueue.open(dir.path);
