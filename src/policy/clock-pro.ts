@@ -15,6 +15,7 @@
  */
 import { carveHashIndex, HashIndex, hashIndexCells } from "./hash-index.ts";
 import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
+import { checkSlot } from "./memory.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const NONE = -1;
@@ -116,6 +117,7 @@ export class ClockProPolicy implements EvictionPolicy {
   }
 
   insert(slot: number, keyHash: number): void {
+    checkSlot(slot, this.capacity);
     if (this.nodeOf[slot] !== NONE) this.remove(slot);
     const st = this.st;
     const cell = this.test.find(keyHash);
@@ -143,6 +145,7 @@ export class ClockProPolicy implements EvictionPolicy {
   }
 
   remove(slot: number): void {
+    if (!(Number.isInteger(slot) && slot >= 0 && slot < this.capacity)) return;
     const node = this.nodeOf[slot]!;
     if (node === NONE) {
       this.dropPending(slot);

@@ -3,6 +3,7 @@
  * Every hit moves the slot to the head (two link updates), every eviction takes the tail.
  */
 import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
+import { checkSlot } from "./memory.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const HEAD = 0;
@@ -36,6 +37,7 @@ export class LruPolicy implements EvictionPolicy {
   }
 
   insert(slot: number, _keyHash: number): void {
+    checkSlot(slot, this.capacity);
     if (this.live[slot] === 1) this.unlink(slot);
     this.live[slot] = 1;
     this.pushHead(slot);
@@ -50,6 +52,7 @@ export class LruPolicy implements EvictionPolicy {
   }
 
   remove(slot: number): void {
+    if (!(Number.isInteger(slot) && slot >= 0 && slot < this.capacity)) return;
     if (this.live[slot] !== 1) return;
     this.unlink(slot);
     this.live[slot] = 0;

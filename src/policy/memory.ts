@@ -3,7 +3,16 @@
  * `ArrayBuffer` (or `SharedArrayBuffer`, which is what lets a Worker attach to it).
  */
 
+import { OffheapError } from "../errors.ts";
+
 const ALIGN = 8;
+
+/** Throw `ERR_RANGE` unless `slot` is an integer in `0 .. capacity - 1`. */
+export function checkSlot(slot: number, capacity: number): void {
+  if (!(Number.isInteger(slot) && slot >= 0 && slot < capacity)) {
+    throw new OffheapError("ERR_RANGE", `slot must be an integer in 0..${capacity - 1}; got ${slot}`);
+  }
+}
 
 /** Hands out consecutive, 8-byte aligned typed arrays from one buffer. */
 export class Carver {
@@ -25,22 +34,27 @@ export class Carver {
     return at;
   }
 
+  /** The next `n`-element Int32Array. */
   i32(n: number): Int32Array {
     const at = this.take(n * 4);
     return this.buffer === null ? new Int32Array(0) : new Int32Array(this.buffer, at, n);
   }
+  /** The next `n`-element Uint32Array. */
   u32(n: number): Uint32Array {
     const at = this.take(n * 4);
     return this.buffer === null ? new Uint32Array(0) : new Uint32Array(this.buffer, at, n);
   }
+  /** The next `n`-element Uint16Array. */
   u16(n: number): Uint16Array {
     const at = this.take(n * 2);
     return this.buffer === null ? new Uint16Array(0) : new Uint16Array(this.buffer, at, n);
   }
+  /** The next `n`-element Uint8Array. */
   u8(n: number): Uint8Array {
     const at = this.take(n);
     return this.buffer === null ? new Uint8Array(0) : new Uint8Array(this.buffer, at, n);
   }
+  /** The next `n`-element Float64Array. */
   f64(n: number): Float64Array {
     const at = this.take(n * 8);
     return this.buffer === null ? new Float64Array(0) : new Float64Array(this.buffer, at, n);

@@ -11,6 +11,7 @@
  */
 import { carveHashIndex, HashIndex, hashIndexCells } from "./hash-index.ts";
 import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
+import { checkSlot } from "./memory.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const NONE = -1;
@@ -92,6 +93,7 @@ export class S3FifoPolicy implements EvictionPolicy {
   }
 
   insert(slot: number, keyHash: number): void {
+    checkSlot(slot, this.capacity);
     if (this.queue[slot] !== NOWHERE) this.remove(slot);
     this.hash[slot] = keyHash;
     this.freq[slot] = 0;
@@ -110,6 +112,7 @@ export class S3FifoPolicy implements EvictionPolicy {
   }
 
   remove(slot: number): void {
+    if (!(Number.isInteger(slot) && slot >= 0 && slot < this.capacity)) return;
     if (this.queue[slot] === NOWHERE) return;
     this.unlink(slot);
   }

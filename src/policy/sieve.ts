@@ -5,6 +5,7 @@
  * hand stays where it stopped, so survivors keep their place in the queue.
  */
 import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
+import { checkSlot } from "./memory.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const HEAD = 0; // newest
@@ -46,6 +47,7 @@ export class SievePolicy implements EvictionPolicy {
   }
 
   insert(slot: number, _keyHash: number): void {
+    checkSlot(slot, this.capacity);
     if (this.live[slot] === 1) this.remove(slot);
     this.live[slot] = 1;
     this.visited[slot] = 0;
@@ -63,6 +65,7 @@ export class SievePolicy implements EvictionPolicy {
   }
 
   remove(slot: number): void {
+    if (!(Number.isInteger(slot) && slot >= 0 && slot < this.capacity)) return;
     if (this.live[slot] !== 1) return;
     if (this.st[HAND] === slot) this.st[HAND] = this.newer[slot]!;
     this.unlink(slot);

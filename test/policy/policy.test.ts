@@ -231,6 +231,19 @@ describe("every policy", () => {
     expect(run("clock-pro")).toBeGreaterThanOrEqual(5);
   });
 
+  test("a slot outside 0..capacity-1 is ERR_RANGE on insert and ignored by remove", () => {
+    for (const name of POLICY_NAMES) {
+      const p = createPolicy(name, 4);
+      for (const bad of [-1, 4, 1.5, Number.NaN]) expect(() => p.insert(bad, 1)).toThrow(expect.objectContaining({ code: "ERR_RANGE" }));
+      p.insert(2, 7);
+      p.remove(9);
+      p.remove(2.5);
+      p.touch(9);
+      expect(p.size).toBe(1);
+      expect(p.evict()).toBe(2);
+    }
+  });
+
   test("bad name or capacity is ERR_INVALID", () => {
     expect(() => createPolicy("fifo" as never, 8)).toThrow(expect.objectContaining({ code: "ERR_INVALID" }));
     expect(() => createPolicy("lru", 0)).toThrow(expect.objectContaining({ code: "ERR_INVALID" }));
