@@ -344,7 +344,7 @@ export class DurableQueue {
   peek(): Uint8Array | undefined {
     this.#check();
     for (let tries = 0; tries < 8; tries++) {
-        const first = this.#state[F_FIRST]!;
+      const first = this.#state[F_FIRST]!;
       if (first >= this.#state[F_NEXT]!) return undefined;
       const item = this.get(first);
       if (item !== undefined) return item;
@@ -360,15 +360,21 @@ export class DurableQueue {
     this.#checkWritable();
     const bytes = toBytes(data);
     this.#checkSize(bytes.length);
-    return this.#withLock(() => {
+    // Inlined #withLock: no closure per append.
+    this.#enter();
+    let ok = false;
+    try {
       this.#checkRoom(bytes.length);
       const index = this.#state[F_NEXT]!;
       this.#dirty();
       this.#put(bytes, index);
       this.#flushPending();
       this.#publishAppends(index, 1, bytes.length);
+      ok = true;
       return index;
-    });
+    } finally {
+      this.#leave(ok);
+    }
   }
 
   /** Append several items under one lock (and, with `sync: "batch"`, one flush); returns the first one's index. */
@@ -623,31 +629,44 @@ export class DurableQueue {
    * The dirty word is cleared only when `fn` completes.
    */
   #withLock<T>(fn: () => T): T {
-    const lock = this.#lock!;
-    lock.lockSync(this.#lockTimeout);
+    this.#enter();
     let ok = false;
     try {
-      const words = this.#words;
-      if (words[W_DIRTY] !== 0) this.#recover();
-      else if (words[W_SEGGEN] !== this.#segGen) this.#relist();
       const result = fn();
       ok = true;
       return result;
     } finally {
-      this.#pending = undefined;
-      this.#staging = false;
-      this.#stageLen = 0;
-      this.#stageSegment = undefined;
-      if (ok) {
-        const words = this.#words;
-        if (words[W_DIRTY] !== 0) {
-          Atomics.store(words, W_DIRTY, 0);
-          Atomics.add(words, W_CHANGES, 1);
-          this.#wake();
-        }
-      }
-      lock.unlock();
+      this.#leave(ok);
     }
+  }
+
+  /** Take the lock, then repair or catch up (see {@link #withLock}). */
+  #enter(): void {
+    const lock = this.#lock!;
+    lock.lockSync(this.#lockTimeout);
+    try {
+      const words = this.#words;
+      if (words[W_DIRTY] !== 0) this.#recover();
+      else if (words[W_SEGGEN] !== this.#segGen) this.#relist();
+    } catch (e) {
+      lock.unlock();
+      throw e;
+    }
+  }
+
+  /** Publish (when `ok` and something changed) and release the lock. */
+  #leave(ok: boolean): void {
+    this.#pending = undefined;
+    this.#staging = false;
+    this.#stageLen = 0;
+    this.#stageSegment = undefined;
+    const words = this.#words;
+    if (ok && words[W_DIRTY] !== 0) {
+      Atomics.store(words, W_DIRTY, 0);
+      Atomics.add(words, W_CHANGES, 1);
+      this.#wake();
+    }
+    this.#lock!.unlock();
   }
 
   /** Wake followers, in any process, if any may be waiting. */
