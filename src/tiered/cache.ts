@@ -196,6 +196,8 @@ export class TieredCache {
         this.#negative.delete(key);
       }
     }
+    // An origin fetch for this key is under way, so no tier has a fresh copy: join it.
+    if (this.#flights.size > 0 && this.#flights.has(key)) return this.#foreground(key, fetcher, options, undefined, 0);
     const tiers = this.#tiers;
     for (let i = 0; i < tiers.length; i++) {
       // Synchronous stores (memory, file) answer without an extra await on the hot path.
@@ -377,7 +379,8 @@ export class TieredCache {
         return { status: "not-found", body: null, meta: { cachedAt: this.#clock() }, source: "origin", collapsed: true };
       }
       if (outcome.kind === "error") {
-        const stale = cached !== undefined && cached.age <= this.#fresh + this.#sie ? await this.#staleIfError(key, options) : undefined;
+        // #staleIfError serves only an entry within fresh + staleIfError.
+        const stale = this.#sie > 0 ? await this.#staleIfError(key, options) : undefined;
         if (stale) return stale;
         throw outcome.error;
       }

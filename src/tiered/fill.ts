@@ -124,6 +124,8 @@ export class SharedFill {
   readonly #chunks: Uint8Array[] = [];
   #base = 0;
   readonly #readers = new Set<{ pos: number }>();
+  /** Readers whose next chunk is the oldest kept one; when none are left it can go. */
+  #atBase = 0;
   #ended = false;
   #failed = false;
   #error: unknown = undefined;
@@ -141,8 +143,9 @@ export class SharedFill {
 
   /** A new reader's stream from the first byte. Check {@link joinable} first. */
   subscribe(): ReadableStream<Uint8Array> {
-    const me = { pos: 0 };
+    const me = { pos: this.#base };
     this.#readers.add(me);
+    this.#atBase++;
     return new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
@@ -151,7 +154,7 @@ export class SharedFill {
             if (at < this.#chunks.length) {
               const chunk = this.#chunks[at]!;
               me.pos++;
-              this.#trim();
+              if (at === 0 && --this.#atBase === 0) this.#advance();
               controller.enqueue(chunk);
               return;
             }
@@ -206,19 +209,23 @@ export class SharedFill {
     await this.#fan.abort("failed", e);
   }
 
-  #trim(): void {
-    let min = Number.POSITIVE_INFINITY;
-    for (const r of this.#readers) if (r.pos < min) min = r.pos;
-    if (min === Number.POSITIVE_INFINITY) return;
-    while (this.#base < min && this.#chunks.length > 0) {
+  /** Drop chunks every reader has taken (counting readers at the new oldest chunk once per drop). */
+  #advance(): void {
+    while (this.#atBase === 0 && this.#readers.size > 0 && this.#chunks.length > 0) {
       this.#chunks.shift();
       this.#base++;
+      let n = 0;
+      for (const r of this.#readers) if (r.pos === this.#base) n++;
+      this.#atBase = n;
     }
   }
 
   #leave(me: { pos: number }, cancelled: boolean): void | Promise<void> {
     if (!this.#readers.delete(me)) return;
-    if (this.#readers.size > 0) return this.#trim();
+    if (this.#readers.size > 0) {
+      if (me.pos === this.#base && --this.#atBase === 0) this.#advance();
+      return;
+    }
     this.#chunks.length = 0;
     this.#base = Number.MAX_SAFE_INTEGER;
     if (cancelled && !this.#ended && !this.#failed) {

@@ -161,6 +161,25 @@ describe("TieredCache semantics", () => {
     await expect(s.cache.get("/b", failing)).rejects.toThrow("origin down");
   });
 
+  test("staleIfError holds for every caller that waited on the failing revalidation", async () => {
+    await using s = setup({ fresh: 1_000, staleIfError: 10_000 });
+    await s.cache.set("/a", "old");
+    s.clock.now += 5_000;
+    const gate = deferred();
+    let calls = 0;
+    const failing: Fetcher = async () => {
+      calls++;
+      await gate.promise;
+      throw new Error("origin down");
+    };
+    const gets = Array.from({ length: 4 }, () => s.cache.get("/a", failing));
+    gate.resolve();
+    const results = await Promise.all(gets);
+    expect(calls).toBe(1);
+    expect(results.map((r) => r.status)).toEqual(["stale", "stale", "stale", "stale"]);
+    expect(await Promise.all(results.map((r) => text(r.body)))).toEqual(["old", "old", "old", "old"]);
+  });
+
   test("without staleIfError, an origin failure on an expired entry is an error", async () => {
     await using s = setup({ fresh: 1_000 });
     await s.cache.set("/a", "old");
