@@ -6,7 +6,7 @@
 import { OffheapError } from "../errors.ts";
 import { toStream } from "./body.ts";
 import { ifNoneMatchMatches, normalizeEtag } from "./etag.ts";
-import { drain, FanOut, fillStream, SharedFill, type FillReport } from "./fill.ts";
+import { asBytes, drain, FanOut, fillStream, SharedFill, type FillReport } from "./fill.ts";
 import { createHandler } from "./http.ts";
 import {
   NOT_FOUND,
@@ -224,7 +224,7 @@ export class TieredCache {
     const fullMeta = this.#metaFrom(meta);
     const { fan } = this.#startWrite(key, fullMeta);
     return new WritableStream<Uint8Array>({
-      write: (chunk) => fan.write(chunk),
+      write: (chunk) => fan.write(asBytes(chunk)),
       close: () => fan.finish(),
       abort: () => fan.abort("abandoned"),
     });
@@ -244,7 +244,7 @@ export class TieredCache {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        await fan.write(value);
+        await fan.write(asBytes(value));
       }
     } catch (e) {
       await fan.abort("failed", e);

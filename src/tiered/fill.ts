@@ -102,7 +102,8 @@ export class FanOut {
   }
 }
 
-function asBytes(chunk: unknown): Uint8Array {
+/** A chunk as bytes: strings are UTF-8 encoded, other views wrapped; anything else is a TypeError. */
+export function asBytes(chunk: unknown): Uint8Array {
   if (chunk instanceof Uint8Array) return chunk;
   if (typeof chunk === "string") return new TextEncoder().encode(chunk);
   if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);

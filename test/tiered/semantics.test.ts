@@ -395,6 +395,12 @@ describe("TieredCache semantics", () => {
     expect(r.meta.etag).toBe('"w1"');
     expect(await text(r.body)).toBe("hello writer");
 
+    const strings = s.cache.writer("/strings").getWriter();
+    await strings.write("text chunks " as unknown as Uint8Array);
+    await strings.write("are UTF-8 encoded" as unknown as Uint8Array);
+    await strings.close();
+    expect(await text((await s.cache.get("/strings", origin({}).fetcher)).body)).toBe("text chunks are UTF-8 encoded");
+
     const a = s.cache.writer("/aborted").getWriter();
     await a.write(new TextEncoder().encode("half"));
     await a.abort(new Error("changed my mind"));
