@@ -265,7 +265,14 @@ export class ArenaCache<V = Uint8Array> {
             this.mappings.push(m);
             return m.buffer;
           };
-      for (let i = 0; i < stripes; i++) this.shards.push(new Shard(this.shardCfg, allocate));
+      try {
+        for (let i = 0; i < stripes; i++) this.shards.push(new Shard(this.shardCfg, allocate));
+      } catch (e) {
+        for (const m of this.mappings) m.close();
+        if (e instanceof OffheapError) throw e;
+        // An ArrayBuffer that can't be allocated at that size.
+        throw new OffheapError("ERR_TOO_LARGE", `cannot allocate a cache of ${this.maxBytes} bytes and ${maxEntries * stripes} entries: ${(e as Error).message}`, { cause: e });
+      }
     }
     this.nshards = this.shards.length;
     for (const s of this.shards) s.events = this.events;

@@ -64,6 +64,25 @@ describe("basics", () => {
     expect(c.stats().evictionsCapacity).toBeGreaterThan(0);
   });
 
+  test("records just over half a slab (worst packing) still fit: the arena evicts to make room", () => {
+    let evicted = 0;
+    using c = new ArenaCache({ maxBytes: 8192, maxEntries: 64, onEvict: () => evicted++ });
+    const slab = c.stats().slabBytes;
+    const size = Math.floor(slab / 2) + 16;
+    for (let i = 0; i < 500; i++) {
+      const v = new Uint8Array(size).fill(i & 255);
+      expect(c.set(`k${i}`, v)).toBe(true);
+      expect(c.bytes).toBeLessThanOrEqual(8192);
+      expect(c.get(`k${i}`)![size - 1]).toBe(i & 255);
+    }
+    for (let i = 0; i < 500; i++) {
+      const v = c.peek(`k${i}`);
+      if (v) expect(v.every((b) => b === (i & 255))).toBe(true);
+    }
+    expect(c.size).toBeGreaterThan(0);
+    expect(evicted).toBe(500 - c.size);
+  });
+
   test("a value that can never fit: set returns false and drops the old value", () => {
     const seen: string[] = [];
     using c = new ArenaCache({ maxBytes: 4096, onEvict: (k, _v, r) => seen.push(`${k}:${r}`) });
@@ -372,6 +391,8 @@ describe("lifecycle and errors", () => {
       expect(() => new ArenaCache(o as never)).toThrow(code("ERR_INVALID"));
     }
     expect(() => new ArenaCache({ maxBytes: 2 ** 33, maxEntries: 16, slabBytes: 1 << 20 })).toThrow(code("ERR_TOO_LARGE"));
+    // Metadata for 2^30 entries is beyond what one mapping may hold.
+    expect(() => new ArenaCache({ maxBytes: 1 << 20, maxEntries: 2 ** 30 })).toThrow(code("ERR_TOO_LARGE"));
   });
 
   test("handle() needs shared: true; attach rejects what is not a handle (ERR_FORMAT)", () => {
