@@ -45,7 +45,11 @@ export interface ArenaCacheOptions<V> {
   codec?: Codec<V>;
   /** Called after an entry leaves the cache, outside any lock. */
   onEvict?: (key: string, value: V, reason: EvictionReason) => void;
-  /** Keep everything in SharedArrayBuffers so Workers can {@link ArenaCache.attach}. */
+  /**
+   * Keep everything in SharedArrayBuffers so Workers can {@link ArenaCache.attach}. Each
+   * stripe is guarded by an Atomics mutex held only inside one call; a Worker terminated
+   * in the middle of a call can leave its stripe locked, so end Workers between calls.
+   */
   shared?: boolean;
   /** Independent stripes, each with its own lock. Default 1, or up to 16 when shared. */
   stripes?: number;
