@@ -3,7 +3,7 @@
  * S3), with freshness, stale-while-revalidate, stale-if-error, negative caching, ETag
  * revalidation and one origin fetch per key at a time.
  */
-import { OffheapError } from "../errors.ts";
+import { OffheapError, isOffheapError } from "../errors.ts";
 import { toStream } from "./body.ts";
 import { ifNoneMatchMatches, normalizeEtag } from "./etag.ts";
 import { asBytes, drain, FanOut, fillStream, SharedFill, type FillReport } from "./fill.ts";
@@ -129,6 +129,8 @@ export class TieredCache {
   readonly #refreshQueue: RefreshTask[] = [];
   #refreshRunning = 0;
   readonly #background = new Set<Promise<unknown>>();
+  /** Which store each live writer writes to (weak: writers come and go with fills). */
+  readonly #writerTier = new WeakMap<StoreWriter, Store>();
 
   readonly #stats = {
     gets: 0,
@@ -151,6 +153,7 @@ export class TieredCache {
     abandoned: 0,
     superseded: 0,
     storeErrors: 0,
+    tooLarge: 0,
   };
 
   constructor(options: TieredCacheOptions) {
@@ -591,21 +594,37 @@ export class TieredCache {
         else this.#stats.abandoned++;
         after?.(r);
       },
-      onStoreError: () => void this.#stats.storeErrors++,
+      onStoreError: (e: unknown, w: StoreWriter | undefined) => {
+        this.#noteStoreError(e);
+        const tier = w === undefined ? undefined : this.#writerTier.get(w);
+        if (tier !== undefined) void this.#safe(() => tier.delete(key), false);
+      },
     };
   }
 
-  /** Writers for tiers `0 .. below-1`; a store that refuses is skipped. */
+  /**
+   * Writers for tiers `0 .. below-1`. A store that refuses (or later fails) is skipped, and
+   * the key is removed from it so its older copy cannot shadow the new one below it.
+   */
   #writers(key: string, meta: EntryMeta, below: number): StoreWriter[] {
     const out: StoreWriter[] = [];
     for (let i = 0; i < below; i++) {
+      const tier = this.#tiers[i]!;
       try {
-        out.push(this.#tiers[i]!.writer(key, meta));
-      } catch {
-        this.#stats.storeErrors++;
+        const w = tier.writer(key, meta);
+        this.#writerTier.set(w, tier);
+        out.push(w);
+      } catch (e) {
+        this.#noteStoreError(e);
+        void this.#safe(() => tier.delete(key), false);
       }
     }
     return out;
+  }
+
+  #noteStoreError(e: unknown): void {
+    if (isOffheapError(e, "ERR_TOO_LARGE")) this.#stats.tooLarge++;
+    else this.#stats.storeErrors++;
   }
 
   async #tierGet(i: number, key: string): Promise<StoredEntry | undefined> {

@@ -26,8 +26,12 @@ export interface FillHooks {
   superseded(): boolean;
   /** Called exactly once when the fill ends. */
   done(report: FillReport): void;
-  /** Called for each store error (counted by the cache; the fill goes on without that store). */
-  onStoreError?(error: unknown): void;
+  /**
+   * Called for each store error, with the writer that failed (the fill goes on without
+   * it). The cache removes the key from that store then, so an older copy there cannot
+   * shadow the new one in the stores below.
+   */
+  onStoreError?(error: unknown, writer: StoreWriter | undefined): void;
 }
 
 /**
@@ -72,7 +76,7 @@ export class FanOut {
       writers.map((w) =>
         w.commit().then(
           () => void this.#committed++,
-          (e) => this.#noteError(e),
+          (e) => this.#noteError(e, w),
         ),
       ),
     );
@@ -85,20 +89,20 @@ export class FanOut {
     this.#ended = true;
     const writers = this.#writers;
     this.#writers = [];
-    await Promise.all(writers.map((w) => w.abort().catch((e) => this.#noteError(e))));
+    await Promise.all(writers.map((w) => w.abort().catch((e) => this.#noteError(e, undefined))));
     this.#hooks.done({ outcome, error, committed: 0, storeError: this.#storeError });
   }
 
   #drop(w: StoreWriter, e: unknown): void {
     const at = this.#writers.indexOf(w);
     if (at >= 0) this.#writers.splice(at, 1);
-    this.#noteError(e);
+    this.#noteError(e, w);
     w.abort().catch(() => {});
   }
 
-  #noteError(e: unknown): void {
+  #noteError(e: unknown, w: StoreWriter | undefined): void {
     if (this.#storeError === undefined) this.#storeError = e;
-    this.#hooks.onStoreError?.(e);
+    this.#hooks.onStoreError?.(e, w);
   }
 }
 
