@@ -34,6 +34,15 @@ describe("shared across Workers", () => {
     expect(c.stats().hits).toBe(2); // counters are shared too
   });
 
+  test("a codec without decodeRange decodes outside the lock from a private copy", () => {
+    using c = new ArenaCache<{ n: number }>({ maxBytes: 1 << 20, shared: true, codec: codecs.json });
+    c.set("a", { n: 1 });
+    const got = c.get("a")!;
+    got.n = 2;
+    expect(c.get("a")).toEqual({ n: 1 });
+    expect(ArenaCache.attach<{ n: number }>(c.handle(), { codec: codecs.json }).peek("a")).toEqual({ n: 1 });
+  });
+
   test("main thread and two Workers hammering one cache only ever read values written for that key", async () => {
     // Small enough that evictions and generation recycling run constantly under contention.
     using c = new ArenaCache<string>({ maxBytes: 256 << 10, shared: true, stripes: 4, codec: codecs.string });
