@@ -366,7 +366,7 @@ export class FileStore implements Store {
     }
     try {
       const head = readHead(src, path);
-      if (head.key !== key) return false;
+      if (head.key !== key || head.meta.etag !== meta.etag) return false;
       const w = new FileWriter(this, key, meta);
       this.#writers.add(w);
       try {

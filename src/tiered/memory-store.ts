@@ -152,7 +152,7 @@ export class MemoryStore implements Store {
   touch(key: string, meta: EntryMeta): boolean {
     this.#assertOpen();
     const v = this.#arena.peek(key);
-    if (v === undefined) return false;
+    if (v === undefined || v.meta.etag !== meta.etag) return false;
     const ok = this.#arena.set(key, { meta, body: v.body });
     if (ok) this.#stats.touches++;
     return ok;

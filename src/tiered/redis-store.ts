@@ -81,6 +81,10 @@ local old = redis.call('GET', KEYS[1])
 if not old then return 0 end
 local ok, o = pcall(cjson.decode, old)
 if not ok or o.key ~= ARGV[1] then return 0 end
+local mok, m = pcall(cjson.decode, o.meta)
+local want = nil
+if ARGV[4] == '1' then want = ARGV[3] end
+if not mok or m.etag ~= want then return 0 end
 o.meta = ARGV[2]
 redis.call('SET', KEYS[1], cjson.encode(o), 'KEEPTTL')
 return 1`;
@@ -172,7 +176,7 @@ export class RedisStore implements Store {
 
   async touch(key: string, meta: EntryMeta): Promise<boolean> {
     this.#assertOpen();
-    const n = await this.#client.send("EVAL", [TOUCH, "1", this.#metaKey(key), key, metaJson(meta)]);
+    const n = await this.#client.send("EVAL", [TOUCH, "1", this.#metaKey(key), key, metaJson(meta), meta.etag ?? "", meta.etag === undefined ? "0" : "1"]);
     if (Number(n) === 1) this.#stats.touches++;
     return Number(n) === 1;
   }

@@ -108,7 +108,7 @@ export class S3Store implements Store {
   async touch(key: string, meta: EntryMeta): Promise<boolean> {
     this.#assertOpen();
     const p = await this.#pointer(key);
-    if (p === undefined) return false;
+    if (p === undefined || p.meta.etag !== meta.etag) return false;
     p.meta = metaOf(meta);
     await this.#client.write(this.#pointerName(key), JSON.stringify(p), { type: "application/json" });
     this.#stats.touches++;

@@ -47,7 +47,11 @@ export interface Store {
   writer(key: string, meta: EntryMeta): StoreWriter;
   /** Remove `key`; true when something was removed. */
   delete(key: string): Promise<boolean> | boolean;
-  /** Replace the metadata of an existing entry (same body); false when `key` is absent. */
+  /**
+   * Replace the metadata of an existing entry (same body), but only when its stored etag
+   * equals `meta.etag` (both may be absent): a revalidation must not relabel another
+   * version. False when `key` is absent or holds another version.
+   */
   touch(key: string, meta: EntryMeta): Promise<boolean> | boolean;
   /** Flat numeric counters for metrics. */
   stats(): Record<string, number>;

@@ -144,6 +144,13 @@ export function storeContract(make: () => Promise<Store> | Store, t: { test: typ
       expect(t2!.meta.cachedAt).toBe(99);
       expect(await text(t2!.body)).toBe("two");
       expect(await store.touch("absent", { cachedAt: 1 })).toBe(false);
+      // Another version (other etag) is not relabelled.
+      expect(await store.touch("k", { etag: '"1"', cachedAt: 500 })).toBe(false);
+      expect((await store.stat("k"))!.cachedAt).toBe(99);
+      await put(store, "noetag", "n", { cachedAt: 1 });
+      expect(await store.touch("noetag", { etag: '"x"', cachedAt: 2 })).toBe(false);
+      expect(await store.touch("noetag", { cachedAt: 3 })).toBe(true);
+      expect((await store.stat("noetag"))!.cachedAt).toBe(3);
       expect(await store.delete("k")).toBe(true);
       expect(await store.get("k")).toBeUndefined();
       expect(await store.delete("k")).toBe(false);
