@@ -449,11 +449,13 @@ export class TieredCache {
       await this.#touchTiers(key, { ...cached.meta, cachedAt: this.#clock() });
       settle({ kind: "renewed" });
       const found = await this.#lookup(key);
-      if (found !== undefined) {
+      // The origin just confirmed cached.meta.etag, so any copy with that tag is current.
+      if (found !== undefined && (found.entry.meta.etag === cached.meta.etag || this.#clock() - found.entry.meta.cachedAt <= this.#fresh)) {
         this.#stats.hits++;
         return this.#answer("hit", key, found.tier, found.entry, options, { revalidated: true });
       }
-      // Evicted between the check and now: fetch it whole.
+      // Evicted, or a tier above holds another version that was not renewed: fetch it whole.
+      if (found !== undefined) cancelQuietly(found.entry.body);
       return this.#foreground(key, fetcher, options, undefined, attempt + 1);
     }
 

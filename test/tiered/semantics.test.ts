@@ -140,6 +140,29 @@ describe("TieredCache semantics", () => {
     expect(await text(r2.body)).toBe("changed");
   });
 
+  test("revalidation renews only the version the origin confirmed; other versions in other tiers stay as they are", async () => {
+    await using s = setup({ fresh: 1_000 });
+    const old = s.clock.now;
+    const fw = s.file.writer("/x", { cachedAt: old, etag: '"b"' });
+    fw.write(new TextEncoder().encode("version b"));
+    await fw.commit();
+    const mw = s.memory.writer("/x", { cachedAt: old, etag: '"a"' });
+    await mw.write(new TextEncoder().encode("version a"));
+    await mw.commit();
+    s.clock.now += 5_000;
+    const seen: Array<string | undefined> = [];
+    const r = await s.cache.get("/x", async ({ etag }) => {
+      seen.push(etag);
+      return NOT_MODIFIED;
+    });
+    expect(seen).toEqual(['"a"']);
+    expect(r.status).toBe("hit");
+    expect(r.revalidated).toBe(true);
+    expect(await text(r.body)).toBe("version a");
+    expect((await s.memory.stat("/x"))!.cachedAt).toBe(s.clock.now);
+    expect(s.file.stat("/x")).toEqual({ cachedAt: old, etag: '"b"', size: 9 });
+  });
+
   test("staleIfError serves stale data when the origin fails, within its bound, and only then", async () => {
     await using s = setup({ fresh: 1_000, staleIfError: 10_000 });
     await s.cache.set("/a", "old", { etag: "v1" });
