@@ -1,8 +1,8 @@
 /** Turning the body types a fetcher or `set` may give into a byte stream. */
-import type { BodyInit } from "./types.ts";
+import type { CacheBody } from "./types.ts";
 
 /** A `ReadableStream<Uint8Array>` over `body`. Strings are UTF-8 encoded. */
-export function toStream(body: BodyInit): ReadableStream<Uint8Array> {
+export function toStream(body: CacheBody): ReadableStream<Uint8Array> {
   if (body instanceof ReadableStream) return body;
   if (body instanceof Blob) return body.stream();
   const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body instanceof ArrayBuffer ? new Uint8Array(body) : body;

@@ -11,7 +11,7 @@ import { createHandler } from "./http.ts";
 import {
   NOT_FOUND,
   NOT_MODIFIED,
-  type BodyInit,
+  type CacheBody,
   type EntryMeta,
   type Fetcher,
   type FetchResult,
@@ -237,7 +237,7 @@ export class TieredCache {
    * Store `body` under `key` in every tier, replacing what is there and superseding fills
    * in flight for the key. Throws the first store error when no tier could keep it.
    */
-  async set(key: string, body: BodyInit, meta: SetMeta = {}): Promise<void> {
+  async set(key: string, body: CacheBody, meta: SetMeta = {}): Promise<void> {
     this.#assertOpen();
     assertKey(key);
     const fullMeta = this.#metaFrom(meta);

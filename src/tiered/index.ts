@@ -12,7 +12,7 @@ export { ifNoneMatchMatches, normalizeEtag } from "./etag.ts";
 export {
   NOT_FOUND,
   NOT_MODIFIED,
-  type BodyInit,
+  type CacheBody,
   type EntryMeta,
   type Fetcher,
   type FetchContext,

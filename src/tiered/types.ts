@@ -65,11 +65,11 @@ export const NOT_MODIFIED: unique symbol = Symbol.for("offheap.tiered.NOT_MODIFI
 export const NOT_FOUND: unique symbol = Symbol.for("offheap.tiered.NOT_FOUND");
 
 /** A body a fetcher or `set` may give. */
-export type BodyInit = ReadableStream<Uint8Array> | Uint8Array | ArrayBuffer | string | Blob;
+export type CacheBody = ReadableStream<Uint8Array> | Uint8Array | ArrayBuffer | string | Blob;
 
 /** What a fetcher returns. */
 export type FetchResult =
-  | { body: BodyInit; etag?: string | null; contentType?: string | null }
+  | { body: CacheBody; etag?: string | null; contentType?: string | null }
   | typeof NOT_MODIFIED
   | typeof NOT_FOUND;
 
