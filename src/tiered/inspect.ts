@@ -3,7 +3,7 @@
  * verify every entry (header, key, trailer, body CRC) without opening it for writing.
  */
 import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { File } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
 import { FILE_STORE_SPEC, STORE_FILE, readHead, readStoreHeader } from "./file-store.ts";
@@ -30,22 +30,25 @@ function entryFiles(dir: string): string[] {
   return out;
 }
 
-function checkDir(dir: string): void {
+/** The store directory for `path`: the directory itself, or the directory of its header file. */
+function storeDir(path: string): string {
   let isDir = false;
   try {
-    isDir = statSync(dir).isDirectory();
+    isDir = statSync(path).isDirectory();
   } catch (e) {
-    throw new OffheapError("ERR_SYSTEM", `cannot read ${dir}: ${(e as Error).message}`, { path: dir, errno: (e as { code?: string }).code ?? "EIO", cause: e });
+    throw new OffheapError("ERR_SYSTEM", `cannot read ${path}: ${(e as Error).message}`, { path, errno: (e as { code?: string }).code ?? "EIO", cause: e });
   }
-  if (!isDir) throw new OffheapError("ERR_FORMAT", `${dir} is not a file store directory (it is a file)`, { path: dir });
+  if (isDir) return path;
+  if (basename(path) === STORE_FILE) return dirname(path);
+  throw new OffheapError("ERR_FORMAT", `${path} is not a file store directory (nor its ${STORE_FILE} file)`, { path });
 }
 
 /**
  * Kind, version, options and counts (`entries`, `bytes`, `tempFiles`) of the file store in
- * `dir`. Throws `ERR_FORMAT` / `ERR_CORRUPT` when `dir` is not a readable file store.
+ * `path` (its directory or the directory's `offheap-filestore` file). Throws `ERR_FORMAT` / `ERR_CORRUPT` when `dir` is not a readable file store.
  */
-export function describeFileStore(dir: string): FileStoreDescription {
-  checkDir(dir);
+export function describeFileStore(path: string): FileStoreDescription {
+  const dir = storeDir(path);
   const header = readStoreHeader(dir);
   let entries = 0;
   let bytes = 0;
@@ -76,8 +79,8 @@ export function describeFileStore(dir: string): FileStoreDescription {
  * body CRC. Never throws for a bad entry — it is listed with its index in scan order and
  * the reason; throws `OffheapError` only when `dir` is not a readable file store.
  */
-export function verifyFileStore(dir: string, onProgress?: (done: number, total: number) => void): { checked: number; bad: Array<{ id: number; reason: string }> } {
-  checkDir(dir);
+export function verifyFileStore(path: string, onProgress?: (done: number, total: number) => void): { checked: number; bad: Array<{ id: number; reason: string }> } {
+  const dir = storeDir(path);
   readStoreHeader(dir);
   const files = entryFiles(dir);
   const bad: Array<{ id: number; reason: string }> = [];

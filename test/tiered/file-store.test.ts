@@ -218,6 +218,10 @@ describe("FileStore", () => {
     writeFileSync(join(notStore, "offheap-filestore"), "nope");
     expect(() => describeFileStore(notStore)).toThrow(expect.objectContaining({ code: "ERR_FORMAT" }));
     expect(() => verifyFileStore(join(notStore, "offheap-filestore"))).toThrow(expect.objectContaining({ code: "ERR_FORMAT" }));
+    expect(describeFileStore(join(dir, "offheap-filestore")).counts.entries).toBe(5);
+    writeFileSync(join(notStore, "other-file"), "x");
+    expect(() => describeFileStore(join(notStore, "other-file"))).toThrow(expect.objectContaining({ code: "ERR_FORMAT" }));
+    expect(() => describeFileStore(join(notStore, "missing"))).toThrow(expect.objectContaining({ code: "ERR_SYSTEM" }));
   });
 
   test("crash safety: SIGKILL mid-writes, reopen: every reported entry is whole, no temp file left", async () => {
