@@ -192,6 +192,10 @@ export class RedisStore implements Store {
     if (this.#ownsClient) this.#client.close();
   }
 
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   // --- used by RedisWriter ---------------------------------------------------------
 
   /** @internal */

@@ -129,6 +129,10 @@ export class S3Store implements Store {
     await Promise.all(names.map(([, name]) => this.#client.delete(name).catch(() => {})));
   }
 
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   // --- used by S3Writer -----------------------------------------------------------
 
   /** @internal */
