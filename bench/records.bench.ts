@@ -104,8 +104,13 @@ const insertAppended = db.prepare("INSERT INTO appended (bid, ask, bidSize, askS
 let k = 0;
 let x = 0;
 
+// The floor of this harness: a plain heap Float64Array element read and write, with the
+// same index arithmetic the view benchmarks pay.
+const heap = new Float64Array(N * 5);
+
 group("field read", () => {
   bench("records at().bid", () => do_not_optimize(views[k++ & MASK]!.bid));
+  bench("heap Float64Array[i] (floor)", () => do_not_optimize(heap[(k++ & MASK) * 5]));
   bench("flatbuffers bid()", () => do_not_optimize(fb[k++ & MASK]!.bid()));
   bench("msgpackr unpack().bid", () => do_not_optimize((unpack(packed[k++ & MASK]!) as QuoteRecord).bid));
   bench("sqlite select bid by id", () => do_not_optimize(selectBid.get((k++ & MASK) + 1)));
@@ -114,6 +119,9 @@ group("field read", () => {
 group("field write", () => {
   bench("records at().bid = x", () => {
     views[k++ & MASK]!.bid = x++;
+  });
+  bench("heap Float64Array[i] = x (floor)", () => {
+    heap[(k++ & MASK) * 5] = x++;
   });
   bench("flatbuffers mutateBid", () => do_not_optimize(fb[k++ & MASK]!.mutateBid(x++)));
   bench("msgpackr pack record", () => do_not_optimize(pack(quote(x++))));
@@ -146,11 +154,15 @@ group("append", () => {
   bench("sqlite insert", () => do_not_optimize(insertAppended.run(appendValues.bid, appendValues.ask, appendValues.bidSize, appendValues.askSize)));
 });
 
-const avg = averages(await run());
+// `bun bench/records.bench.ts <regexp>` runs only the benchmarks whose names match.
+const filter = process.argv[2] === undefined ? undefined : new RegExp(process.argv[2]);
+const avg = averages(await run(filter === undefined ? {} : { filter }));
 printRatios("RecordStore (measured on a shared, loaded machine)", avg, [
+  { ours: "records at().bid", peer: "heap Float64Array[i] (floor)" },
   { ours: "records at().bid", peer: "flatbuffers bid()" },
   { ours: "records at().bid", peer: "msgpackr unpack().bid" },
   { ours: "records at().bid", peer: "sqlite select bid by id" },
+  { ours: "records at().bid = x", peer: "heap Float64Array[i] = x (floor)" },
   { ours: "records at().bid = x", peer: "flatbuffers mutateBid" },
   { ours: "records at().bid = x", peer: "msgpackr pack record" },
   { ours: "records at().bid = x", peer: "sqlite update bid by id" },
