@@ -71,6 +71,11 @@ export interface FileStoreOptions {
    * entries, and it closes the cached descriptor when it does. Default 256; 0 disables.
    */
   openFiles?: number;
+  /**
+   * Open without the lock, for reading only (another process may hold the store open for
+   * writing): no sweep, no index; each get opens the entry file. Writes throw `ERR_READONLY`.
+   */
+  readonly?: boolean;
 }
 
 /** A parsed entry file head. */
@@ -192,12 +197,14 @@ export class FileStore implements Store {
   readonly name = "file";
   /** The directory. */
   readonly dir: string;
+  /** Opened with `readonly: true`. */
+  readonly readonly: boolean;
   readonly #maxBytes: number;
   readonly #maxEntries: number;
   readonly #sync: boolean;
   readonly #policy: EvictionPolicy;
   readonly #lockFile: File;
-  readonly #lock: Lock;
+  readonly #lock: Lock | undefined;
   readonly #tmp: string;
   /** `dir` with a trailing slash, for building entry paths without `join` on the hot path. */
   readonly #root: string;
@@ -211,12 +218,13 @@ export class FileStore implements Store {
   #closed = false;
   readonly #writers = new Set<FileWriter>();
   readonly #fds = new Map<string, File>();
-  readonly #maxOpen: number;
+  #maxOpen: number;
   readonly #madeDirs = new Set<string>();
   readonly #stats = { hits: 0, misses: 0, writes: 0, aborts: 0, evictions: 0, corrupt: 0, sweptTemps: 0, tooLarge: 0, deletes: 0, touches: 0 };
 
   constructor(dir: string, options: FileStoreOptions = {}) {
     this.dir = dir;
+    this.readonly = options.readonly ?? false;
     this.#maxBytes = options.maxBytes ?? 1 << 30;
     this.#maxEntries = options.maxEntries ?? 65_536;
     this.#sync = options.sync ?? true;
@@ -227,8 +235,23 @@ export class FileStore implements Store {
     this.#sizes = new Float64Array(this.#maxEntries);
     for (let i = this.#maxEntries - 1; i >= 0; i--) this.#free.push(i);
 
-    mkdirSync(dir, { recursive: true });
+    this.#tmp = join(dir, "tmp");
+    this.#root = join(dir, "/");
     const headerPath = join(dir, STORE_FILE);
+    if (this.readonly) {
+      this.#maxOpen = 0;
+      this.#lock = undefined;
+      this.#lockFile = File.open(headerPath, { readonly: true });
+      try {
+        const buf = new Uint8Array(headerBytes(FILE_STORE_SPEC));
+        decodeHeader(FILE_STORE_SPEC, buf.subarray(0, this.#lockFile.read(buf, 0)), headerPath);
+      } catch (e) {
+        this.#lockFile.close();
+        throw e;
+      }
+      return;
+    }
+    mkdirSync(dir, { recursive: true });
     let created = false;
     let file: File;
     try {
@@ -256,8 +279,6 @@ export class FileStore implements Store {
       file.close();
       throw e;
     }
-    this.#tmp = join(dir, "tmp");
-    this.#root = join(dir, "/");
     mkdirSync(this.#tmp, { recursive: true });
     this.#sweep();
     this.#scan();
@@ -276,24 +297,25 @@ export class FileStore implements Store {
   get(key: string): StoredEntry | undefined {
     this.#assertOpen();
     const h = keyHash(key);
-    const slot = this.#index.get(h.name);
+    const slot = this.readonly ? -1 : this.#index.get(h.name);
     if (slot === undefined) {
       this.#stats.misses++;
       return undefined;
     }
     const path = this.#path(h.name);
-    const size = this.#sizes[slot]!;
+    let size = slot < 0 ? WHOLE_READ + 1 : this.#sizes[slot]!;
     if (size <= WHOLE_READ && this.#maxOpen > 0) return this.#getWhole(key, h.name, slot, size, path);
     let file: File;
     try {
       file = File.open(path, { readonly: true });
     } catch (e) {
       if (!isNotFound(e)) throw e;
-      this.#forget(h.name);
+      if (slot >= 0) this.#forget(h.name);
       this.#stats.misses++;
       return undefined;
     }
     try {
+      if (slot < 0) size = file.size;
       if (size <= WHOLE_READ) {
         const buf = new Uint8Array(size);
         const n = file.read(buf, 0);
@@ -305,7 +327,7 @@ export class FileStore implements Store {
         file.close();
         return this.#collision();
       }
-      this.#policy.touch(slot);
+      if (slot >= 0) this.#policy.touch(slot);
       this.#stats.hits++;
       return { meta: head.meta, body: this.#bodyStream(file, head, path) };
     } catch (e) {
@@ -322,7 +344,7 @@ export class FileStore implements Store {
   stat(key: string): EntryMeta | undefined {
     this.#assertOpen();
     const h = keyHash(key);
-    if (!this.#index.has(h.name)) return undefined;
+    if (!this.readonly && !this.#index.has(h.name)) return undefined;
     const path = this.#path(h.name);
     try {
       using file = File.open(path, { readonly: true });
@@ -335,14 +357,14 @@ export class FileStore implements Store {
   }
 
   writer(key: string, meta: EntryMeta): StoreWriter {
-    this.#assertOpen();
+    this.#assertWritable();
     const w = new FileWriter(this, key, meta);
     this.#writers.add(w);
     return w;
   }
 
   delete(key: string): boolean {
-    this.#assertOpen();
+    this.#assertWritable();
     const h = keyHash(key);
     if (!this.#index.has(h.name)) return false;
     const removed = this.#remove(h.name);
@@ -353,7 +375,7 @@ export class FileStore implements Store {
 
   /** Rewrite the entry with new metadata and the same body (temp file, fsync, rename). */
   touch(key: string, meta: EntryMeta): boolean {
-    this.#assertOpen();
+    this.#assertWritable();
     const h = keyHash(key);
     if (!this.#index.has(h.name)) return false;
     const path = this.#path(h.name);
@@ -403,7 +425,7 @@ export class FileStore implements Store {
     this.#closed = true;
     for (const w of [...this.#writers]) w.abortSync();
     for (const name of [...this.#fds.keys()]) this.#dropFd(name);
-    this.#lock.unlock();
+    this.#lock?.unlock();
     this.#lockFile.close();
   }
 
@@ -505,7 +527,7 @@ export class FileStore implements Store {
         throw new OffheapError("ERR_CORRUPT", `${path}: body checksum mismatch`, { path });
       }
       head.meta.size = t.bodyBytes;
-      this.#policy.touch(slot);
+      if (slot >= 0) this.#policy.touch(slot);
       this.#stats.hits++;
       return { meta: head.meta, body: bytesStream(body) };
     } catch (e) {
@@ -686,6 +708,11 @@ export class FileStore implements Store {
     // Oldest first, so recency-based policies evict the oldest files first.
     found.sort((a, b) => a.mtime - b.mtime);
     for (const e of found) this.#account(e.name, Number.parseInt(e.name.slice(0, 8), 16) | 0, e.size);
+  }
+
+  #assertWritable(): void {
+    this.#assertOpen();
+    if (this.readonly) throw new OffheapError("ERR_READONLY", `file store ${this.dir} was opened readonly`, { path: this.dir });
   }
 
   #assertOpen(): void {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import CRC32 from "crc-32";
-import { crashRun, ROOT, seededRandom, tempDir, writeScript } from "../helpers/index.ts";
+import { Child, crashRun, ROOT, seededRandom, tempDir, writeScript } from "../helpers/index.ts";
 import { encodeHeader } from "../../src/format.ts";
 import { FileStore } from "../../src/tiered/index.ts";
 import { describeFileStore, verifyFileStore } from "../../src/tiered/inspect.ts";
@@ -190,6 +190,48 @@ describe("FileStore", () => {
       parts.push(value);
     }
     expect(Buffer.concat(parts).equals(Buffer.from(v1))).toBe(true);
+  });
+
+  test("readonly handles read what a writer in another process publishes; their writes are ERR_READONLY", async () => {
+    const dir = fresh();
+    new FileStore(dir).close();
+    const script = writeScript(
+      fresh(),
+      "writer.ts",
+      `import { FileStore } from "${ROOT}/src/tiered/index.ts";
+const store = new FileStore(process.argv[2], { sync: false });
+console.log("ready");
+for await (const line of console) {
+  const [op, key, body] = line.split(" ");
+  if (op === "put") { const w = store.writer(key, { cachedAt: 1, etag: '"' + body + '"' }); w.write(new TextEncoder().encode(body)); await w.commit(); }
+  if (op === "del") store.delete(key);
+  console.log("done " + line);
+}
+`,
+    );
+    const child = new Child(script, [dir]);
+    try {
+      await child.waitForLine((l) => l === "ready");
+      using reader = new FileStore(dir, { readonly: true });
+      expect(() => new FileStore(dir)).toThrow(expect.objectContaining({ code: "ERR_LOCKED" }));
+      expect(reader.get("k")).toBeUndefined();
+      child.send("put k first");
+      await child.waitForLine((l) => l === "done put k first");
+      expect(await text(reader.get("k")!.body)).toBe("first");
+      child.send("put k second");
+      await child.waitForLine((l) => l === "done put k second");
+      expect(reader.stat("k")!.etag).toBe('"second"');
+      expect(await text(reader.get("k")!.body)).toBe("second");
+      child.send("del k x");
+      await child.waitForLine((l) => l === "done del k x");
+      expect(reader.get("k")).toBeUndefined();
+      await expectCode(() => reader.writer("k", { cachedAt: 1 }), "ERR_READONLY");
+      await expectCode(() => reader.delete("k"), "ERR_READONLY");
+      await expectCode(() => reader.touch("k", { cachedAt: 1 }), "ERR_READONLY");
+      expect(() => new FileStore(fresh(), { readonly: true })).toThrow(expect.objectContaining({ code: "ERR_SYSTEM" }));
+    } finally {
+      await child.kill();
+    }
   });
 
   test("inspect: describeFileStore and verifyFileStore find the bad entry and never throw for it", async () => {
