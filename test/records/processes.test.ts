@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { OffheapError } from "../../src/errors.ts";
 import { RecordStore, schema, t, verifyRecords } from "../../src/records/index.ts";
-import { Child, ROOT, seededRandom, tempDir, writeScript } from "../helpers/index.ts";
+import { Child, crashRun, ROOT, seededRandom, tempDir, writeScript } from "../helpers/index.ts";
 
 const TORN_SCHEMA = `schema({ a: t.f64, p0: t.f64, p1: t.f64, p2: t.f64, p3: t.f64, b: t.f64, n: t.i32, sum: t.f64 }, { name: "Torn", version: 1 })`;
 const Torn = schema({ a: t.f64, p0: t.f64, p1: t.f64, p2: t.f64, p3: t.f64, b: t.f64, n: t.i32, sum: t.f64 }, { name: "Torn", version: 1 });
@@ -206,3 +206,41 @@ console.log("done " + store.length + " " + bad + " " + first.b + " " + first.s +
     await child.exited();
   }, 60_000);
 });
+
+test("appends a killed writer reported survive reopen, growth included, and the store stays usable", async () => {
+  using dir = tempDir();
+  const path = dir.file("crash.rec");
+  const script = writeScript(
+    dir.path,
+    "appender",
+    `
+import { RecordStore, schema, t } from "${ROOT}/src/records/index.ts";
+const Row = schema({ a: t.u32, b: t.f64, s: t.string(12) }, { name: "Row", version: 1 });
+const store = RecordStore.open(process.argv[2], Row, { capacity: 1 });
+console.log("ready");
+for (let i = store.length; ; i++) {
+  store.append({ a: i, b: i + 0.5, s: "r" + i });
+  if (i % 64 === 0) console.log("ok " + i);
+}
+`,
+  );
+  const Row = schema({ a: t.u32, b: t.f64, s: t.string(12) }, { name: "Row", version: 1 });
+  const random = seededRandom(11);
+  let total = 0;
+  for (let round = 0; round < 3; round++) {
+    const result = await crashRun({ script, args: [path], killAfterMs: { min: 30, max: 200 }, random });
+    expect(result.stderr).not.toContain("error");
+    const reported = result.reported.length === 0 ? -1 : Number(result.reported.at(-1));
+    using store = RecordStore.open(path, Row);
+    expect(store.length).toBeGreaterThan(reported);
+    expect(store.length).toBeGreaterThanOrEqual(total);
+    for (let i = 0; i < store.length; i++) {
+      const r = store.get(i);
+      if (r.a !== i || r.b !== i + 0.5 || r.s !== `r${i}`) throw new Error(`record ${i} is ${JSON.stringify(r)}`);
+    }
+    if (process.env.RECORDS_DEBUG) console.log({ round, reported, length: store.length, killedMidRun: result.killedMidRun });
+    total = store.length;
+    expect(verifyRecords(path).bad).toEqual([]);
+  }
+  expect(total).toBeGreaterThan(0);
+}, 60_000);

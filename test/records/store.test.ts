@@ -446,3 +446,20 @@ test("readonly handles stay safe when their reads are JIT-optimized (no write to
   expect(sum).toBeGreaterThan(0);
   expect(r.get(63)).toMatchObject({ symbol: "s63", price: 63, ts: 63n });
 });
+
+test("a file left with a zero header by a crash during creation is initialized again; other zero files are refused", () => {
+  using dir = tempDir();
+  const path = dir.file("z.rec");
+  RecordStore.open(path, Tick, { capacity: 4 }).close();
+  const size = readFileSync(path).length;
+  writeFileSync(path, new Uint8Array(size)); // sized, header never written
+  expectCode(() => RecordStore.open(path, Tick, { readonly: true }), "ERR_FORMAT");
+  {
+    using store = RecordStore.open(path, Tick, { capacity: 4 });
+    expect(store.length).toBe(0);
+    store.append({ price: 1 });
+  }
+  writeFileSync(path, new Uint8Array(size + 4096)); // not a size we would have made
+  expectCode(() => RecordStore.open(path, Tick, { capacity: 4 }), "ERR_FORMAT");
+  expect(readFileSync(path).every((b) => b === 0)).toBe(true);
+});
