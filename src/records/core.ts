@@ -26,6 +26,7 @@ const SPINS_UNTIMED = 1024;
 
 /** Counters that {@link Core} keeps for `stats()`. */
 export interface CoreCounters {
+  /** Reads that found their record mid-update at least once. */
   retries: number;
   timeouts: number;
   repairedOnOpen: number;
@@ -172,9 +173,9 @@ export class Core {
 
   /** Called by compiled readers while a record's sequence word is odd or changed under them. */
   spin(n: number, o: number): void {
+    if (n === 0) this.counters.retries++;
     if (n < SPINS_UNTIMED) return;
     if (n === SPINS_UNTIMED) {
-      this.counters.retries++;
       this.deadline = performance.now() + this.readTimeoutMs;
       return;
     }

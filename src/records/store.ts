@@ -48,14 +48,23 @@ export type RecordView<T> = T & {
 
 /** Numbers from {@link RecordStore.stats}. */
 export interface RecordStoreStats {
+  /** Records in the store. */
   length: number;
+  /** Records the file holds before it grows. */
   capacity: number;
+  /** Bytes per record (sequence word and padding included). */
   recordSize: number;
+  /** Bytes this handle has mapped. */
   mappedBytes: number;
+  /** Times the file has grown since it was created. */
   growths: number;
+  /** Times this (readonly) handle remapped after the writer grew the file. */
   remaps: number;
+  /** Snapshot reads that found their record mid-update and retried. */
   readRetries: number;
+  /** Snapshot reads that gave up with `ERR_TIMEOUT`. */
   readTimeouts: number;
+  /** Sequence words left odd by a dead writer and reset when this handle opened. */
   repairedOnOpen: number;
 }
 

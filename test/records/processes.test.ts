@@ -104,7 +104,6 @@ describe("across processes", () => {
       writeFileSync(stopFile, "");
       const writes = Number((await writer.waitForLine((l) => l.startsWith("writes "))).split(" ")[1]);
       expect(writes).toBeGreaterThan(0);
-      if (process.env.RECORDS_DEBUG) console.log({ writes, guarded, raw });
       for (const r of guarded) {
         expect(r.reads).toBeGreaterThan(1000);
         expect(r.changes).toBeGreaterThan(0); // the writer really was writing meanwhile
@@ -167,7 +166,6 @@ for (let k = 0; ; k++) { blob.fill(k & 0xff); store.set(k % 4, { marker: k, blob
       using reader = RecordStore.open(path, Blob, { readonly: true, readTimeout: 30 });
       for (let i = 0; i < 4; i++) expect(typeof reader.get(i).marker).toBe("number");
     }
-    if (process.env.RECORDS_DEBUG) console.log({ stuckSeen });
     expect(stuckSeen).toBeGreaterThan(0);
   }, 90_000);
 
@@ -238,7 +236,6 @@ for (let i = store.length; ; i++) {
       const r = store.get(i);
       if (r.a !== i || r.b !== i + 0.5 || r.s !== `r${i}`) throw new Error(`record ${i} is ${JSON.stringify(r)}`);
     }
-    if (process.env.RECORDS_DEBUG) console.log({ round, reported, length: store.length, killedMidRun: result.killedMidRun });
     total = store.length;
     expect(verifyRecords(path).bad).toEqual([]);
   }
