@@ -6,9 +6,11 @@
  * - `platform.ts`: per-platform constants (flags, struct offsets, errno names)
  * - `system-error.ts`: errno -> `OffheapError` with code `ERR_SYSTEM`
  * - `file.ts`, `mapping.ts`, `lock.ts`, `futex.ts`: the safe wrappers
+ * - `barrier.ts`: an opaque native call that orders plain reads (seqlock readers)
  */
 export { File, syncDirectory, type FileOpenOptions } from "./file.ts";
 export { Mapping, MAX_MAPPING_BYTES, type Advice, type FileMappingOptions } from "./mapping.ts";
 export { Lock, type LockMode, type LockWaitOptions } from "./lock.ts";
 export { FutexWaiter, futexWait, futexWake, hasFutex, type WaitResult } from "./futex.ts";
+export { barrierCall, compilerBarrier } from "./barrier.ts";
 export { C as platform, platformKey } from "./platform.ts";

@@ -11,7 +11,7 @@
  * - elsewhere (arm64): an atomic operation on private shared memory, a real fence
  *   (untested on hardware here).
  */
-import { barrierCall } from "../../ffi/barrier.ts";
+import { barrierCall } from "../../ffi/index.ts";
 
 /** A private word whose atomic operations serve as fences on weakly ordered CPUs. */
 export const FENCE = new Int32Array(new SharedArrayBuffer(4));
