@@ -241,3 +241,37 @@ for (let i = store.length; ; i++) {
   }
   expect(total).toBeGreaterThan(0);
 }, 60_000);
+
+test("a readonly handle in a Worker reads what the writer on the main thread appends", async () => {
+  using dir = tempDir();
+  const path = dir.file("worker.rec");
+  const Row = schema({ a: t.u32, s: t.string(12) }, { name: "Row", version: 1 });
+  using store = RecordStore.open(path, Row, { capacity: 1 });
+  store.append({ a: 0, s: "r0" });
+  const script = writeScript(
+    dir.path,
+    "worker-reader",
+    `
+import { RecordStore, schema, t } from "${ROOT}/src/records/index.ts";
+const Row = schema({ a: t.u32, s: t.string(12) }, { name: "Row", version: 1 });
+self.onmessage = (e) => {
+  using store = RecordStore.open(e.data.path, Row, { readonly: true });
+  const rows = [];
+  for (let i = 0; i < store.length; i++) rows.push(store.get(i));
+  postMessage(rows);
+};
+`,
+  );
+  for (let i = 1; i < 500; i++) store.append({ a: i, s: `r${i}` });
+  const worker = new Worker(script);
+  try {
+    const rows = await new Promise<Array<{ a: number; s: string }>>((resolve, reject) => {
+      worker.onmessage = (e) => resolve(e.data);
+      worker.onerror = (e) => reject(e);
+      worker.postMessage({ path });
+    });
+    expect(rows).toEqual(Array.from({ length: 500 }, (_, i) => ({ a: i, s: `r${i}` })));
+  } finally {
+    worker.terminate();
+  }
+});
