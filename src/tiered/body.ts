@@ -18,8 +18,3 @@ export function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
     },
   });
 }
-
-/** An empty, already closed stream. */
-export function emptyStream(): ReadableStream<Uint8Array> {
-  return bytesStream(new Uint8Array(0));
-}
