@@ -496,11 +496,15 @@ export class TieredCache {
   }
 
   async #callFetcher(key: string, fetcher: Fetcher, etag: string | undefined, callerSignal: AbortSignal | undefined): Promise<FetchResult> {
+    // The caller's signal (and the timeout) cover waiting for the answer only: once the
+    // body flows, other callers may be reading it too, so it ends when its last reader
+    // cancels, not when the first caller goes away.
+    if (callerSignal?.aborted) throw callerSignal.reason;
     const own = new AbortController();
-    const signals = [own.signal, this.#closeController.signal];
-    if (callerSignal) signals.push(callerSignal);
-    const signal = AbortSignal.any(signals);
+    const signal = AbortSignal.any([own.signal, this.#closeController.signal]);
     if (signal.aborted) throw signal.reason;
+    const onCaller = () => own.abort(callerSignal!.reason);
+    callerSignal?.addEventListener("abort", onCaller, { once: true });
     this.#stats.originFetches++;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
@@ -524,6 +528,7 @@ export class TieredCache {
     } finally {
       clearTimeout(timer);
       if (onAbort) signal.removeEventListener("abort", onAbort);
+      callerSignal?.removeEventListener("abort", onCaller);
     }
   }
 

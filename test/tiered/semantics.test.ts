@@ -502,6 +502,26 @@ describe("TieredCache semantics", () => {
     await expect(p).rejects.toThrow("client went away");
   });
 
+  test("the first caller going away after the origin answered does not cut the body for the others", async () => {
+    await using s = setup();
+    let fetchSignal: AbortSignal | undefined;
+    const fetcher: Fetcher = async ({ signal }) => {
+      fetchSignal = signal;
+      return { body: chunkedStream(6, 1000), etag: "v1" };
+    };
+    const ctl = new AbortController();
+    const leader = await s.cache.get("/k", fetcher, { signal: ctl.signal });
+    const follower = await s.cache.get("/k", fetcher);
+    expect(follower.collapsed).toBe(true);
+    const reader = leader.body!.getReader();
+    await reader.read();
+    ctl.abort(new Error("client went away"));
+    await reader.cancel();
+    expect(fetchSignal!.aborted).toBe(false);
+    expect((await text(follower.body)).length).toBe(6000);
+    expect((await s.cache.get("/k", fetcher)).status).toBe("hit");
+  });
+
   test("a fetcher returning nonsense is ERR_INVALID; NOT_MODIFIED with nothing cached is ERR_INVALID", async () => {
     await using s = setup();
     await expectCode(() => s.cache.get("/k", (async () => ({ nobody: 1 })) as unknown as Fetcher), "ERR_INVALID");
