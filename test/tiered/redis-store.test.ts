@@ -117,6 +117,22 @@ describe("RedisStore (real redis-server)", () => {
     }
   });
 
+  test("ttlMs: entries and their chunks expire in Redis", async () => {
+    const s = store({ ttlMs: 60_000, chunkBytes: 1000 });
+    try {
+      await put(s, "k", pattern(2500));
+      const keys = (await s.client.send("KEYS", [`t${n}:*`])) as string[];
+      expect(keys.length).toBe(4); // the entry and three chunks
+      const ttls = await Promise.all(keys.map((k) => s.client.pttl(k)));
+      for (const t of ttls) {
+        expect(t).toBeGreaterThan(0);
+        expect(t).toBeLessThanOrEqual(60_000);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   test("redis down: the tier errors are counted and the cache still answers from the origin", async () => {
     const dead = new RedisStore({ url: "redis://127.0.0.1:1", prefix: "x:" });
     const cache = new TieredCache({ tiers: [dead] });

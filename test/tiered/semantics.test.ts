@@ -229,6 +229,15 @@ describe("TieredCache semantics", () => {
     expect(o.calls.length).toBe(2);
   });
 
+  test("maxNegativeKeys bounds the negative cache; the oldest are forgotten first", async () => {
+    await using s = setup({ negative: 60_000, maxNegativeKeys: 3 });
+    const o = origin({});
+    for (const k of ["/a", "/b", "/c", "/d"]) await s.cache.get(k, o.fetcher);
+    expect(s.cache.stats().negativeKeys).toBe(3);
+    expect((await s.cache.get("/d", o.fetcher)).source).toBe("negative");
+    expect((await s.cache.get("/a", o.fetcher)).source).toBe("origin");
+  });
+
   test("negative: 0 disables negative caching", async () => {
     await using s = setup({ negative: 0 });
     const o = origin({});
