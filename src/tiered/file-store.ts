@@ -396,10 +396,12 @@ export class FileStore implements Store {
         for (let off = 0; off < head.bodyBytes; ) {
           const n = Math.min(buf.length, head.bodyBytes - off);
           const part = buf.subarray(0, n);
-          src.read(part, head.bodyStart + off);
+          if (src.read(part, head.bodyStart + off) !== n) throw new OffheapError("ERR_CORRUPT", `${path}: body cut short`, { path });
           w.writeSync(part);
           off += n;
         }
+        // Never relabel a damaged body as fresh: the copy must match the stored CRC.
+        if (w.bodyCrc !== head.bodyCrc) throw new OffheapError("ERR_CORRUPT", `${path}: body checksum mismatch`, { path });
         w.commitSync();
       } catch (e) {
         w.abortSync();
@@ -408,7 +410,11 @@ export class FileStore implements Store {
       this.#stats.touches++;
       return true;
     } catch (e) {
-      if (isOffheapError(e, "ERR_CORRUPT") || isOffheapError(e, "ERR_FORMAT")) return false;
+      if (isOffheapError(e, "ERR_CORRUPT") || isOffheapError(e, "ERR_FORMAT")) {
+        this.#stats.corrupt++;
+        this.#remove(h.name);
+        return false;
+      }
       throw e;
     } finally {
       src.close();
@@ -769,6 +775,11 @@ class FileWriter implements StoreWriter {
 
   write(chunk: Uint8Array): void {
     this.writeSync(chunk);
+  }
+
+  /** CRC-32 of the body written so far. */
+  get bodyCrc(): number {
+    return this.#crc >>> 0;
   }
 
   writeSync(chunk: Uint8Array): void {

@@ -153,6 +153,14 @@ describe("FileStore", () => {
     expect(store.get("k")).toBeUndefined();
     expect(store.stats().corrupt).toBe(1);
     expect(existsSync(path)).toBe(false);
+    // touch never relabels a damaged body as fresh: it drops the entry.
+    await put(store, "c", pattern(5000), { etag: '"c"' });
+    const cpath = entryPath(dir, "c");
+    const craw = readFileSync(cpath);
+    craw[craw.length - 200] = craw[craw.length - 200]! ^ 0x01;
+    writeFileSync(cpath, craw);
+    expect(store.touch("c", { etag: '"c"', cachedAt: 5 })).toBe(false);
+    expect(existsSync(cpath)).toBe(false);
     // A truncated entry too.
     await put(store, "t", pattern(5000));
     writeFileSync(entryPath(dir, "t"), readFileSync(entryPath(dir, "t")).subarray(0, 30));
