@@ -203,6 +203,22 @@ function checkStmt(f: FieldLayout): string {
   return `if (!(${cond[k]})) ${bad};`;
 }
 
+/**
+ * For a single-word field read through a live view: the typed array (a Core field name),
+ * the element index expression, and how the element converts to and from the value.
+ */
+function direct(f: FieldLayout): { arr: string; index: string; asValue: (e: string) => string; fromValue: string } {
+  const k = f.type.kind;
+  if (k === "bool") return { arr: "u8", index: `(this.#o + ${f.offset})`, asValue: (e) => `${e} !== 0`, fromValue: "x ? 1 : 0" };
+  const shift = shiftOf(k);
+  return {
+    arr: k,
+    index: shift === 0 ? `(this.#o + ${f.offset})` : `((this.#o + ${f.offset}) >>> ${shift})`,
+    asValue: (e) => e,
+    fromValue: "x",
+  };
+}
+
 /** Whether a single-field access of this kind needs the seqlock to be untorn. */
 function multiWord(f: FieldLayout): boolean {
   const k = f.type.kind;
@@ -268,6 +284,7 @@ ${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(f)
 };`;
   const makeOps = new Function("h", opsSource)(helpers) as (m: Core) => Ops;
 
+  const arrays = [...new Set(fields.filter((f) => !multiWord(f)).map((f) => direct(f).arr))];
   const viewSource = (readonly: boolean) => {
     const members = fields.map((f) => {
       const name = key(f);
@@ -284,7 +301,16 @@ ${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(f)
     }
   }`;
       } else {
-        getter = `get [${name}]() { const m = this.#m, o = this.#o; return ${readExpr(f)}; }`;
+        // The view keeps the typed array itself; growth or close detaches it (length 0),
+        // which sends the read down the slow path to take the current one.
+        const { arr, index, asValue } = direct(f);
+        getter = `get [${name}]() {
+    const a = this.#${arr}, j = ${index};
+    if (j < a.length) return ${asValue("a[j]")};
+    this.#bind();
+    const b = this.#${arr};
+    return j < b.length ? ${asValue("b[j]")} : undefined;
+  }`;
       }
       let setter: string;
       if (readonly) {
@@ -297,15 +323,23 @@ ${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(f)
     ${writeStmt(f)}${SEQ_WRITE_END}
   }`;
       } else {
-        setter = `set [${name}](x) { const m = this.#m, o = this.#o; ${writeStmt(f)} }`;
+        const { arr, index, fromValue } = direct(f);
+        setter = `set [${name}](x) {
+    const a = this.#${arr}, j = ${index};
+    if (j < a.length) { a[j] = ${fromValue}; return; }
+    this.#bind();
+    const b = this.#${arr};
+    if (j < b.length) b[j] = ${fromValue};
+  }`;
       }
       return `  ${getter}\n  ${setter}`;
     });
     return `
 const F = h.fence, B = h.barrier;
 return class RecordView {
-  #m; #o; #i;
-  constructor(m, o, i) { this.#m = m; this.#o = o; this.#i = i; }
+  #m; #o; #i;${arrays.map((a) => ` #${a};`).join("")}
+  constructor(m, o, i) { this.#m = m; this.#o = o; this.#i = i; this.#bind(); }
+  #bind() { const m = this.#m;${arrays.map((a) => ` this.#${a} = m.${a};`).join("")} }
   get index() { return this.#i; }
   set index(j) { this.#o = this.#m.offsetOf(j); this.#i = j; }
   toJSON() { const m = this.#m; if (!m.open) h.closed(m); return m.ops.get(this.#i); }
