@@ -33,7 +33,13 @@ export interface CoreCounters {
   remaps: number;
 }
 
-/** Internal state of one open store. Fields are public for the compiled accessors. */
+/**
+ * Internal state of one open store. Fields are public for the compiled accessors.
+ *
+ * Invariant the live views rely on: the typed arrays are only ever replaced together with
+ * a detach of the buffer they were made on (growth and remap go through `Mapping.grow`,
+ * close through `Mapping.close`), so an array a view kept reads as length 0 once stale.
+ */
 export class Core {
   u8: Uint8Array = new Uint8Array(EMPTY);
   i8: Int8Array = new Int8Array(EMPTY);
