@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import CRC32 from "crc-32";
@@ -314,6 +314,6 @@ for (let i = 0; ; i++) {
   });
 });
 
-process.on("exit", () => {
+afterAll(() => {
   for (const d of dirs) d.remove();
 });
