@@ -267,6 +267,7 @@ export class RecordStore<S extends Schema = Schema> {
     this.#core.close();
   }
 
+  /** Same as {@link close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }
