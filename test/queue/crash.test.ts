@@ -69,6 +69,7 @@ for (let item = r.next(); item; item = r.next()) {
     console.log("ok " + r.position);
   }
 }
+r.commit();
 console.log("ok " + r.position);
 await Bun.sleep(60_000);
 `;
