@@ -8,21 +8,9 @@
  * read-only (PROT_READ) mapping, JSC's optimized `Atomics.load` is a locked
  * read-modify-write that faults (SIGSEGV) — and it costs ~4 ns where this costs ~1.
  */
-import { dlopen, FFIType } from "bun:ffi";
-import { C } from "./platform.ts";
+import { libc } from "./libc.ts";
 
-function bind(): (x: number) => number {
-  for (const name of C.libcNames) {
-    try {
-      return dlopen(name, { abs: { args: [FFIType.i32], returns: FFIType.i32 } }).symbols.abs;
-    } catch {
-      // try the next name
-    }
-  }
-  throw new Error("offheap: could not load libc for compilerBarrier");
-}
-
-const abs = bind();
+const abs = libc.abs;
 
 /** Call `abs(0)` in libc: an opaque call the JIT must order every memory access around. */
 export function compilerBarrier(): void {
@@ -31,3 +19,26 @@ export function compilerBarrier(): void {
 
 /** The raw bound function, for generated code that wants no wrapper frame. */
 export const barrierCall: (x: number) => number = abs;
+
+const x64 = process.arch === "x64";
+/** A private word whose atomic operations serve as fences on weakly ordered CPUs. */
+const FENCE = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Read word `i` of `words` — which may view a read-only mapping, where `Atomics.load`
+ * is not allowed — as of now, ordered against the reads before and after it.
+ * x86-64 keeps loads in order, so compiler barriers suffice there; elsewhere an atomic
+ * operation on private memory fences the CPU too.
+ */
+export function loadOrdered(words: Int32Array, i: number): number {
+  if (x64) {
+    abs(0);
+    const value = words[i]!;
+    abs(0);
+    return value;
+  }
+  Atomics.load(FENCE, 0);
+  const value = words[i]!;
+  Atomics.load(FENCE, 0);
+  return value;
+}

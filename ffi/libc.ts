@@ -26,6 +26,9 @@ const symbols = {
   madvise: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   errno: { args: [], returns: FFIType.ptr },
+  // abs() does no work: calling it is an opaque native call, which the JIT cannot move
+  // memory reads across (see barrier.ts).
+  abs: { args: [FFIType.i32], returns: FFIType.i32 },
   // syscall(SYS_futex, uaddr, op, val, timeout*, uaddr2, val3): only integer arguments,
   // so the variadic calling convention matches a plain call on x86-64 and arm64.
   syscall: {
@@ -70,6 +73,7 @@ export const libc = raw as unknown as {
   msync(addr: Pointer, length: number, flags: number): number;
   madvise(addr: Pointer, length: number, advice: number): number;
   flock(fd: number, op: number): number;
+  abs(x: number): number;
   syscall(nr: number, addr: Pointer, op: number, val: number, timeout: Pointer | Uint8Array | null, addr2: null, val3: number): number;
 };
 

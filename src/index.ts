@@ -4,6 +4,7 @@
  * Every public name is exported from here; the package's `exports` points at this file.
  */
 export { OffheapError, ERROR_CODES, isOffheapError, type ErrorCode, type ErrorDetails } from "./errors.ts";
+export type { Description, VerifyReport } from "./inspection.ts";
 
 export {
   RingBuffer,

@@ -30,6 +30,7 @@ import {
   type ShardBuffers,
   type ShardConfig,
 } from "./shard.ts";
+import { abortReason, untilAborted } from "../signals.ts";
 
 export type { EvictionReason } from "./shard.ts";
 
@@ -149,28 +150,7 @@ function ttlOf(name: string, v: unknown): number {
   return v;
 }
 
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
-}
 
-/** Settle with `p`, or reject with the signal's reason once it aborts. */
-function untilAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortReason(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortReason(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}
 
 /**
  * An in-process cache of string keys to values stored as bytes off the JS heap.
@@ -416,7 +396,7 @@ export class ArenaCache<V = Uint8Array> {
     if (f === undefined) f = this.startLoad(key, loader, options.ttl);
     f.waiters++;
     try {
-      return await (signal ? untilAbort(f.promise, signal) : f.promise);
+      return await untilAborted(f.promise, signal);
     } finally {
       f.waiters--;
       if (f.waiters === 0 && signal?.aborted && this.inflight.get(key) === f) {
@@ -551,7 +531,7 @@ export class ArenaCache<V = Uint8Array> {
     this.loads++;
     const run = async (): Promise<V> => {
       try {
-        const v = await untilAbort(Promise.resolve().then(() => loader(key, { signal: ctrl.signal })), ctrl.signal);
+        const v = await untilAborted(Promise.resolve().then(() => loader(key, { signal: ctrl.signal })), ctrl.signal);
         if (!f.stale && !this.closed && v !== undefined) this.store(key, v, ttl);
         return v;
       } catch (e) {

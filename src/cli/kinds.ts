@@ -7,20 +7,8 @@ import { join } from "node:path";
 import { File } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { decodeAnyHeader } from "../format.ts";
+import type { Description, VerifyReport } from "../inspection.ts";
 
-/** What `inspect` prints about a structure. */
-export interface Description {
-  kind: string;
-  version: number;
-  options: Record<string, number | string>;
-  counts: Record<string, number>;
-}
-
-/** What `verify` found. */
-export interface VerifyReport {
-  checked: number;
-  bad: Array<{ id: number; reason: string }>;
-}
 
 /** One record printed by `tail`. */
 export interface TailRecord {

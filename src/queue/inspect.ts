@@ -5,6 +5,7 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { OffheapError } from "../errors.ts";
+import type { Description, VerifyReport } from "../inspection.ts";
 import { listDir } from "./fsops.ts";
 import { DIR_SPEC, FLAG_VALID, parseSegmentName } from "./layout.ts";
 import { DurableQueue } from "./queue.ts";
@@ -29,12 +30,7 @@ function locate(path: string): { dir: string; prefix: string } {
 }
 
 /** Header, options and counts of the queue at `path` (a directory or its `.qdir` file). */
-export function describeQueue(path: string): {
-  kind: string;
-  version: number;
-  options: Record<string, number | string>;
-  counts: Record<string, number>;
-} {
+export function describeQueue(path: string): Description {
   const { dir, prefix } = locate(path);
   using queue = DurableQueue.open(dir, { prefix, readonly: true });
   const stats = queue.stats();
@@ -60,7 +56,7 @@ export function describeQueue(path: string): {
 export function verifyQueue(
   path: string,
   onProgress?: (done: number, total: number) => void,
-): { checked: number; bad: Array<{ id: number; reason: string }> } {
+): VerifyReport {
   const { dir, prefix } = locate(path);
   using queue = DurableQueue.open(dir, { prefix, readonly: true });
   const first = queue.first;

@@ -9,26 +9,15 @@
 import { File, Mapping } from "../../ffi/index.ts";
 import { loadWord } from "./fence.ts";
 import { fileBytesFor, RECORDS_HEADER, readFileLayout } from "./layout.ts";
+import type { Description, VerifyReport } from "../inspection.ts";
 
-/** What {@link describeRecords} reports. */
-export interface RecordsDescription {
-  kind: string;
-  version: number;
-  options: Record<string, number | string>;
-  counts: Record<string, number>;
-}
 
-/** What {@link verifyRecords} reports. */
-export interface RecordsVerification {
-  checked: number;
-  bad: Array<{ id: number; reason: string }>;
-}
 
 /**
  * Header, schema and counts of the record store at `path`. Throws `OffheapError`
  * (`ERR_FORMAT`, `ERR_CORRUPT`, `ERR_SYSTEM`) when the file can't be read as one.
  */
-export function describeRecords(path: string): RecordsDescription {
+export function describeRecords(path: string): Description {
   using file = File.open(path, { readonly: true });
   const layout = readFileLayout(file);
   return {
@@ -56,7 +45,7 @@ export function describeRecords(path: string): RecordsDescription {
  * are unreadable), then every record's sequence word. An odd word (a writer died
  * mid-update, or is writing right now) is listed as bad; the next writable open resets it.
  */
-export function verifyRecords(path: string, onProgress?: (done: number, total: number) => void): RecordsVerification {
+export function verifyRecords(path: string, onProgress?: (done: number, total: number) => void): VerifyReport {
   using file = File.open(path, { readonly: true });
   const layout = readFileLayout(file);
   const bad: Array<{ id: number; reason: string }> = [];

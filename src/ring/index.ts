@@ -3,4 +3,4 @@
  * across processes. See {@link RingBuffer}; `describeRing`/`verifyRing` serve the CLI.
  */
 export { RingBuffer, type FollowOptions, type RingOptions, type RingRecord, type RingStats } from "./ring.ts";
-export { describeRing, verifyRing, type RingDescription, type RingVerification } from "./inspect.ts";
+export { describeRing, verifyRing } from "./inspect.ts";

@@ -6,22 +6,9 @@ import { File } from "../../ffi/index.ts";
 import { DATA_OFFSET, HEAD_OFFSET, RING_SPEC, WAITERS_OFFSET, slotsInShard, shardPath } from "./layout.ts";
 import { openRingFiles, readShardHeader } from "./files.ts";
 import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc } from "./slot.ts";
+import type { Description, VerifyReport } from "../inspection.ts";
 
-/** What {@link describeRing} reports. */
-export interface RingDescription {
-  kind: string;
-  version: number;
-  options: Record<string, number | string>;
-  counts: Record<string, number>;
-}
 
-/** What {@link verifyRing} reports. */
-export interface RingVerification {
-  /** Slots holding a record or a deletion marker that were checked. */
-  checked: number;
-  /** Damaged slots: `id` is the stored id, or the slot index when the header is unusable. */
-  bad: Array<{ id: number; reason: string }>;
-}
 
 const TWO32 = 0x1_0000_0000;
 
@@ -37,7 +24,7 @@ function readHeadWords(file: File): { next: number; waiters: number } {
 }
 
 /** Describe the ring at `path` without opening it for writing. Throws `OffheapError` if it cannot be read. */
-export function describeRing(path: string): RingDescription {
+export function describeRing(path: string): Description {
   const file = File.open(path, { readonly: true });
   try {
     const layout = readShardHeader(file, 0);
@@ -68,7 +55,7 @@ export function describeRing(path: string): RingDescription {
  * Check the CRC of every slot of the ring at `path` (opened read-only). Damaged records are
  * listed, never thrown; only a ring that cannot be read at all throws `OffheapError`.
  */
-export function verifyRing(path: string, onProgress?: (done: number, total: number) => void): RingVerification {
+export function verifyRing(path: string, onProgress?: (done: number, total: number) => void): VerifyReport {
   const { layout, files } = openRingFiles(path, {
     readonly: true,
     lockTimeout: undefined,
@@ -76,7 +63,7 @@ export function verifyRing(path: string, onProgress?: (done: number, total: numb
     capacity: undefined,
     shards: undefined,
   });
-  const bad: RingVerification["bad"] = [];
+  const bad: VerifyReport["bad"] = [];
   let checked = 0;
   let done = 0;
   try {

@@ -20,6 +20,7 @@ import {
   type StoredEntry,
   type StoreWriter,
 } from "./types.ts";
+import { untilAborted } from "../signals.ts";
 
 /** Options of a {@link TieredCache}. Times are in milliseconds. */
 export interface TieredCacheOptions {
@@ -366,7 +367,7 @@ export class TieredCache {
     const existing = attempt < 3 ? this.#flights.get(key) : undefined;
     if (existing !== undefined) {
       this.#stats.collapsed++;
-      await withSignal(existing.ready, options.signal);
+      await untilAborted(existing.ready, options.signal);
       if (existing.fill !== undefined && existing.meta !== undefined && existing.fill.joinable) {
         const meta = existing.meta;
         if (options.ifNoneMatch != null && ifNoneMatchMatches(options.ifNoneMatch, meta.etag)) {
@@ -376,7 +377,7 @@ export class TieredCache {
         this.#stats.misses++;
         return { status: "miss", body: existing.fill.subscribe(), meta, source: "origin", collapsed: true };
       }
-      const outcome = await withSignal(existing.promise, options.signal);
+      const outcome = await untilAborted(existing.promise, options.signal);
       if (outcome.kind === "not-found") {
         this.#stats.notFound++;
         return { status: "not-found", body: null, meta: { cachedAt: this.#clock() }, source: "origin", collapsed: true };
@@ -744,21 +745,3 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
-function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}

@@ -8,14 +8,8 @@ import { File } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
 import { FILE_STORE_SPEC, STORE_FILE, readHead, readStoreHeader } from "./file-store.ts";
 import { keyHash } from "./key-hash.ts";
+import type { Description, VerifyReport } from "../inspection.ts";
 
-/** What {@link describeFileStore} reports. */
-export interface FileStoreDescription {
-  kind: string;
-  version: number;
-  options: Record<string, number | string>;
-  counts: Record<string, number>;
-}
 
 const SUB_RE = /^[0-9a-f]{2}$/;
 const ENTRY_RE = /^[0-9a-f]{30}$/;
@@ -47,7 +41,7 @@ function storeDir(path: string): string {
  * Kind, version, options and counts (`entries`, `bytes`, `tempFiles`) of the file store in
  * `path` (its directory or the directory's `offheap-filestore` file). Throws `ERR_FORMAT` / `ERR_CORRUPT` when `dir` is not a readable file store.
  */
-export function describeFileStore(path: string): FileStoreDescription {
+export function describeFileStore(path: string): Description {
   const dir = storeDir(path);
   const header = readStoreHeader(dir);
   let entries = 0;
@@ -79,7 +73,7 @@ export function describeFileStore(path: string): FileStoreDescription {
  * body CRC. Never throws for a bad entry — it is listed with its index in scan order and
  * the reason; throws `OffheapError` only when `dir` is not a readable file store.
  */
-export function verifyFileStore(path: string, onProgress?: (done: number, total: number) => void): { checked: number; bad: Array<{ id: number; reason: string }> } {
+export function verifyFileStore(path: string, onProgress?: (done: number, total: number) => void): VerifyReport {
   const dir = storeDir(path);
   readStoreHeader(dir);
   const files = entryFiles(dir);

@@ -1,18 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { statSync, writeFileSync } from "node:fs";
 import { File } from "../../ffi/index.ts";
-import { OffheapError } from "../../src/errors.ts";
-import { tempDir } from "../helpers/index.ts";
+import { tempDir, thrown } from "../helpers/index.ts";
 
-function thrown(fn: () => unknown): OffheapError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(OffheapError);
-    return e as OffheapError;
-  }
-  throw new Error("expected an OffheapError, nothing was thrown");
-}
 
 describe("File", () => {
   test("write then read back at offsets, and size follows", () => {

@@ -1,17 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { File, Mapping, MAX_MAPPING_BYTES } from "../../ffi/index.ts";
-import { OffheapError } from "../../src/errors.ts";
-import { ROOT, runScript, tempDir, writeScript } from "../helpers/index.ts";
+import { ROOT, codeOf, runScript, tempDir, writeScript } from "../helpers/index.ts";
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(OffheapError);
-    return (e as OffheapError).code;
-  }
-  throw new Error("expected an OffheapError, nothing was thrown");
-}
 
 describe("Mapping of a file", () => {
   test("writes through the mapping reach the file, and file writes show in the mapping", () => {

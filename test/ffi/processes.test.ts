@@ -1,28 +1,9 @@
 // flock, Atomics and futex between real processes.
 import { describe, expect, test } from "bun:test";
 import { File, FutexWaiter, Lock, Mapping, futexWake, hasFutex } from "../../ffi/index.ts";
-import { OffheapError } from "../../src/errors.ts";
-import { Child, ROOT, runScript, tempDir, writeScript } from "../helpers/index.ts";
+import { Child, ROOT, codeOf, codeOfAsync, runScript, tempDir, writeScript } from "../helpers/index.ts";
 
-async function codeOfAsync(fn: () => Promise<unknown>): Promise<string> {
-  try {
-    await fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(OffheapError);
-    return (e as OffheapError).code;
-  }
-  throw new Error("expected an OffheapError, nothing was thrown");
-}
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(OffheapError);
-    return (e as OffheapError).code;
-  }
-  throw new Error("expected an OffheapError, nothing was thrown");
-}
 
 describe("Lock between processes", () => {
   test("a child holding the lock locks the parent out until the child is killed", async () => {

@@ -15,7 +15,7 @@ import {
   setU64,
   type HeaderSpec,
 } from "../../src/format.ts";
-import { seededRandom, tempDir } from "../helpers/index.ts";
+import { codeOf, seededRandom, tempDir } from "../helpers/index.ts";
 
 const spec: HeaderSpec<"recordSize" | "capacity" | "shards"> = {
   kind: "TEST",
@@ -25,15 +25,6 @@ const spec: HeaderSpec<"recordSize" | "capacity" | "shards"> = {
 };
 const values = { recordSize: 128, capacity: 2 ** 40 + 3, shards: 4 };
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(OffheapError);
-    return (e as OffheapError).code;
-  }
-  throw new Error("expected an OffheapError, nothing was thrown");
-}
 
 describe("crc32", () => {
   test("matches the crc-32 package on fixed and random inputs", () => {

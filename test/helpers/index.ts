@@ -2,3 +2,5 @@
 export { tempDir, type TempDir } from "./temp.ts";
 export { Child, ROOT, runScript, writeScript } from "./child.ts";
 export { crashRun, seededRandom, type CrashOptions, type CrashResult } from "./crash.ts";
+export { codeOf, codeOfAsync, thrown } from "./errors.ts";
+export { flipByte } from "./files.ts";

@@ -7,18 +7,10 @@ import { closeSync, cpSync, openSync, readdirSync, readFileSync, readSync, rmSyn
 import { join } from "node:path";
 import { File, Lock } from "../../ffi/index.ts";
 import { DurableQueue, verifyQueue } from "../../src/queue/index.ts";
-import { tempDir } from "../helpers/index.ts";
+import { flipByte, tempDir } from "../helpers/index.ts";
 
 const code = (c: string) => expect.objectContaining({ code: c });
 
-function flipByte(path: string, offset: number): void {
-  const fd = openSync(path, "r+");
-  const b = new Uint8Array(1);
-  readSync(fd, b, 0, 1, offset);
-  b[0] = b[0]! ^ 0xff;
-  writeSync(fd, b, 0, 1, offset);
-  closeSync(fd);
-}
 
 /** Where item `pos` of the first segment starts in its data file (read from the index). */
 function dataOffset(dir: string, pos: number, base = 0): number {

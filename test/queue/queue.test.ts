@@ -7,17 +7,9 @@ import CRC32 from "crc-32";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { DurableQueue, describeQueue, verifyQueue } from "../../src/queue/index.ts";
-import { tempDir } from "../helpers/index.ts";
+import { flipByte, tempDir } from "../helpers/index.ts";
 
 const text = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : new TextDecoder().decode(bytes));
-function flipByte(path: string, offset: number): void {
-  const fd = openSync(path, "r+");
-  const b = new Uint8Array(1);
-  readSync(fd, b, 0, 1, offset);
-  b[0] = b[0]! ^ 0xff;
-  writeSync(fd, b, 0, 1, offset);
-  closeSync(fd);
-}
 /** Where item `pos` of the first segment starts in its data file (read from the index). */
 function dataOffset(dir: string, pos: number, base = 0): number {
   const idx = readFileSync(join(dir, `queue-${String(base).padStart(16, "0")}.idx`));

@@ -1,0 +1,17 @@
+/**
+ * Damaging files on purpose, for corruption tests.
+ */
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
+
+/** Invert every bit of the byte at `offset` of the file at `path`. */
+export function flipByte(path: string, offset: number): void {
+  const fd = openSync(path, "r+");
+  try {
+    const b = new Uint8Array(1);
+    if (readSync(fd, b, 0, 1, offset) !== 1) throw new Error(`${path} has no byte at offset ${offset}`);
+    b[0] = b[0]! ^ 0xff;
+    writeSync(fd, b, 0, 1, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
