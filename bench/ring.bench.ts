@@ -105,7 +105,7 @@ for (const s of sizes) {
     if (lmdb.size > 0) comparisons.push({ ours: `ring ${io} getInto ${s.label}`, peer: `lmdb getBinaryFast ${s.label}` });
   }
 }
-printRatios("RingBuffer (measured on a shared, loaded machine)", avg, comparisons);
+printRatios("RingBuffer vs lmdb and bun:sqlite (WAL)", avg, comparisons);
 if (lmdbNote) console.log(`\nnote: ${lmdbNote}`);
 
 const ns = (name: string) => avg.get(name) ?? Number.NaN;

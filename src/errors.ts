@@ -51,13 +51,13 @@ export class OffheapError extends Error {
   /** Stable code to switch on. */
   readonly code: ErrorCode;
   /** errno name (`"ENOENT"`, `"EACCES"`, …) for `ERR_SYSTEM`. */
-  readonly errno?: string;
+  declare readonly errno?: string;
   /** The libc call that failed, for `ERR_SYSTEM`. */
-  readonly syscall?: string;
+  declare readonly syscall?: string;
   /** The path concerned, when known. */
-  readonly path?: string;
+  declare readonly path?: string;
   /** For `ERR_LAPPED`: how many records the reader missed. */
-  readonly missed?: number;
+  declare readonly missed?: number;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });

@@ -2,12 +2,16 @@
  * Shared printing for the benchmarks: the machine line and a table of ratios between our
  * structure and the peers measured in the same mitata run.
  */
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 
-/** A one-line description of the machine, for the README's tables. */
+/**
+ * A one-line description of the machine, for the README's tables, with the 1-minute load
+ * average: on a shared machine it says how much to trust the absolute numbers.
+ */
 export function machine(): string {
   const cpu = cpus()[0]?.model ?? "unknown CPU";
-  return `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${process.platform}-${process.arch}, Bun ${Bun.version}`;
+  const load = loadavg()[0] ?? 0;
+  return `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${process.platform}-${process.arch}, Bun ${Bun.version}, load average ${load.toFixed(2)}`;
 }
 
 /** Average ns per iteration of every benchmark in a mitata result, by name. */
