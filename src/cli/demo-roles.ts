@@ -117,9 +117,12 @@ export const ROLES: Record<string, Role> = {
   async "ring-consumer"(dir, deadline) {
     using ring = RingBuffer.open(join(dir, "ring"), { readonly: true });
     const rep = new Reporter();
-    let lapped = 0;
+    let expected = ring.next;
+    let gaps = 0;
     try {
-      for await (const { data } of ring.follow(ring.next, { signal: untilDeadline(deadline), onLap: "skip" })) {
+      for await (const { id, data } of ring.follow(ring.next, { signal: untilDeadline(deadline), onLap: "skip" })) {
+        if (id !== expected) gaps++;
+        expected = id + 1;
         rep.latency.add((now() - readStamp(data)) * 1000);
         rep.ops++;
         rep.tick();
@@ -127,8 +130,9 @@ export const ROLES: Record<string, Role> = {
     } catch (e) {
       if (!(e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError"))) throw e;
     }
-    lapped = Number(ring.stats().laps ?? 0);
-    rep.note = lapped > 0 ? `lapped ${lapped}×` : "every record, in order";
+    const lapped = Number(ring.stats().laps ?? 0);
+    const order = gaps === 0 ? "every record, in order" : `lapped ${lapped}×, ${gaps} gaps`;
+    rep.note = `${order}; p: append → read`;
     rep.print();
   },
 
@@ -148,7 +152,7 @@ export const ROLES: Record<string, Role> = {
       rep.tick();
       await Bun.sleep(2);
     }
-    rep.note = `durable batches of 100, p = batch time`;
+    rep.note = "p: one durable batch of 100";
     rep.print();
   },
 
@@ -167,7 +171,7 @@ export const ROLES: Record<string, Role> = {
       if (!(e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError"))) throw e;
     }
     reader.commit();
-    rep.note = `named reader at ${reader.position}`;
+    rep.note = `named reader at ${reader.position}; p: append → read`;
     rep.print();
   },
 
@@ -192,7 +196,7 @@ export const ROLES: Record<string, Role> = {
       rep.tick();
       await Bun.sleep(1);
     }
-    rep.note = "p = µs per set()";
+    rep.note = "p: one set() of 4 fields";
     rep.print();
   },
 
@@ -213,7 +217,7 @@ export const ROLES: Record<string, Role> = {
       rep.tick();
       await Bun.sleep(0);
     }
-    rep.note = `${torn} torn reads (seqlock snapshots)`;
+    rep.note = `${torn} torn reads; p: one get() snapshot`;
     rep.print();
   },
 
@@ -238,7 +242,7 @@ export const ROLES: Record<string, Role> = {
     const stats = cache.stats();
     const hits = Number(stats.hits ?? 0);
     const misses = Number(stats.misses ?? 0);
-    rep.note = `hit ratio ${((100 * hits) / Math.max(1, hits + misses)).toFixed(1)}%, ${cache.size} entries in ${(cache.bytes / 2 ** 20).toFixed(1)} MiB`;
+    rep.note = `hit ratio ${((100 * hits) / Math.max(1, hits + misses)).toFixed(1)}%, ${cache.size} entries, ${(cache.bytes / 2 ** 20).toFixed(1)} MiB; p: one get/set`;
     rep.print();
   },
 };
