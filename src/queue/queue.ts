@@ -105,7 +105,7 @@ const F_EPOCH = DIR_EPOCH / 8;
 const encoder = new TextEncoder();
 
 /** appendMany calls with at least this many bytes stage their records and pwrite them. */
-const STAGE_THRESHOLD = 64 << 10;
+const STAGE_THRESHOLD = 4 << 10;
 /** Largest staging buffer a handle keeps. */
 const STAGE_MAX = 8 << 20;
 
@@ -173,7 +173,6 @@ export class DurableQueue {
   #pending: Pending | undefined;
   #staging = false;
   #stage = new Uint8Array(0);
-  #stageView = new DataView(this.#stage.buffer);
   #stageSegment: Segment | undefined;
   #stageAt = 0;
   #stageLen = 0;
@@ -181,6 +180,25 @@ export class DurableQueue {
   #wakeWords: Int32Array;
   #wakeWritable = false;
   #stats = { appends: 0, gets: 0, shifts: 0, deletes: 0, recoveries: 0 };
+  /** Largest item a segment can hold. */
+  readonly #maxItem: number;
+  /** Reused item list of appendMany, and whether a call is using it. */
+  #list: Uint8Array[] = [];
+  #listBusy = false;
+  /** Reused UTF-8 buffer for string items of append. */
+  #scratch = new Uint8Array(256);
+  /** The segment the last lookup found (sequential reads hit it). */
+  #hot: Segment | undefined;
+  /**
+   * Lookup table over #segments: entry j is the position of the last segment whose base is
+   * at most `#tableLow + j * #tableStep`. Rebuilt lazily when the list changes; at most
+   * 4 entries per segment, so its memory follows the segment count, not the item count.
+   */
+  #table = new Int32Array(0);
+  #tableLen = 0;
+  #tableLow = 0;
+  #tableStep = 1;
+  #tableStale = true;
 
   private constructor(dir: string, prefix: string, options: Required<Pick<QueueOptions, "sync" | "readonly" | "lockTimeout">>, stored: { segmentBytes: number; segmentItems: number; maxBytes: number }, dirFile: File, dirMap: Mapping) {
     this.dir = dir;
@@ -192,6 +210,7 @@ export class DurableQueue {
     this.segmentItems = stored.segmentItems;
     this.maxBytes = stored.maxBytes === 0 ? Infinity : stored.maxBytes;
     this.#geometry = { segmentBytes: stored.segmentBytes, segmentItems: stored.segmentItems };
+    this.#maxItem = stored.segmentBytes - DATA_START - RECORD_HEADER;
     this.#dirMap = dirMap;
     this.#dirBytes = dirMap.bytes;
     this.#words = new Int32Array(dirMap.buffer, 0, DIR_FILE_BYTES / 4);
@@ -357,19 +376,25 @@ export class DurableQueue {
 
   /** Append one item; returns its index. */
   append(data: Uint8Array | string): number {
-    this.#checkWritable();
-    const bytes = toBytes(data);
-    this.#checkSize(bytes.length);
-    // Inlined #withLock: no closure per append.
+    // The checks of #checkWritable/#checkSize/#checkRoom, inlined as comparisons: the
+    // error paths run only when one fails.
+    if (this.#closed || this.readonly) this.#checkWritable();
+    const bytes = data instanceof Uint8Array ? data : this.#encode(data);
+    const length = bytes.length;
+    if (length > this.#maxItem) this.#checkSize(length);
     this.#enter();
     let ok = false;
     try {
-      this.#checkRoom(bytes.length);
-      const index = this.#state[F_NEXT]!;
-      this.#dirty();
+      const state = this.#state;
+      if (state[F_BYTES]! + length > this.maxBytes) this.#checkRoom(length);
+      const index = state[F_NEXT]!;
+      Atomics.store(this.#words, W_DIRTY, 1);
       this.#put(bytes, index);
-      this.#flushPending();
-      this.#publishAppends(index, 1, bytes.length);
+      if (this.syncMode !== "none") this.#flushPending();
+      state[F_NEXT] = index + 1;
+      state[F_COUNT] = state[F_COUNT]! + 1;
+      state[F_BYTES] = state[F_BYTES]! + length;
+      this.#stats.appends++;
       ok = true;
       return index;
     } finally {
@@ -379,32 +404,53 @@ export class DurableQueue {
 
   /** Append several items under one lock (and, with `sync: "batch"`, one flush); returns the first one's index. */
   appendMany(items: Iterable<Uint8Array | string>): number {
-    this.#checkWritable();
+    if (this.#closed || this.readonly) this.#checkWritable();
     if (items === null || typeof (items as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== "function") {
       throw invalid("appendMany takes an iterable of Uint8Array or string items");
     }
-    const list: Uint8Array[] = [];
-    let total = 0;
-    for (const item of items) {
-      const bytes = toBytes(item);
-      this.#checkSize(bytes.length);
-      list.push(bytes);
-      total += bytes.length;
-    }
-    return this.#withLock(() => {
-      const first = this.#state[F_NEXT]!;
-      if (list.length === 0) return first;
-      this.#checkRoom(total);
-      this.#dirty();
-      if (this.syncMode !== "always" && total >= STAGE_THRESHOLD) this.#startStaging(total + list.length * RECORD_HEADER);
-      for (let i = 0; i < list.length; i++) {
-        this.#put(list[i]!, first + i);
-        if (this.syncMode === "always") this.#flushPending();
+    // The item list is reused across calls (an iterable may call back into appendMany:
+    // then the inner call gets its own list).
+    const reuse = !this.#listBusy;
+    const list = reuse ? this.#list : [];
+    this.#listBusy = true;
+    try {
+      let total = 0;
+      const maxItem = this.#maxItem;
+      for (const item of items) {
+        const bytes = toBytes(item);
+        if (bytes.length > maxItem) this.#checkSize(bytes.length);
+        list.push(bytes);
+        total += bytes.length;
       }
-      this.#flushPending();
-      this.#publishAppends(first, list.length, total);
-      return first;
-    });
+      this.#enter();
+      let ok = false;
+      try {
+        const state = this.#state;
+        const first = state[F_NEXT]!;
+        const count = list.length;
+        if (count > 0) {
+          if (state[F_BYTES]! + total > this.maxBytes) this.#checkRoom(total);
+          Atomics.store(this.#words, W_DIRTY, 1);
+          const always = this.syncMode === "always";
+          if (!always && total >= STAGE_THRESHOLD) this.#startStaging(total + count * RECORD_HEADER);
+          for (let i = 0; i < count; i++) {
+            this.#put(list[i]!, first + i);
+            if (always) this.#flushPending();
+          }
+          this.#flushPending();
+          this.#publishAppends(first, count, total);
+        }
+        ok = true;
+        return first;
+      } finally {
+        this.#leave(ok);
+      }
+    } finally {
+      if (reuse) {
+        list.length = 0;
+        this.#listBusy = false;
+      }
+    }
   }
 
   /** Remove and return the oldest live item. */
@@ -580,6 +626,7 @@ export class DurableQueue {
     for (const segment of this.#segments) segment.close();
     this.#segments = [];
     this.#last = undefined;
+    this.#listChanged();
     this.#dirMap.close();
     this.#wakeMap?.close();
     this.#lock?.unlock();
@@ -610,6 +657,18 @@ export class DurableQueue {
         { path: this.dir },
       );
     }
+  }
+
+  /**
+   * UTF-8 bytes of a string item, encoded into a reused buffer (valid until the next
+   * call); anything else that is not a Uint8Array is `ERR_INVALID`.
+   */
+  #encode(data: unknown): Uint8Array {
+    if (typeof data !== "string") return toBytes(data);
+    const most = data.length * 3;
+    if (most > STAGE_MAX) return encoder.encode(data);
+    if (this.#scratch.length < most) this.#scratch = new Uint8Array(Math.max(most, this.#scratch.length * 2));
+    return this.#scratch.subarray(0, encoder.encodeInto(data, this.#scratch).written);
   }
 
   #checkRoom(adding: number): void {
@@ -657,14 +716,16 @@ export class DurableQueue {
   /** Publish (when `ok` and something changed) and release the lock. */
   #leave(ok: boolean): void {
     this.#pending = undefined;
-    this.#staging = false;
-    this.#stageLen = 0;
-    this.#stageSegment = undefined;
+    if (this.#staging) {
+      this.#staging = false;
+      this.#stageLen = 0;
+      this.#stageSegment = undefined;
+    }
     const words = this.#words;
     if (ok && words[W_DIRTY] !== 0) {
       Atomics.store(words, W_DIRTY, 0);
       Atomics.add(words, W_CHANGES, 1);
-      this.#wake();
+      if (this.#wakeMap === undefined || this.#wakeWords[W_WAITERS] !== 0) futexWake(this.#dirMap, DIR_CHANGES);
     }
     this.#lock!.unlock();
   }
@@ -734,11 +795,11 @@ export class DurableQueue {
         this.#stageSegment = segment;
         this.#stageAt = at;
       }
-      encodeRecord(this.#stage, this.#stageView, this.#stageLen, pos, bytes, crc, epoch);
+      encodeRecord(this.#stage, this.#stageLen, pos, bytes, crc, epoch);
       this.#stageLen += record;
       offset = at + RECORD_HEADER;
     } else {
-      this.#flushStage();
+      if (this.#staging) this.#flushStage();
       offset = segment.writeRecord(at, pos, bytes, crc, epoch);
     }
     // The entry may precede its staged bytes on disk for a moment: nobody sees it before
@@ -767,7 +828,6 @@ export class DurableQueue {
     const want = Math.min(STAGE_MAX, bytes);
     if (this.#stage.length < want) {
       this.#stage = new Uint8Array(want);
-      this.#stageView = new DataView(this.#stage.buffer);
     }
     this.#staging = true;
     this.#stageLen = 0;
@@ -796,6 +856,7 @@ export class DurableQueue {
     const segment = Segment.create(this.dir, this.prefix, base, this.#geometry, this.syncMode !== "none");
     this.#segments.push(segment);
     this.#last = segment;
+    this.#listChanged();
     this.#segGen = Atomics.add(this.#words, W_SEGGEN, 1) + 1;
     return segment;
   }
@@ -828,6 +889,7 @@ export class DurableQueue {
     const i = this.#segments.indexOf(segment);
     if (i >= 0) this.#segments.splice(i, 1);
     if (this.#last === segment) this.#last = undefined;
+    this.#listChanged();
     this.#segGen = Atomics.add(this.#words, W_SEGGEN, 1) + 1;
   }
 
@@ -880,30 +942,73 @@ export class DurableQueue {
     if (k >= segments.length) state[F_FIRST] = next;
   }
 
-  /** Position in #segments of the last segment with base ≤ index, or -1. */
+  /**
+   * Position in #segments of the last segment with base ≤ index, or -1: a table lookup,
+   * then a step forward past the segments that start inside the table's bucket (none or
+   * one when segments hold similar numbers of items).
+   */
   #searchSegment(index: number): number {
     const segments = this.#segments;
-    let lo = 0;
-    let hi = segments.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (segments[mid]!.base <= index) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return found;
+    const last = segments.length - 1;
+    if (last < 0 || index < segments[0]!.base) return -1;
+    if (index >= segments[last]!.base) return last;
+    if (this.#tableStale) this.#buildTable();
+    const bucket = Math.floor((index - this.#tableLow) / this.#tableStep);
+    let k = bucket < this.#tableLen ? this.#table[bucket]! : last;
+    while (k < last && segments[k + 1]!.base <= index) k++;
+    return k;
   }
 
+  /** Rebuild the lookup table of #searchSegment (after the segment list changed). */
+  #buildTable(): void {
+    this.#tableStale = false;
+    const segments = this.#segments;
+    const count = segments.length;
+    if (count < 2) {
+      this.#tableLen = 0;
+      return;
+    }
+    const low = segments[0]!.base;
+    const span = segments[count - 1]!.base - low;
+    // A power-of-two step keeps the table within 4 entries per segment.
+    let step = 1;
+    while (span / step > 4 * count) step *= 2;
+    const length = Math.ceil(span / step);
+    if (this.#table.length < length) this.#table = new Int32Array(Math.max(length, this.#table.length * 2, 16));
+    const table = this.#table;
+    let k = 0;
+    for (let j = 0; j < length; j++) {
+      const at = low + j * step;
+      while (k < count - 1 && segments[k + 1]!.base <= at) k++;
+      table[j] = k;
+    }
+    this.#tableLow = low;
+    this.#tableStep = step;
+    this.#tableLen = length;
+  }
+
+  /** Forget the lookup cache and table: the segment list changed. */
+  #listChanged(): void {
+    this.#hot = undefined;
+    this.#tableStale = true;
+  }
+
+  /**
+   * The segment holding `index`, or `undefined`. An index is in a segment when it is
+   * below the segment's `written` (shared through its index file), so a hit on the
+   * segment of the previous lookup is O(1) and exact. A miss that may be explained by
+   * segments another process created or removed relists once.
+   */
   #segmentFor(index: number): Segment | undefined {
+    const hot = this.#hot;
+    if (hot !== undefined && index >= hot.base && index - hot.base < hot.written) return hot;
     for (let attempt = 0; attempt < 2; attempt++) {
       const k = this.#searchSegment(index);
       if (k >= 0) {
         const segment = this.#segments[k]!;
-        if (index - segment.base < segment.limit) {
-          const nextSegment = this.#segments[k + 1];
-          if (nextSegment === undefined || index < nextSegment.base) return segment;
+        if (index - segment.base < Math.min(segment.written, segment.limit)) {
+          this.#hot = segment;
+          return segment;
         }
       }
       if (attempt === 0 && this.#words[W_SEGGEN]! !== this.#segGen) this.#relist();
@@ -939,6 +1044,7 @@ export class DurableQueue {
     kept.sort((a, b) => a.base - b.base);
     this.#segments = kept;
     this.#last = kept[kept.length - 1];
+    this.#listChanged();
   }
 
   /**
@@ -949,6 +1055,7 @@ export class DurableQueue {
     this.#stats.recoveries++;
     for (const segment of this.#segments) segment.close();
     this.#segments = [];
+    this.#listChanged();
     const names = listDir(this.dir);
     const idx = new Set<number>();
     const dat = new Set<number>();
@@ -973,6 +1080,7 @@ export class DurableQueue {
     }
     this.#segments = segments;
     this.#last = segments[segments.length - 1];
+    this.#listChanged();
     const [firstFloor, nextFloor, lastEpoch] = this.#readFloors();
     // Records written from now on carry a higher epoch than anything a dead writer left.
     const epoch = Math.min(lastEpoch + 1, 0xffffffff);

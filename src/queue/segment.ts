@@ -205,7 +205,7 @@ export class Segment {
    */
   writeRecord(at: number, pos: number, bytes: Uint8Array, crc: number, epoch: number): number {
     const data = this.#dataBytes ?? this.data();
-    return encodeRecord(data, this.#dataView!, at, pos, bytes, crc, epoch);
+    return encodeRecord(data, at, pos, bytes, crc, epoch);
   }
 
   /**
@@ -392,15 +392,25 @@ export class Segment {
 
 /**
  * Encode one record (header, then `bytes`) at `at` of `target`; returns where the bytes
- * start. Shared by mapped writes and the pwrite staging buffer.
+ * start. Shared by mapped writes and the pwrite staging buffer. The header is stored byte
+ * by byte: records are not 4-byte aligned, and JSC does not inline DataView stores here
+ * (measured: five `setUint32` calls cost about half of the rest of an append).
  */
-export function encodeRecord(target: Uint8Array, view: DataView, at: number, pos: number, bytes: Uint8Array, crc: number, epoch: number): number {
+export function encodeRecord(target: Uint8Array, at: number, pos: number, bytes: Uint8Array, crc: number, epoch: number): number {
   const length = bytes.length;
   target.set(bytes, at + RECORD_HEADER);
-  view.setUint32(at + REC_LENGTH, length, true);
-  view.setUint32(at + REC_CRC, crc, true);
-  view.setUint32(at + REC_POSITION, pos, true);
-  view.setUint32(at + REC_EPOCH, epoch, true);
-  view.setUint32(at + REC_CHECK, recordCheck(length, crc, pos, epoch), true);
+  put32(target, at + REC_LENGTH, length);
+  put32(target, at + REC_CRC, crc);
+  put32(target, at + REC_POSITION, pos);
+  put32(target, at + REC_EPOCH, epoch);
+  put32(target, at + REC_CHECK, recordCheck(length, crc, pos, epoch));
   return at + RECORD_HEADER;
+}
+
+/** Store `v` little-endian at `at`. */
+function put32(target: Uint8Array, at: number, v: number): void {
+  target[at] = v;
+  target[at + 1] = v >>> 8;
+  target[at + 2] = v >>> 16;
+  target[at + 3] = v >>> 24;
 }

@@ -20,7 +20,8 @@ for (;;) {
     const index = q.append(p);
     console.log("ok " + index + " " + p);
   } else {
-    const batch = Array.from({ length: 1 + (c % 13) }, payload);
+    // Now and then a batch of over 4 KiB, which takes the staged (pwrite) path.
+    const batch = Array.from({ length: c % 7 === 0 ? 90 : 1 + (c % 13) }, payload);
     const first = q.appendMany(batch);
     console.log(batch.map((p, i) => "ok " + (first + i) + " " + p).join("\\n"));
   }
