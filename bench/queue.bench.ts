@@ -6,6 +6,8 @@
  *   `sync: "none"` (sqlite `synchronous=OFF`) and `sync: "batch"` (sqlite `synchronous=FULL`:
  *   one fsync per transaction, like one flush per call). plainjob runs with its own fixed
  *   settings (WAL, `synchronous=NORMAL`) in both.
+ * - get by index (sequential and random) over 200,000 items in several segments, against
+ *   a sqlite `SELECT … WHERE id = ?`.
  * - `sync: "batch"` throughput of 1 KiB items in 1 MiB calls against
  *   `dd bs=1M conv=fdatasync` on the same disk (a temp dir).
  *
@@ -23,6 +25,7 @@ const item = new Uint8Array(100).fill(0x61);
 const itemText = "a".repeat(100);
 const batch = Array.from({ length: 100 }, () => item);
 const batchText = Array.from({ length: 100 }, () => itemText);
+const bulkOf = (n: number) => Array.from({ length: n }, () => item);
 
 /** A bun:sqlite table used as a FIFO queue. */
 function sqliteQueue(path: string, sync: QueueSync) {
@@ -32,6 +35,7 @@ function sqliteQueue(path: string, sync: QueueSync) {
   db.exec("CREATE TABLE IF NOT EXISTS q (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL)");
   const insert = db.prepare("INSERT INTO q (data) VALUES (?)");
   const shiftOne = db.prepare("DELETE FROM q WHERE id = (SELECT id FROM q ORDER BY id LIMIT 1) RETURNING data");
+  const select = db.prepare("SELECT data FROM q WHERE id = ?");
   const shiftHundred = db.prepare("DELETE FROM q WHERE id IN (SELECT id FROM q ORDER BY id LIMIT 100) RETURNING data");
   const insertMany = db.transaction((items: Uint8Array[]) => {
     for (const it of items) insert.run(it);
@@ -41,6 +45,7 @@ function sqliteQueue(path: string, sync: QueueSync) {
     appendMany: (items: Uint8Array[]) => insertMany(items),
     shift: () => shiftOne.get(),
     shiftMany: () => shiftHundred.all(),
+    get: (id: number) => select.get(id),
     close: () => db.close(),
   };
 }
@@ -144,6 +149,41 @@ for (const sync of ["none", "batch"] as const) {
   );
 }
 
+// --- get by index: sequential and random reads over several segments ------------------
+
+const GET_ITEMS = 200_000;
+const oursGet = DurableQueue.open(dir.file("ours-get"), { segmentBytes: 4 << 20 });
+for (let i = 0; i < GET_ITEMS; i += 1000) oursGet.appendMany(bulkOf(1000));
+const liteGet = sqliteQueue(dir.file("sqlite-get.db"), "none");
+for (let i = 0; i < GET_ITEMS; i += 1000) liteGet.appendMany(bulkOf(1000));
+closers.push(() => {
+  oursGet.close();
+  liteGet.close();
+});
+const randomIndexes = new Uint32Array(1 << 16);
+for (let i = 0, x = 12345; i < randomIndexes.length; i++) {
+  x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+  randomIndexes[i] = x % GET_ITEMS;
+}
+let seqAt = 0;
+let randAt = 0;
+group(`get 100 B by index, ${GET_ITEMS.toLocaleString("en-US")} items in ${oursGet.stats().segments} segments`, () => {
+  bench("ours get, sequential", () => {
+    do_not_optimize(oursGet.get(seqAt));
+    seqAt = seqAt + 1 === GET_ITEMS ? 0 : seqAt + 1;
+  });
+  bench("ours get, random", () => do_not_optimize(oursGet.get(randomIndexes[randAt++ & 0xffff]!)));
+  bench("sqlite select by id, sequential", () => {
+    do_not_optimize(liteGet.get(seqAt + 1));
+    seqAt = seqAt + 1 === GET_ITEMS ? 0 : seqAt + 1;
+  });
+  bench("sqlite select by id, random", () => do_not_optimize(liteGet.get(randomIndexes[randAt++ & 0xffff]! + 1)));
+});
+comparisons.push(
+  { ours: "ours get, sequential", peer: "sqlite select by id, sequential" },
+  { ours: "ours get, random", peer: "sqlite select by id, random" },
+);
+
 const avg = averages(await run());
 for (const close of closers) close();
 printRatios("DurableQueue vs bun:sqlite (WAL) and plainjob — measured on a shared, loaded machine", avg, comparisons);
@@ -153,6 +193,7 @@ const perSecond = (name: string, items: number) => {
   return ns === undefined ? "failed" : `${Math.round((items * 1e9) / ns).toLocaleString("en-US")} items/s`;
 };
 console.log(`\nours append 100 B, sync none: ${perSecond("ours append (sync none)", 1)} one at a time, ${perSecond("ours appendMany 100 (sync none)", 100)} in batches of 100 (budget ≥ 1,000,000 items/s, ≥ 10× sqlite)`);
+console.log(`ours get 100 B: ${perSecond("ours get, sequential", 1)} sequential, ${perSecond("ours get, random", 1)} random`);
 
 // --- sync "batch" throughput against dd on the same disk ---------------------------------
 
