@@ -106,6 +106,8 @@ const encoder = new TextEncoder();
 
 /** appendMany calls with at least this many bytes stage their records and pwrite them. */
 const STAGE_THRESHOLD = 4 << 10;
+/** Largest UTF-8 buffer a handle keeps for string items. */
+const SCRATCH_MAX = 256 << 10;
 /** Largest staging buffer a handle keeps. */
 const STAGE_MAX = 8 << 20;
 
@@ -666,8 +668,9 @@ export class DurableQueue {
   #encode(data: unknown): Uint8Array {
     if (typeof data !== "string") return toBytes(data);
     const most = data.length * 3;
-    if (most > STAGE_MAX) return encoder.encode(data);
-    if (this.#scratch.length < most) this.#scratch = new Uint8Array(Math.max(most, this.#scratch.length * 2));
+    // Long strings: one allocation is small next to their copy, and the buffer stays small.
+    if (most > SCRATCH_MAX) return encoder.encode(data);
+    if (this.#scratch.length < most) this.#scratch = new Uint8Array(Math.min(SCRATCH_MAX, Math.max(most, this.#scratch.length * 2)));
     return this.#scratch.subarray(0, encoder.encodeInto(data, this.#scratch).written);
   }
 

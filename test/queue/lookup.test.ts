@@ -113,6 +113,17 @@ test("append of strings reuses one buffer: every stored item is its own, with th
   }
 });
 
+test("long string items (past the reused buffer's size) and short ones after them", () => {
+  using dir = tempDir();
+  using q = DurableQueue.open(dir.path, { segmentBytes: 1 << 20 });
+  const long = "ü".repeat(100_000); // 200,000 bytes of UTF-8
+  expect(q.append(long)).toBe(0);
+  expect(q.append("after")).toBe(1);
+  expect(text(q.get(0))).toBe(long);
+  expect(q.get(0)!.length).toBe(200_000);
+  expect(text(q.get(1))).toBe("after");
+});
+
 test("appendMany through the staged path (≥ 4 KiB per call) rolls over segments and keeps every item", () => {
   for (const sync of ["none", "batch"] as const) {
     using dir = tempDir();
