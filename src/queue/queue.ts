@@ -4,7 +4,10 @@
  *
  * Concurrency model: every mutation (append, delete, shift, truncate) holds the exclusive
  * `flock` on the directory file for its duration only, so producers in several processes
- * take turns. The shared state (first, next, counts) lives in the mapped directory file
+ * take turns. An `exclusive` handle instead takes the lock at open and holds it until
+ * close: no other process can mutate meanwhile, so its calls skip the per-call flock pair
+ * (about half of a small append) and the catch-up with other writers; everything they
+ * publish (counters, dirty word, wake-ups) is the same, so readers and recovery can't tell. The shared state (first, next, counts) lives in the mapped directory file
  * and is only written under the lock; a holder that dies mid-mutation leaves a "dirty"
  * word set, and the next holder rebuilds the state from the index files. Readers need no
  * lock: an item is published (its index below `next`) only after its entry is complete.
@@ -64,8 +67,18 @@ export interface QueueOptions {
   sync?: QueueSync;
   /** Open for reading only: no lock, no writes (named readers may still commit). */
   readonly?: boolean;
-  /** How long a mutation waits for another process's lock, in ms, before `ERR_TIMEOUT`. 0: fail at once with `ERR_LOCKED`. Default 5000. */
+  /**
+   * How long a mutation waits for another process's lock, in ms, before `ERR_TIMEOUT`. 0: fail at once with `ERR_LOCKED`. Default 5000.
+   * With `exclusive`, how long the open waits for the lock; when omitted, the open fails at once with `ERR_LOCKED`.
+   */
   lockTimeout?: number;
+  /**
+   * Single-writer mode: hold the exclusive lock from open until close, so mutations skip
+   * the per-call lock. While this handle is open, other writers' opens and mutations get
+   * `ERR_LOCKED` (or `ERR_TIMEOUT` after their `lockTimeout`); read-only handles and
+   * followers in any process see its appends live. Not with `readonly`. Default `false`.
+   */
+  exclusive?: boolean;
 }
 
 /** What {@link DurableQueue.stats} reports. */
@@ -151,6 +164,8 @@ export class DurableQueue {
   readonly prefix: string;
   /** Whether this handle is read-only. */
   readonly readonly: boolean;
+  /** Whether this handle holds the write lock from open until close (see {@link QueueOptions.exclusive}). */
+  readonly exclusive: boolean;
   /** Durability mode of this handle. */
   readonly syncMode: QueueSync;
   /** Data file size of each segment. */
@@ -202,10 +217,11 @@ export class DurableQueue {
   #tableStep = 1;
   #tableStale = true;
 
-  private constructor(dir: string, prefix: string, options: Required<Pick<QueueOptions, "sync" | "readonly" | "lockTimeout">>, stored: { segmentBytes: number; segmentItems: number; maxBytes: number }, dirFile: File, dirMap: Mapping) {
+  private constructor(dir: string, prefix: string, options: Required<Pick<QueueOptions, "sync" | "readonly" | "lockTimeout" | "exclusive">>, stored: { segmentBytes: number; segmentItems: number; maxBytes: number }, dirFile: File, dirMap: Mapping) {
     this.dir = dir;
     this.prefix = prefix;
     this.readonly = options.readonly;
+    this.exclusive = options.exclusive;
     this.syncMode = options.sync;
     this.#lockTimeout = options.lockTimeout;
     this.segmentBytes = stored.segmentBytes;
@@ -243,6 +259,9 @@ export class DurableQueue {
     const readonly = options.readonly ?? false;
     const lockTimeout = options.lockTimeout ?? 5000;
     if (typeof lockTimeout !== "number" || !(lockTimeout >= 0)) throw invalid(`lockTimeout must be a non-negative number of ms, got ${lockTimeout}`);
+    const exclusive = options.exclusive ?? false;
+    if (typeof exclusive !== "boolean") throw invalid(`exclusive must be a boolean, got ${JSON.stringify(exclusive)}`);
+    if (exclusive && readonly) throw invalid("exclusive and readonly exclude each other: an exclusive handle is the queue's only writer, a read-only one never writes");
     const given = DurableQueue.#checkLayoutOptions(options);
     const path = join(dir, dirFileName(prefix));
     if (!readonly) {
@@ -278,9 +297,14 @@ export class DurableQueue {
         throw new OffheapError("ERR_CORRUPT", `${path}: directory file cut short: expected ${DIR_FILE_BYTES} bytes, found ${size}`, { path });
       }
       mapping = Mapping.file(file, { length: DIR_FILE_BYTES, readonly });
-      queue = new DurableQueue(dir, prefix, { sync, readonly, lockTimeout }, stored, file, mapping);
+      queue = new DurableQueue(dir, prefix, { sync, readonly, lockTimeout, exclusive }, stored, file, mapping);
       if (readonly) queue.#relist();
-      else {
+      else if (exclusive) {
+        // Held until close (a killed process's lock goes with it); the next opener recovers.
+        if (options.lockTimeout === undefined) queue.#lock!.tryLock();
+        else queue.#lock!.lockSync(lockTimeout);
+        queue.#recover();
+      } else {
         queue.#lock!.lockSync(lockTimeout);
         try {
           queue.#recover();
@@ -702,8 +726,16 @@ export class DurableQueue {
     }
   }
 
-  /** Take the lock, then repair or catch up (see {@link #withLock}). */
+  /**
+   * Take the lock, then repair or catch up (see {@link #withLock}). An exclusive handle
+   * holds the lock already and nobody else writes, so there is nothing to catch up with;
+   * the dirty word can only be its own, left by a call of its own that failed midway.
+   */
   #enter(): void {
+    if (this.exclusive) {
+      if (this.#words[W_DIRTY] !== 0) this.#recover();
+      return;
+    }
     const lock = this.#lock!;
     lock.lockSync(this.#lockTimeout);
     try {
@@ -730,7 +762,7 @@ export class DurableQueue {
       Atomics.add(words, W_CHANGES, 1);
       if (this.#wakeMap === undefined || this.#wakeWords[W_WAITERS] !== 0) futexWake(this.#dirMap, DIR_CHANGES);
     }
-    this.#lock!.unlock();
+    if (!this.exclusive) this.#lock!.unlock();
   }
 
   /** Wake followers, in any process, if any may be waiting. */

@@ -1,7 +1,8 @@
 /**
  * Crash safety: a child appends under `sync: "always"` or `"batch"` and is SIGKILLed at a
  * random moment; after reopen every item it reported is there, intact, at the index it was
- * given, and no index is ever handed out twice across rounds.
+ * given, and no index is ever handed out twice across rounds. The rounds run with the
+ * per-call lock and again with an `exclusive` writer that holds the lock until it dies.
  */
 import { expect, test } from "bun:test";
 import { DurableQueue } from "../../src/queue/index.ts";
@@ -9,8 +10,8 @@ import { crashRun, ROOT, seededRandom, tempDir, writeScript } from "../helpers/i
 
 const CHILD = `
 import { DurableQueue } from "${ROOT}/src/queue/index.ts";
-const [dir, sync, round] = process.argv.slice(2);
-const q = DurableQueue.open(dir, { sync, segmentBytes: 4096 });
+const [dir, sync, round, exclusive] = process.argv.slice(2);
+const q = DurableQueue.open(dir, { sync, segmentBytes: 4096, exclusive: exclusive === "exclusive" });
 console.log("ready");
 let c = 0;
 const payload = () => { c++; return "r" + round + "-c" + c + "-" + "x".repeat((c * 7) % 90); };
@@ -28,16 +29,16 @@ for (;;) {
 }
 `;
 
-for (const sync of ["always", "batch"] as const) {
-  test(`sync "${sync}": 30 SIGKILL rounds lose nothing that was reported, never reuse an index`, async () => {
+for (const [sync, exclusive] of [["always", false], ["batch", false], ["always", true], ["batch", true]] as const) {
+  test(`sync "${sync}"${exclusive ? ", exclusive writer" : ""}: 30 SIGKILL rounds lose nothing that was reported, never reuse an index`, async () => {
     using dir = tempDir();
     const script = writeScript(dir.path, "child.ts", CHILD);
     const queueDir = dir.file("queue");
-    const random = seededRandom(sync === "always" ? 7 : 8);
+    const random = seededRandom((sync === "always" ? 7 : 8) + (exclusive ? 10 : 0));
     const reported = new Map<number, string>();
     let killedMidRun = 0;
     for (let round = 0; round < 30; round++) {
-      const result = await crashRun({ script, args: [queueDir, sync, String(round)], killAfterMs: { min: 5, max: 60 }, random });
+      const result = await crashRun({ script, args: [queueDir, sync, String(round), exclusive ? "exclusive" : "shared"], killAfterMs: { min: 5, max: 60 }, random });
       if (result.killedMidRun) killedMidRun++;
       for (const line of result.reported) {
         const space = line.indexOf(" ");
@@ -45,7 +46,9 @@ for (const sync of ["always", "batch"] as const) {
         expect(reported.has(index)).toBe(false); // an index handed out twice
         reported.set(index, line.slice(space + 1));
       }
-      using q = DurableQueue.open(queueDir);
+      // The dead writer's lock is gone: an exclusive open succeeds at once, and recovers.
+      using q = DurableQueue.open(queueDir, { exclusive, lockTimeout: 0 });
+      expect(q.stats().recoveries).toBe(1);
       for (const [index, payload] of reported) {
         const got = q.get(index);
         expect(got === undefined ? `missing ${index}` : new TextDecoder().decode(got)).toBe(payload);

@@ -1,6 +1,7 @@
 /**
  * Model-based test: 10,000 random operations on a DurableQueue with tiny segments,
- * checked step by step against a plain in-memory model, with reopens in between.
+ * checked step by step against a plain in-memory model, with reopens in between; once
+ * with the per-call lock and once with an `exclusive` handle.
  */
 import { expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
@@ -13,10 +14,10 @@ function randomBytes(random: () => number, max: number): Uint8Array {
   return out;
 }
 
-test("10,000 random operations agree with an in-memory model", () => {
+for (const exclusive of [false, true]) test(`10,000 random operations agree with an in-memory model${exclusive ? " (exclusive handle)" : ""}`, () => {
   using dir = tempDir();
   const random = seededRandom(20261121);
-  const options = { segmentBytes: 512, segmentItems: 12 } as const;
+  const options = { segmentBytes: 512, segmentItems: 12, exclusive } as const;
   let q = DurableQueue.open(dir.path, options);
   const model = new Map<number, Uint8Array>();
   let next = 0;
@@ -79,7 +80,7 @@ test("10,000 random operations agree with an in-memory model", () => {
       for (const i of [...model.keys()]) if (i < before) model.delete(i);
     } else if (r < 0.9) {
       q.close();
-      q = DurableQueue.open(dir.path, random() < 0.5 ? options : {});
+      q = DurableQueue.open(dir.path, random() < 0.5 ? options : { exclusive });
     } else {
       const i = Math.max(0, first() - 1 + Math.floor(random() * 4));
       expect(q.get(i)).toEqual(model.get(i));
@@ -94,7 +95,7 @@ test("10,000 random operations agree with an in-memory model", () => {
   }
   q.close();
   // A last reopen sees exactly the model.
-  using again = DurableQueue.open(dir.path);
+  using again = DurableQueue.open(dir.path, { exclusive });
   expect(again.length).toBe(model.size);
   for (const [i, item] of model) expect(again.get(i)).toEqual(item);
   segmentsHoldLiveItems();
