@@ -3,6 +3,8 @@
  * a bun:sqlite table used as a queue (WAL) and plainjob (SQLite-backed job queue).
  *
  * - append and shift of 100 B items, one at a time and in batches of 100,
+ *   appends both with the default per-call lock (multi-producer) and with an
+ *   `exclusive: true` handle that holds the lock from open to close (single writer),
  *   `sync: "none"` (sqlite `synchronous=OFF`) and `sync: "batch"` (sqlite `synchronous=FULL`:
  *   one fsync per transaction, like one flush per call). plainjob runs with its own fixed
  *   settings (WAL, `synchronous=NORMAL`) in both.
@@ -88,6 +90,7 @@ const closers: Array<() => void> = [];
 
 for (const sync of ["none", "batch"] as const) {
   const ours = DurableQueue.open(dir.file(`ours-${sync}`), { sync });
+  const oursExclusive = DurableQueue.open(dir.file(`ours-exclusive-${sync}`), { sync, exclusive: true });
   const oursShift = DurableQueue.open(dir.file(`ours-shift-${sync}`), { sync });
   const lite = sqliteQueue(dir.file(`sqlite-${sync}.db`), sync);
   const liteShift = sqliteQueue(dir.file(`sqlite-shift-${sync}.db`), sync);
@@ -95,6 +98,7 @@ for (const sync of ["none", "batch"] as const) {
   const pjShift = plainjob(dir.file(`plainjob-shift-${sync}.db`));
   closers.push(() => {
     ours.close();
+    oursExclusive.close();
     oursShift.close();
     lite.close();
     liteShift.close();
@@ -111,11 +115,13 @@ for (const sync of ["none", "batch"] as const) {
 
   group(`append 100 B, ${tag}`, () => {
     bench(`ours append (${tag})`, () => ours.append(item));
+    bench(`ours append (${tag}, exclusive)`, () => oursExclusive.append(item));
     bench(`sqlite insert (${tag})`, () => lite.append(item));
     bench(`plainjob add (${tag})`, () => pj.append(itemText));
   });
   group(`append 100 × 100 B, ${tag}`, () => {
     bench(`ours appendMany 100 (${tag})`, () => ours.appendMany(batch));
+    bench(`ours appendMany 100 (${tag}, exclusive)`, () => oursExclusive.appendMany(batch));
     bench(`sqlite insert 100 in a transaction (${tag})`, () => lite.appendMany(batch));
     bench(`plainjob addMany 100 (${tag})`, () => pj.appendMany(batchText));
   });
@@ -141,8 +147,13 @@ for (const sync of ["none", "batch"] as const) {
   comparisons.push(
     { ours: `ours append (${tag})`, peer: `sqlite insert (${tag})` },
     { ours: `ours append (${tag})`, peer: `plainjob add (${tag})` },
+    { ours: `ours append (${tag}, exclusive)`, peer: `sqlite insert (${tag})` },
+    { ours: `ours append (${tag}, exclusive)`, peer: `plainjob add (${tag})` },
+    { ours: `ours append (${tag}, exclusive)`, peer: `ours append (${tag})` },
     { ours: `ours appendMany 100 (${tag})`, peer: `sqlite insert 100 in a transaction (${tag})` },
     { ours: `ours appendMany 100 (${tag})`, peer: `plainjob addMany 100 (${tag})` },
+    { ours: `ours appendMany 100 (${tag}, exclusive)`, peer: `sqlite insert 100 in a transaction (${tag})` },
+    { ours: `ours appendMany 100 (${tag}, exclusive)`, peer: `ours appendMany 100 (${tag})` },
     { ours: `ours shift (${tag})`, peer: `sqlite delete-returning (${tag})` },
     { ours: `ours shift (${tag})`, peer: `plainjob claim+read+done (${tag})` },
     { ours: `ours shiftMany 100 (${tag})`, peer: `sqlite delete 100 returning (${tag})` },
@@ -196,7 +207,18 @@ const perSecond = (name: string, items: number) => {
   const ns = avg.get(name);
   return ns === undefined ? "failed" : `${Math.round((items * 1e9) / ns).toLocaleString("en-US")} items/s`;
 };
-console.log(`\nours append 100 B, sync none: ${perSecond("ours append (sync none)", 1)} one at a time, ${perSecond("ours appendMany 100 (sync none)", 100)} in batches of 100 (budget ≥ 1,000,000 items/s, ≥ 10× sqlite)`);
+const timesFaster = (ours: string, peer: string) => {
+  const o = avg.get(ours);
+  const p = avg.get(peer);
+  return o === undefined || p === undefined ? "failed" : `${(p / o).toFixed(1)}× sqlite`;
+};
+console.log("\nours append 100 B, sync none (budget ≥ 1,000,000 items/s, ≥ 10× sqlite):");
+for (const [mode, suffix] of [["per-call lock (multi-producer)", ""], ["exclusive (single writer)", ", exclusive"]] as const) {
+  console.log(
+    `  ${mode}: ${perSecond(`ours append (sync none${suffix})`, 1)} one at a time (${timesFaster(`ours append (sync none${suffix})`, "sqlite insert (sync none)")}), ` +
+      `${perSecond(`ours appendMany 100 (sync none${suffix})`, 100)} in batches of 100 (${timesFaster(`ours appendMany 100 (sync none${suffix})`, "sqlite insert 100 in a transaction (sync none)")})`,
+  );
+}
 console.log(`ours get 100 B: ${perSecond("ours get, sequential", 1)} sequential, ${perSecond("ours get, random", 1)} random`);
 
 // --- sync "batch" throughput against dd on the same disk ---------------------------------
