@@ -4,6 +4,8 @@
  * again after it closes or dies; read-only handles and followers still see its appends live.
  */
 import { describe, expect, test } from "bun:test";
+import { mkdirSync, rmdirSync } from "node:fs";
+import { join } from "node:path";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { Child, ROOT, tempDir, writeScript } from "../helpers/index.ts";
 
@@ -75,6 +77,25 @@ describe("exclusive handle in one process", () => {
     expect(() => DurableQueue.open(path, { readonly: true, exclusive: true })).toThrow(code("ERR_INVALID"));
     expect(() => DurableQueue.open(path, { exclusive: "yes" as unknown as boolean })).toThrow(code("ERR_INVALID"));
     expect(() => DurableQueue.open(path, { readonly: true })).toThrow(); // nothing was created
+  });
+
+  test("a call that fails midway leaves the dirty word set; the same handle's next call repairs the state", () => {
+    using dir = tempDir();
+    using q = DurableQueue.open(dir.path, { exclusive: true, segmentBytes: 512, segmentItems: 4 });
+    expect(q.appendMany(["a", "b", "c", "d"])).toBe(0);
+    // The next segment's index file can't be published: a directory holds its name.
+    const blocker = join(dir.path, `queue-${"4".padStart(16, "0")}.idx`);
+    mkdirSync(blocker);
+    expect(() => q.appendMany(["e", "f"])).toThrow(code("ERR_SYSTEM"));
+    rmdirSync(blocker);
+    const before = q.stats().recoveries;
+    expect(q.append("e")).toBe(4);
+    expect(q.stats().recoveries).toBe(before + 1);
+    expect([q.next, q.length]).toEqual([5, 5]);
+    expect(["a", "b", "c", "d", "e"].map((_, i) => text(q.get(i)))).toEqual(["a", "b", "c", "d", "e"]);
+    q.close();
+    using again = DurableQueue.open(dir.path, { exclusive: true });
+    expect([again.next, again.length, text(again.get(4))]).toEqual([5, 5, "e"]);
   });
 
   test("ERR_CLOSED after close; close releases the lock once", () => {
