@@ -201,7 +201,7 @@ comparisons.push(
 
 const avg = averages(await run());
 for (const close of closers) close();
-printRatios("DurableQueue vs bun:sqlite (WAL) and plainjob — measured on a shared, loaded machine", avg, comparisons);
+printRatios("DurableQueue vs bun:sqlite (WAL) and plainjob", avg, comparisons);
 
 const perSecond = (name: string, items: number) => {
   const ns = avg.get(name);
@@ -262,7 +262,7 @@ const row = (ours: string, o: number[], peer: string, p: number[]) =>
   `| ${ours} | ${median(o).toFixed(0)} | ${peer} | ${median(p).toFixed(0)} | ${((median(o) / median(p)) * 100).toFixed(0)}% |`;
 console.log(
   [
-    `\n### sync "batch" throughput, 1 KiB items, ${TOTAL_MIB} MiB, median of 3 — measured on a shared, loaded machine`,
+    `\n### sync "batch" throughput, 1 KiB items, ${TOTAL_MIB} MiB, median of 3`,
     `machine: ${machine()}`,
     "",
     "| ours | MB/s | peer | MB/s | ours / peer |",

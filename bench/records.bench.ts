@@ -157,7 +157,7 @@ group("append", () => {
 // `bun bench/records.bench.ts <regexp>` runs only the benchmarks whose names match.
 const filter = process.argv[2] === undefined ? undefined : new RegExp(process.argv[2]);
 const avg = averages(await run(filter === undefined ? {} : { filter }));
-printRatios("RecordStore (measured on a shared, loaded machine)", avg, [
+printRatios("RecordStore vs flatbuffers, msgpackr and bun:sqlite", avg, [
   { ours: "records at().bid", peer: "heap Float64Array[i] (floor)" },
   { ours: "records at().bid", peer: "flatbuffers bid()" },
   { ours: "records at().bid", peer: "msgpackr unpack().bid" },
