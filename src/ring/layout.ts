@@ -91,6 +91,16 @@ export function shardFileBytes(layout: RingLayout, index: number): number {
   return DATA_OFFSET + slotsInShard(layout, index) * layout.slotBytes;
 }
 
+/** Which shard file holds `slot`. */
+export function shardOf(layout: RingLayout, slot: number): number {
+  return layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
+}
+
+/** Byte offset of `slot` inside its shard file (`shard` from {@link shardOf}). */
+export function slotOffset(layout: RingLayout, slot: number, shard: number): number {
+  return DATA_OFFSET + (slot - shard * layout.slotsPerShard) * layout.slotBytes;
+}
+
 /** The file name of shard `index`. */
 export function shardPath(path: string, index: number): string {
   return index === 0 ? path : `${path}.${index}`;

@@ -14,7 +14,7 @@
  */
 import { OffheapError } from "../errors.ts";
 import type { File, Mapping } from "../../ffi/index.ts";
-import { BUSY, DATA_OFFSET, SLOT_HEADER, type RingLayout } from "./layout.ts";
+import { BUSY, DATA_OFFSET, SLOT_HEADER, shardOf, slotOffset, type RingLayout } from "./layout.ts";
 import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc } from "./slot.ts";
 
 /** `read` result: the slot does not hold the id (never written, skipped, or an older id). */
@@ -95,8 +95,8 @@ export class MmapSlots implements SlotStore {
   read(id: number, target: Uint8Array | null): number {
     const layout = this.#layout;
     const slot = id % layout.capacity;
-    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
-    const off = DATA_OFFSET + (slot - shard * layout.slotsPerShard) * layout.slotBytes;
+    const shard = shardOf(layout, slot);
+    const off = slotOffset(layout, slot, shard);
     const words = this.#words[shard]!;
     const bytes = this.#bytes[shard]!;
     const w = off >>> 2;
@@ -192,8 +192,8 @@ export class MmapSlots implements SlotStore {
   put(id: number, meta: number, data: Uint8Array, crc: number): void {
     const layout = this.#layout;
     const slot = id % layout.capacity;
-    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
-    const off = DATA_OFFSET + (slot - shard * layout.slotsPerShard) * layout.slotBytes;
+    const shard = shardOf(layout, slot);
+    const off = slotOffset(layout, slot, shard);
     const words = this.#words[shard]!;
     const w = off >>> 2;
     Atomics.store(words, w, BUSY);
@@ -210,8 +210,8 @@ export class MmapSlots implements SlotStore {
   syncSlot(id: number): void {
     const layout = this.#layout;
     const slot = id % layout.capacity;
-    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
-    const off = DATA_OFFSET + (slot - shard * layout.slotsPerShard) * layout.slotBytes;
+    const shard = shardOf(layout, slot);
+    const off = slotOffset(layout, slot, shard);
     this.#maps[shard]!.sync(off, layout.slotBytes);
   }
 
@@ -229,7 +229,7 @@ export class MmapSlots implements SlotStore {
   prefetch(id: number, count: number): void {
     const layout = this.#layout;
     const slot = id % layout.capacity;
-    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
+    const shard = shardOf(layout, slot);
     const index = slot - shard * layout.slotsPerShard;
     // Only up to the end of this shard: the next call covers the rest.
     const n = Math.min(count, layout.slotsPerShard - index, layout.capacity - slot);
@@ -279,8 +279,8 @@ export class PreadSlots implements SlotStore {
   read(id: number, target: Uint8Array | null): number {
     const layout = this.#layout;
     const slot = id % layout.capacity;
-    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
-    const off = DATA_OFFSET + (slot - shard * layout.slotsPerShard) * layout.slotBytes;
+    const shard = shardOf(layout, slot);
+    const off = slotOffset(layout, slot, shard);
     const file = this.#files[shard]!;
     const view = this.#scratchView;
     for (let attempt = 0; ; attempt++) {
@@ -325,8 +325,8 @@ export class PreadSlots implements SlotStore {
   put(id: number, meta: number, data: Uint8Array, crc: number): void {
     const layout = this.#layout;
     const slot = id % layout.capacity;
-    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
-    const off = DATA_OFFSET + (slot - shard * layout.slotsPerShard) * layout.slotBytes;
+    const shard = shardOf(layout, slot);
+    const off = slotOffset(layout, slot, shard);
     const view = this.#outView;
     view.setUint32(0, meta, true);
     view.setUint32(4, id >>> 0, true);
@@ -345,7 +345,7 @@ export class PreadSlots implements SlotStore {
   syncSlot(id: number): void {
     const layout = this.#layout;
     const slot = id % layout.capacity;
-    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
+    const shard = shardOf(layout, slot);
     this.#files[shard]!.datasync();
   }
 
@@ -360,7 +360,7 @@ export class PreadSlots implements SlotStore {
   prefetch(id: number, count: number): void {
     const layout = this.#layout;
     const slot = id % layout.capacity;
-    const shard = layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
+    const shard = shardOf(layout, slot);
     const index = slot - shard * layout.slotsPerShard;
     const n = Math.min(count, layout.slotsPerShard - index, layout.capacity - slot);
     if (n <= 0) return;
