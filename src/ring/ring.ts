@@ -78,7 +78,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
- * using ring = RingBuffer.open("/tmp/events.ring", { recordSize: 128, capacity: 1 << 16 });
+ * using ring = RingBuffer.open("events.ring", { recordSize: 128, capacity: 1 << 16 });
  * const id = ring.append("hello");
  * ring.get(id); // Uint8Array of "hello"
  * ```
