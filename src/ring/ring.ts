@@ -9,7 +9,7 @@ import { openRingFiles } from "./files.ts";
 import { HEAD_FUTEX_OFFSET, headCandidates, loadHead, resetHead, storeHead } from "./head.ts";
 import { DATA_OFFSET, DELETED, HEAD_OFFSET, MAX_ID, WRITTEN, shardFileBytes, shardPath } from "./layout.ts";
 import { slotCrc } from "./slot.ts";
-import { BUSY_SLOT, GONE, MmapSlots, NEWER, PreadSlots, type SlotStore } from "./store.ts";
+import { ABSENT, BUSY_SLOT, GONE, MmapSlots, NEWER, PreadSlots, type SlotStore } from "./store.ts";
 import { HeadWaits, WAITERS_INDEX } from "./wait.ts";
 
 /** Options of {@link RingBuffer.open}. */
@@ -164,6 +164,7 @@ export class RingBuffer {
         this.#next = this.#recoverHead();
         this.#repairInterrupted(store, layout.capacity);
       }
+      this.#checkHead(readonly ? loadHead(this.#headWords) : this.#next, shardPath(path, 0));
     } catch (e) {
       for (const m of maps) m.close();
       opened.lock?.unlock();
@@ -503,6 +504,28 @@ export class RingBuffer {
     const lost = next >= capacity ? next - capacity : next;
     store.put(lost, DELETED, EMPTY, slotCrc(lost, DELETED, EMPTY));
     store.syncDirty();
+  }
+
+  /**
+   * The head is published only after the slot of `next - 1` is complete, and a slot only
+   * ever takes newer ids; so when that slot is empty or holds an older id, the head was
+   * damaged (it points past what was ever written). A head moved back cannot be told
+   * from a crash between writing slots and publishing them, and reads as fewer records.
+   */
+  #checkHead(next: number, path: string): void {
+    if (next === 0) return;
+    let state: number;
+    try {
+      state = this.#store.read(next - 1, null);
+    } catch {
+      return; // a damaged slot: its own CRC reports it to get and verify
+    }
+    if (state !== ABSENT) return;
+    throw new OffheapError(
+      "ERR_CORRUPT",
+      `${path}: the head says the next id is ${next}, but the slot of id ${next - 1} does not hold it: the head is damaged`,
+      { path },
+    );
   }
 
   #holds(id: number): boolean {

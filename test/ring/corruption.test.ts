@@ -7,6 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { copyFileSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { RingBuffer, describeRing, verifyRing } from "../../src/ring/index.ts";
+import { HEAD_OFFSET } from "../../src/ring/layout.ts";
 import { OffheapError } from "../../src/errors.ts";
 import { ROOT, runScript, seededRandom, tempDir, writeScript } from "../helpers/index.ts";
 
@@ -118,6 +119,34 @@ describe("RingBuffer with damaged files", () => {
     })();
     expect(e?.code).toBe("ERR_CORRUPT");
     expect(e?.message).toContain("another ring");
+  });
+
+  test("a head moved past what was written is ERR_CORRUPT for readers and the writer", () => {
+    using dir = tempDir();
+    const path = dir.file("h");
+    {
+      using ring = RingBuffer.open(path, { recordSize: 16, capacity: 8 });
+      for (let i = 0; i < 12; i++) ring.append(`r${i}`);
+    }
+    const pristine = readFileSync(path);
+    // The head's low word; 12 -> 13, 14 and 243 all point past the last written slot.
+    for (const [at, mask] of [[HEAD_OFFSET, 0x01], [HEAD_OFFSET, 0x02], [HEAD_OFFSET, 0xff], [HEAD_OFFSET + 2, 0x01]] as const) {
+      const bytes = Buffer.from(pristine);
+      bytes[at]! ^= mask;
+      writeFileSync(path, bytes);
+      for (const options of [{ readonly: true }, {}, { readonly: true, io: "pread" as const }]) {
+        let err: unknown;
+        try {
+          RingBuffer.open(path, options).close();
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toMatchObject({ code: "ERR_CORRUPT", message: expect.stringContaining("head") });
+      }
+    }
+    writeFileSync(path, pristine);
+    using ring = RingBuffer.open(path, { readonly: true });
+    expect(new TextDecoder().decode(ring.get(11))).toBe("r11");
   });
 
   test("damaged slot headers: bad meta word and bad id are corrupt, not data", () => {
