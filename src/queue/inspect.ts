@@ -7,7 +7,7 @@ import { basename, dirname, join } from "node:path";
 import { OffheapError } from "../errors.ts";
 import type { Description, VerifyReport } from "../inspection.ts";
 import { listDir } from "./fsops.ts";
-import { DIR_SPEC, FLAG_VALID, parseSegmentName } from "./layout.ts";
+import { DIR_SPEC, parseSegmentName } from "./layout.ts";
 import { DurableQueue } from "./queue.ts";
 import { Segment } from "./segment.ts";
 
@@ -80,7 +80,13 @@ export function verifyQueue(
     try {
       const following = bases[k + 1];
       const room = following === undefined ? segment.limit : Math.min(segment.limit, following - base);
-      for (let pos = 0; pos < room && (segment.flags(pos) & FLAG_VALID) !== 0; pos++) {
+      for (let pos = 0; pos < room; pos++) {
+        if (!segment.entryOk(pos)) {
+          // An unset flags word ends the entries written; a set one that fails its check is damage.
+          if (!segment.damaged(pos)) break;
+          bad.push({ id: base + pos, reason: `index entry ${pos} is damaged: its check does not match its offset, length, CRC and flags` });
+          continue;
+        }
         if (!segment.isLive(pos) || base + pos < first) continue;
         checked++;
         const reason = segment.check(pos);

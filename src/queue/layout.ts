@@ -26,7 +26,8 @@ export const DIR_SPEC: HeaderSpec<"segmentBytes" | "segmentItems" | "maxBytes"> 
 export const INDEX_SPEC: HeaderSpec<"base" | "segmentItems" | "segmentBytes"> = {
   kind: "QIDX",
   name: "durable queue index segment",
-  version: 1,
+  // 2: the flags word carries a check of the entry in its upper 16 bits.
+  version: 2,
   fields: ["base", "segmentItems", "segmentBytes"],
 };
 
@@ -116,7 +117,12 @@ export const IDX_DATA_END = 80; // first free byte in the data file
 export const IDX_LIVE_BYTES = 88; // bytes of the live items
 /** Where entries start. */
 export const IDX_ENTRIES = 128;
-/** Bytes per entry: offset u32, length u32, crc u32, flags u32. */
+/**
+ * Bytes per entry: offset u32, length u32, crc u32, flags u32. The flags word holds the
+ * flags in its low 16 bits and {@link entryCheck} of the whole entry in its high 16 bits,
+ * so a damaged flag (a live item reading as deleted, or the reverse), offset, length or
+ * CRC is detected rather than read as a missing item. All zeros is a blank entry.
+ */
 export const ENTRY_BYTES = 16;
 export const ENTRY_OFFSET = 0;
 export const ENTRY_LENGTH = 4;
@@ -126,6 +132,23 @@ export const ENTRY_FLAGS = 12;
 export const FLAG_VALID = 1;
 /** Entry flag: the item was deleted, shifted or truncated. */
 export const FLAG_DELETED = 2;
+
+/** The low half of the flags word: the flags themselves. */
+export const FLAG_BITS = 0xffff;
+
+/** The 16-bit check of an entry: a mix of its offset, length, CRC and flags. */
+export function entryCheck(offset: number, length: number, crc: number, flags: number): number {
+  let h = Math.imul(offset ^ 0x51494458, 0x9e3779b1);
+  h = Math.imul(h ^ length ^ (h >>> 15), 0x85ebca77);
+  h = Math.imul(h ^ crc ^ (h >>> 13), 0xc2b2ae3d);
+  h = Math.imul(h ^ flags ^ (h >>> 16), 0x27d4eb2f);
+  return (h ^ (h >>> 15)) >>> 16;
+}
+
+/** The flags word of an entry: `flags` plus the entry's check. */
+export function entryFlagsWord(offset: number, length: number, crc: number, flags: number): number {
+  return ((entryCheck(offset, length, crc, flags) << 16) | flags) >>> 0;
+}
 
 /** Byte length of an index file holding `items` entries. */
 export function indexFileBytes(items: number): number {

@@ -298,7 +298,10 @@ export class DurableQueue {
       }
       mapping = Mapping.file(file, { length: DIR_FILE_BYTES, readonly });
       queue = new DurableQueue(dir, prefix, { sync, readonly, lockTimeout, exclusive }, stored, file, mapping);
-      if (readonly) queue.#relist();
+      if (readonly) {
+        queue.#checkState();
+        queue.#relist();
+      }
       else if (exclusive) {
         // Held until close (a killed process's lock goes with it); the next opener recovers.
         if (options.lockTimeout === undefined) queue.#lock!.tryLock();
@@ -381,8 +384,24 @@ export class DurableQueue {
     this.#stats.gets++;
     if (index < this.#state[F_FIRST]! || index >= this.#state[F_NEXT]!) return undefined;
     const segment = this.#segmentFor(index);
-    if (segment === undefined) return undefined;
+    if (segment === undefined) return this.#absent(index);
     return segment.read(index - segment.base, index);
+  }
+
+  /**
+   * `undefined` for an index below `next` that no segment covers, after checking that its
+   * entry is blank: an entry is complete before its segment's `written` and `next` cover
+   * it, so a set entry past `written` means that counter was damaged.
+   */
+  #absent(index: number): undefined {
+    const k = this.#searchSegment(index);
+    const segment = k >= 0 ? this.#segments[k] : undefined;
+    if (segment === undefined) return undefined;
+    const pos = index - segment.base;
+    if (pos >= segment.written && !segment.isBlank(pos)) {
+      throw new OffheapError("ERR_CORRUPT", `${segment.indexPath}: item ${index} has an entry, but the segment counts only ${segment.written} entries written`, { path: segment.indexPath });
+    }
+    return undefined;
   }
 
   /** The oldest live item without removing it. */
@@ -928,6 +947,45 @@ export class DurableQueue {
     this.#segGen = Atomics.add(this.#words, W_SEGGEN, 1) + 1;
   }
 
+  /**
+   * For a read-only open, which trusts the shared state instead of recomputing it: every
+   * value a writer stores is a non-negative integer, and once no mutation is under way
+   * `count` fits between `first` and `next`, which are at or above the crash-safe floors.
+   * A writer may be mid-call while we look; only a failure that persists while the change
+   * counter stands still is damage. Plain loads: the mapping is read-only here.
+   */
+  #checkState(): void {
+    const path = join(this.dir, dirFileName(this.prefix));
+    const state = this.#state;
+    const words = this.#words;
+    let problem: string | undefined;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const changes = words[W_CHANGES];
+      const dirty = words[W_DIRTY];
+      const first = state[F_FIRST]!;
+      const next = state[F_NEXT]!;
+      const count = state[F_COUNT]!;
+      const bytes = state[F_BYTES]!;
+      problem = undefined;
+      for (const [name, v] of [["first", first], ["next", next], ["count", count], ["bytes", bytes]] as const) {
+        if (!Number.isSafeInteger(v) || v < 0) problem ??= `shared state says ${name} is ${v}; expected a non-negative integer`;
+      }
+      if (problem === undefined && dirty === 0) {
+        const [firstFloor, nextFloor] = this.#readFloors();
+        if (first > next) problem = `shared state says first ${first} is past next ${next}`;
+        else if (count > next - first) problem = `shared state counts ${count} items between first ${first} and next ${next}`;
+        else if (first < firstFloor) problem = `shared state says first is ${first}, below the floor ${firstFloor}`;
+        else if (next < nextFloor) problem = `shared state says next is ${next}, below the floor ${nextFloor}`;
+      }
+      if (problem === undefined) return;
+      // Values are stored whole, so a bad one is damage whatever a writer is doing; a
+      // relation may be caught mid-call, so look again a little later.
+      if (problem.includes("integer") || attempt === 4) break;
+      if (words[W_CHANGES] === changes) Bun.sleepSync(1);
+    }
+    throw new OffheapError("ERR_CORRUPT", `${path}: ${problem}`, { path });
+  }
+
   #readFloors(): [number, number, number] {
     const snapshot = FLOORS.read(this.#dirBytes, join(this.dir, dirFileName(this.prefix)));
     return snapshot === undefined ? [0, 0, 0] : [snapshot.values[0]!, snapshot.values[1]!, snapshot.values[2]!];
@@ -1129,7 +1187,13 @@ export class DurableQueue {
       const following = segments[k + 1];
       const room = following === undefined ? segment.limit : Math.min(segment.limit, following.base - segment.base);
       let written = 0;
-      while (written < room && (segment.flags(written) & FLAG_VALID) !== 0 && (segment.flags(written) & ~(FLAG_VALID | FLAG_DELETED)) === 0) written++;
+      while (written < room && segment.entryOk(written)) written++;
+      // A crash leaves an entry's flags word either unset or whole (it is stored last, in
+      // one store): one that is set but fails its check was damaged, not torn, unless the
+      // file was cut through it (the entry is then rebuilt from its record, like a torn one).
+      if (segment.damaged(written) && written < segment.whole) {
+        throw new OffheapError("ERR_CORRUPT", `${segment.indexPath}: entry ${written} (item ${segment.base + written}) is damaged: its check does not match its offset, length, CRC and flags`, { path: segment.indexPath });
+      }
       if (following === undefined) {
         // The tail: drop entries whose data never fully reached the file.
         while (written > 0 && segment.isLive(written - 1) && segment.check(written - 1) !== undefined) written--;

@@ -14,6 +14,9 @@ import {
   DATA_SPEC,
   DATA_START,
   ENTRY_BYTES,
+  entryCheck,
+  entryFlagsWord,
+  FLAG_BITS,
   FLAG_DELETED,
   FLAG_VALID,
   HEADER_ROOM,
@@ -66,6 +69,8 @@ export class Segment {
   readonly geometry: SegmentGeometry;
   /** Entry positions this mapping can see (less than segmentItems if the file was cut short). */
   readonly limit: number;
+  /** Entries wholly inside the index file as found at open (fewer than segmentItems if it was cut short). */
+  readonly whole: number;
   #index: Mapping;
   #words: Uint32Array;
   #live: Float64Array;
@@ -74,7 +79,7 @@ export class Segment {
   #dataView: DataView | undefined;
   #writer: File | undefined;
 
-  private constructor(base: number, dir: string, prefix: string, geometry: SegmentGeometry, readonly: boolean, index: Mapping) {
+  private constructor(base: number, dir: string, prefix: string, geometry: SegmentGeometry, readonly: boolean, index: Mapping, foundBytes: number) {
     this.base = base;
     this.indexPath = join(dir, segmentFileName(prefix, base, "idx"));
     this.dataPath = join(dir, segmentFileName(prefix, base, "dat"));
@@ -83,6 +88,7 @@ export class Segment {
     this.#index = index;
     const length = index.length;
     this.limit = length >= IDX_ENTRIES ? Math.min(geometry.segmentItems, Math.floor((length - IDX_ENTRIES) / ENTRY_BYTES)) : 0;
+    this.whole = foundBytes >= IDX_ENTRIES ? Math.min(geometry.segmentItems, Math.floor((foundBytes - IDX_ENTRIES) / ENTRY_BYTES)) : 0;
     this.#words = new Uint32Array(index.buffer, 0, Math.floor(length / 4));
     // A file cut into its live area gets a private zeroed one: nothing reads past the mapping.
     this.#live = length >= IDX_ENTRIES ? new Float64Array(index.buffer, 0, IDX_ENTRIES / 8) : new Float64Array(IDX_ENTRIES / 8);
@@ -122,16 +128,59 @@ export class Segment {
         );
       }
       const full = indexFileBytes(geometry.segmentItems);
-      let size = file.size;
+      const found = file.size;
+      let size = found;
       if (size < full && !readonly) {
         file.truncate(full);
         size = full;
       }
       const index = Mapping.file(file, { length: Math.min(size, full), readonly });
-      return new Segment(base, dir, prefix, geometry, readonly, index);
+      const segment = new Segment(base, dir, prefix, geometry, readonly, index, found);
+      // A writable open recomputes the live area (recovery); a read-only one relies on it.
+      if (readonly) {
+        const damage = segment.#checkLiveArea();
+        if (damage !== undefined) {
+          segment.close();
+          throw corrupt(path, damage);
+        }
+      }
+      return segment;
     } finally {
       file.close();
     }
+  }
+
+  /**
+   * What is wrong with the live area, or `undefined`. Every value a writer stores is an
+   * integer in range, entries below `written` are complete before `written` covers them,
+   * and `live` is raised only after `written`, so reading `live` first these hold even
+   * while another process appends. A recovery in another process may lower `written`
+   * under us: a failure must persist over a few looks to count as damage.
+   */
+  #checkLiveArea(): string | undefined {
+    let problem: string | undefined;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (attempt > 0) Bun.sleepSync(1);
+      problem = this.#liveAreaProblem();
+      if (problem === undefined) return undefined;
+    }
+    return problem;
+  }
+
+  #liveAreaProblem(): string | undefined {
+    const { segmentItems, segmentBytes } = this.geometry;
+    const live = this.live;
+    const liveBytes = this.liveBytes;
+    const dataEnd = this.dataEnd;
+    const written = this.written;
+    if (!Number.isInteger(written) || written < 0 || written > segmentItems) return `index live area says ${written} entries written; expected an integer from 0 to ${segmentItems}`;
+    if (!Number.isInteger(live) || live < 0 || live > written) return `index live area says ${live} live items; expected an integer from 0 to ${written} (the entries written)`;
+    if (!Number.isInteger(liveBytes) || liveBytes < 0 || liveBytes > segmentBytes) return `index live area says ${liveBytes} live bytes; expected an integer from 0 to ${segmentBytes}`;
+    if (!Number.isInteger(dataEnd) || dataEnd < 0 || dataEnd > segmentBytes) return `index live area says the data ends at ${dataEnd}; expected an integer from 0 to ${segmentBytes}`;
+    if (written > 0 && written - 1 < this.limit && !this.entryOk(written - 1)) {
+      return `entry ${written - 1}, the last of the ${written} written, is ${this.isBlank(written - 1) ? "blank" : "damaged (its check does not match)"}`;
+    }
+    return undefined;
   }
 
   /** Live items in this segment (shared through the file). */
@@ -168,10 +217,30 @@ export class Segment {
     return this.#words;
   }
 
-  /** Flags of entry `pos` (0 when beyond what is mapped). */
+  /** Flags of entry `pos`, without its check (0 when beyond what is mapped). */
   flags(pos: number): number {
     if (pos >= this.limit) return 0;
-    return this.#words[FIRST_ENTRY_WORD + pos * ENTRY_WORDS + 3]!;
+    return this.#words[FIRST_ENTRY_WORD + pos * ENTRY_WORDS + 3]! & FLAG_BITS;
+  }
+
+  /** Whether entry `pos` is a complete entry (live or deleted) whose check matches. */
+  entryOk(pos: number): boolean {
+    if (pos >= this.limit) return false;
+    const w = FIRST_ENTRY_WORD + pos * ENTRY_WORDS;
+    const words = this.#words;
+    const word = words[w + 3]!;
+    const flags = word & FLAG_BITS;
+    if (flags !== FLAG_VALID && flags !== (FLAG_VALID | FLAG_DELETED)) return false;
+    return word >>> 16 === entryCheck(words[w]!, words[w + 1]!, words[w + 2]!, flags);
+  }
+
+  /**
+   * Whether entry `pos` was damaged: its flags word is set (a writer stores it last, in
+   * one store) but the entry is not a valid one.
+   */
+  damaged(pos: number): boolean {
+    if (pos >= this.limit) return false;
+    return this.#words[FIRST_ENTRY_WORD + pos * ENTRY_WORDS + 3] !== 0 && !this.entryOk(pos);
   }
 
   /** Length of entry `pos`. */
@@ -191,7 +260,7 @@ export class Segment {
     words[w] = offset;
     words[w + 1] = length;
     words[w + 2] = crc;
-    words[w + 3] = FLAG_VALID;
+    words[w + 3] = entryFlagsWord(offset, length, crc, FLAG_VALID);
   }
 
   /** Data offset of entry `pos` (where its bytes start). */
@@ -258,7 +327,9 @@ export class Segment {
 
   /** Mark entry `pos` deleted. */
   markDeleted(pos: number): void {
-    this.#words[FIRST_ENTRY_WORD + pos * ENTRY_WORDS + 3] = FLAG_VALID | FLAG_DELETED;
+    const w = FIRST_ENTRY_WORD + pos * ENTRY_WORDS;
+    const words = this.#words;
+    words[w + 3] = entryFlagsWord(words[w]!, words[w + 1]!, words[w + 2]!, FLAG_VALID | FLAG_DELETED);
   }
 
   /** Zero entry `pos` (a dropped torn entry). */
@@ -298,17 +369,19 @@ export class Segment {
   }
 
   /**
-   * A copy of the live item at `pos`, or `undefined` when there is none.
-   * Throws `ERR_CORRUPT` when the entry points outside the data file or the CRC differs.
+   * A copy of the live item at `pos`, or `undefined` when there is none (a blank or
+   * deleted entry). Throws `ERR_CORRUPT` when the entry is damaged (its check differs),
+   * points outside the data file, or the CRC differs.
    */
   read(pos: number, index: number): Uint8Array | undefined {
     if (pos >= this.limit) return undefined;
     const w = FIRST_ENTRY_WORD + pos * ENTRY_WORDS;
     const words = this.#words;
-    if ((words[w + 3]! & (FLAG_VALID | FLAG_DELETED)) !== FLAG_VALID) return undefined;
+    const word = words[w + 3]!;
     const offset = words[w]!;
     const length = words[w + 1]!;
     const crc = words[w + 2]!;
+    if (word !== entryFlagsWord(offset, length, crc, FLAG_VALID)) return this.#notLive(pos, index);
     const data = this.#dataBytes ?? this.data();
     if (offset < DATA_START || offset + length > data.length) {
       throw corrupt(this.indexPath, `item ${index} points at bytes ${offset}..${offset + length}, outside the data file's ${DATA_START}..${data.length}`);
@@ -319,6 +392,12 @@ export class Segment {
       throw corrupt(this.dataPath, `item ${index} fails its checksum (stored 0x${crc.toString(16)}, computed 0x${actual.toString(16)})`);
     }
     return out;
+  }
+
+  /** `undefined` for a blank or deleted entry `pos`; throws `ERR_CORRUPT` for a damaged one. */
+  #notLive(pos: number, index: number): undefined {
+    if (this.isBlank(pos) || this.entryOk(pos)) return undefined;
+    throw corrupt(this.indexPath, `the index entry of item ${index} is damaged: its check does not match its offset, length, CRC and flags`);
   }
 
   /** The mapped data file (mapped on first use). */
