@@ -1,6 +1,7 @@
 /**
  * RecordStore against the peers a user would pick instead, in the same run: a live-view
- * field read and write, a 4-field seqlock snapshot, and append; beside flatbuffers
+ * field read and write, a 4-field seqlock snapshot (unchecked, and with the record's CRC
+ * checked), and append; beside flatbuffers
  * (field access on a buffer, in-place mutate), msgpackr (decode / encode a record) and
  * bun:sqlite (select / update one row by id, insert). Ratios are printed at the end.
  */
@@ -27,6 +28,9 @@ for (let i = 0; i < N; i++) store.append(quote(i));
 const views: Array<RecordView<QuoteRecord>> = [];
 for (let i = 0; i < N; i++) views.push(store.at(i));
 const into = quote(0);
+// Checked reads on a store no live view writes to: every CRC is valid, so each read checks.
+const checked = RecordStore.open(dir.file("checked.rec"), Quote, { capacity: N });
+for (let i = 0; i < N; i++) checked.append(quote(i));
 
 const appendPath = dir.file("append.rec");
 let appender = RecordStore.open(appendPath, Quote, { capacity: 1 << 16 });
@@ -131,6 +135,7 @@ group("field write", () => {
 group("4-field snapshot", () => {
   bench("records get()", () => do_not_optimize(store.get(k++ & MASK)));
   bench("records getInto()", () => do_not_optimize(store.getInto(k++ & MASK, into)));
+  bench("records getChecked() (CRC)", () => do_not_optimize(checked.getChecked(k++ & MASK)));
   bench("flatbuffers 4 fields", () => {
     const q = fb[k++ & MASK]!;
     do_not_optimize(q.bid() + q.ask() + q.bidSize() + q.askSize());
@@ -170,6 +175,8 @@ printRatios("RecordStore vs flatbuffers, msgpackr and bun:sqlite", avg, [
   { ours: "records get()", peer: "msgpackr unpack()" },
   { ours: "records get()", peer: "sqlite select row by id" },
   { ours: "records getInto()", peer: "flatbuffers 4 fields" },
+  { ours: "records getChecked() (CRC)", peer: "flatbuffers 4 fields" },
+  { ours: "records getChecked() (CRC)", peer: "msgpackr unpack()" },
   { ours: "records append()", peer: "flatbuffers build" },
   { ours: "records append()", peer: "msgpackr pack" },
   { ours: "records append()", peer: "sqlite insert" },
@@ -182,5 +189,6 @@ const budgets: Array<[string, number]> = [
 console.log("\nbudgets (DESIGN.md): " + budgets.map(([name, ns]) => `${name} ${(avg.get(name) ?? NaN).toFixed(2)} ns (budget ≤ ${ns} ns)`).join("; "));
 
 store.close();
+checked.close();
 appender.close();
 db.close();

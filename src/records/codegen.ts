@@ -17,11 +17,15 @@ export interface Ops {
   get(i: number): Record<string, unknown>;
   /** Like {@link get}, into `target`; returns `target`. */
   getInto(i: number, target: Record<string, unknown>): Record<string, unknown>;
+  /** Like {@link get}, and `ERR_CORRUPT` when the record's (valid) CRC does not match. */
+  getChecked(i: number): Record<string, unknown>;
+  /** Like {@link getInto}, checking the CRC as {@link getChecked} does. */
+  getIntoChecked(i: number, target: Record<string, unknown>): Record<string, unknown>;
   /** Throw `ERR_INVALID` / `ERR_TOO_LARGE` unless every given value fits its field. */
   validate(values: unknown): void;
-  /** Write the given fields of the record at `o` under its seqlock (validate first). */
+  /** Write the given fields of the record at `o` under its seqlock, and its CRC (validate first). */
   write(o: number, values: Record<string, unknown> | undefined): void;
-  /** Write the given fields of the record at `o` and empty the others, without the seqlock (not yet visible). */
+  /** Write the given fields of the record at `o`, empty the others, and its CRC, without the seqlock (not yet visible). */
   fill(o: number, values: Record<string, unknown> | undefined): void;
 }
 
@@ -107,6 +111,13 @@ const helpers = {
   },
   closed(m: Core): never {
     throw m.closedError();
+  },
+  corrupt(m: Core, o: number, stored: number, computed: number): never {
+    throw new OffheapError(
+      "ERR_CORRUPT",
+      `${m.path}: record ${(o - m.base) / m.rs} fails its CRC (stored ${(stored >>> 0).toString(16)}, computed ${(computed >>> 0).toString(16)}): the file was damaged`,
+      { path: m.path },
+    );
   },
 };
 
@@ -232,6 +243,8 @@ const SEQ_WRITE_BEGIN = `
   try {`;
 const SEQ_WRITE_END = `
   } finally { Atomics.store(m.i32, w, (s + 2) | 0); }`;
+/** Statement (under the seqlock, `w` its word) storing the record's new CRC. */
+const CRC_STORE = "m.i32[w + 1] = m.crc(m.u8, m.u32, o);";
 
 function compile(schema: Schema): Kit {
   const fields = schema.layout;
@@ -240,26 +253,39 @@ function compile(schema: Schema): Kit {
 
   // Plain reads of the sequence word with a read barrier between them and the field
   // reads (see fence.ts: Atomics.load would fault on a readonly mapping).
-  const snapshotLoop = (finish: string) => `
-  const o = (i >>> 0) === i && i < m.count ? m.base + i * ${schema.recordSize} : m.offsetOf(i);
+  // The checked variant computes the CRC inside the same window, and reads the stored
+  // word after it: a live-view store zeroes the word before it changes a field, so a
+  // valid word read last means no such store touched the bytes the CRC was computed on.
+  const rs = schema.recordSize;
+  const snapshotLoop = (finish: string, checked: boolean) => `
+  const o = (i >>> 0) === i && i < m.count ? m.base + i * ${rs} : m.offsetOf(i);
   const w = o >>> 2;
   for (let n = 0; ; n++) {
     const s = m.i32[w];
     if ((s & 1) === 0) {
       ${READ_BARRIER};
-${fields.map((f, i) => `      const ${locals[i]} = ${readExpr(f)};`).join("\n")}
+${fields.map((f, i) => `      const ${locals[i]} = ${readExpr(f)};`).join("\n")}${checked ? `
+      const c = m.crc(m.u8, m.u32, o);
       ${READ_BARRIER};
-      if (m.i32[w] === s) ${finish}
+      const stored = m.i32[w + 1];` : ""}
+      ${READ_BARRIER};
+      if (m.i32[w] === s) {${checked ? ` if (stored !== 0 && stored !== c) h.corrupt(m, o, stored, c);` : ""} ${finish} }
     }
     m.spin(n, o);
   }`;
+  const snapshot = `return { ${fields.map((f, i) => `${key(f)}: ${locals[i]}`).join(", ")} };`;
+  const into = `${fields.map((f, i) => `t[${key(f)}] = ${locals[i]};`).join(" ")} return t;`;
 
   const opsSource = `
 const F = h.fence, B = h.barrier;
 return function makeOps(m) {
-  function get(i) {${snapshotLoop(`return { ${fields.map((f, i) => `${key(f)}: ${locals[i]}`).join(", ")} };`)}
+  function get(i) {${snapshotLoop(snapshot, false)}
   }
-  function getInto(i, t) {${snapshotLoop(`{ ${fields.map((f, i) => `t[${key(f)}] = ${locals[i]};`).join(" ")} return t; }`)}
+  function getInto(i, t) {${snapshotLoop(into, false)}
+  }
+  function getChecked(i) {${snapshotLoop(snapshot, true)}
+  }
+  function getIntoChecked(i, t) {${snapshotLoop(into, true)}
   }
   function validate(v) {
     if (v === undefined) return;
@@ -273,19 +299,25 @@ ${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(f)
   }
   function write(o, v) {
     if (v === undefined) return;${SEQ_WRITE_BEGIN}
-    put(o, v);${SEQ_WRITE_END}
+    put(o, v);
+    ${CRC_STORE}${SEQ_WRITE_END}
   }
   function fill(o, v) {
-    if (v === undefined) { m.u8.fill(0, o + 4, o + ${schema.recordSize}); return; }
-    let x;
-${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(f)} } else { ${zeroStmt(f)} }`).join("\n")}
+    if (v === undefined) m.u8.fill(0, o + 4, o + ${rs});
+    else {
+      let x;
+${fields.map((f) => `      x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(f)} } else { ${zeroStmt(f)} }`).join("\n")}
+    }
+    m.i32[(o >>> 2) + 1] = m.crc(m.u8, m.u32, o);
   }
-  return { get, getInto, validate, write, fill };
+  return { get, getInto, getChecked, getIntoChecked, validate, write, fill };
 };`;
   const makeOps = new Function("h", opsSource)(helpers) as (m: Core) => Ops;
 
-  const arrays = [...new Set(fields.filter((f) => !multiWord(f)).map((f) => direct(f).arr))];
+  // Writable views also keep i32, for the CRC word a raw store marks stale.
+  const arraysOf = (readonly: boolean) => [...new Set([...fields.filter((f) => !multiWord(f)).map((f) => direct(f).arr), ...(readonly ? [] : ["i32"])])];
   const viewSource = (readonly: boolean) => {
+    const arrays = arraysOf(readonly);
     const members = fields.map((f) => {
       const name = key(f);
       let getter: string;
@@ -320,16 +352,19 @@ ${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(f)
     const m = this.#m, o = this.#o;
     if (!m.open) h.closed(m);
     ${checkStmt(f)}${SEQ_WRITE_BEGIN}
-    ${writeStmt(f)}${SEQ_WRITE_END}
+    ${writeStmt(f)}
+    ${CRC_STORE}${SEQ_WRITE_END}
   }`;
       } else {
+        // CRC word first: a process killed between the two stores leaves a stale CRC
+        // (recomputed on reopen), never a valid one that no longer matches.
         const { arr, index, fromValue } = direct(f);
         setter = `set [${name}](x) {
     const a = this.#${arr}, j = ${index};
-    if (j < a.length) { a[j] = ${fromValue}; return; }
+    if (j < a.length) { this.#i32[this.#c] = 0; a[j] = ${fromValue}; return; }
     this.#bind();
     const b = this.#${arr};
-    if (j < b.length) b[j] = ${fromValue};
+    if (j < b.length) { this.#i32[this.#c] = 0; b[j] = ${fromValue}; }
   }`;
       }
       return `  ${getter}\n  ${setter}`;
@@ -337,11 +372,11 @@ ${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(f)
     return `
 const F = h.fence, B = h.barrier;
 return class RecordView {
-  #m; #o; #i;${arrays.map((a) => ` #${a};`).join("")}
-  constructor(m, o, i) { this.#m = m; this.#o = o; this.#i = i; this.#bind(); }
+  #m; #o; #i; #c;${arrays.map((a) => ` #${a};`).join("")}
+  constructor(m, o, i) { this.#m = m; this.#o = o; this.#c = (o >>> 2) + 1; this.#i = i; this.#bind(); }
   #bind() { const m = this.#m;${arrays.map((a) => ` this.#${a} = m.${a};`).join("")} }
   get index() { return this.#i; }
-  set index(j) { this.#o = this.#m.offsetOf(j); this.#i = j; }
+  set index(j) { const o = this.#m.offsetOf(j); this.#o = o; this.#c = (o >>> 2) + 1; this.#i = j; }
   toJSON() { const m = this.#m; if (!m.open) h.closed(m); return m.ops.get(this.#i); }
 ${members.join("\n")}
 };`;

@@ -7,6 +7,7 @@
 import { File, Lock, Mapping } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import type { Ops } from "./codegen.ts";
+import { CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc, type RecordCrc } from "./crc.ts";
 import { loadWord } from "./fence.ts";
 import {
   CAPACITY_WORD,
@@ -31,6 +32,8 @@ export interface CoreCounters {
   timeouts: number;
   repairedOnOpen: number;
   remaps: number;
+  /** Stale CRC words (left by live-view stores) recomputed by sync or a writable open. */
+  crcRefreshed: number;
 }
 
 /**
@@ -65,9 +68,11 @@ export class Core {
   readonly readTimeoutMs: number;
   open = true;
   deadline = 0;
+  /** The record checksum of this file's schema (see crc.ts). */
+  readonly crc: RecordCrc;
   /** The schema's compiled operations bound to this core (set by the store). */
   ops!: Ops;
-  readonly counters: CoreCounters = { retries: 0, timeouts: 0, repairedOnOpen: 0, remaps: 0 };
+  readonly counters: CoreCounters = { retries: 0, timeouts: 0, repairedOnOpen: 0, remaps: 0, crcRefreshed: 0 };
   readonly #file: File;
   readonly #lock: Lock | undefined;
   readonly #mapping: Mapping;
@@ -83,6 +88,7 @@ export class Core {
     this.base = layout.dataOffset >>> 0;
     this.rs = layout.recordSize >>> 0;
     this.readTimeoutMs = readTimeoutMs;
+    this.crc = makeRecordCrc(crcFieldsOf(layout.stored.fields), this.rs);
     // Map exactly what the header vouches for (the file may be longer after a crash mid-growth).
     this.#mapping = Mapping.file(file, { length: fileBytesFor(layout.dataOffset, layout.recordSize, layout.capacity), readonly: file.readonly });
     this.#bind(layout.capacity);
@@ -105,19 +111,43 @@ export class Core {
   }
 
   /**
-   * Reset sequence words left odd by a writer that died mid-update. Only under the
-   * exclusive lock, before any reader could be served by this handle.
+   * Reset sequence words left odd by a writer that died mid-update, and recompute the CRC
+   * of those records and of stale ones: the writer trusts its own content after a crash
+   * (a record it died writing may mix old and new fields, as it would without a CRC).
+   * Only under the exclusive lock, before any reader could be served by this handle.
    */
   repairSequences(): void {
     const i32 = this.i32;
     const end = (this.base + this.cap * this.rs) >>> 2;
+    const used = (this.base + this.count * this.rs) >>> 2;
     const step = this.rs >>> 2;
     for (let w = this.base >>> 2; w < end; w += step) {
       const s = i32[w]!;
-      if ((s & 1) !== 0) {
+      const odd = (s & 1) !== 0;
+      if (w < used && (odd || i32[w + CRC_WORD] === CRC_STALE)) {
+        if (!odd) Atomics.store(i32, w, (s + 1) | 0);
+        i32[w + CRC_WORD] = this.crc(this.u8, this.u32, w << 2);
+        Atomics.store(i32, w, (s + (odd ? 1 : 2)) | 0);
+        if (!odd) this.counters.crcRefreshed++;
+      } else if (odd) {
         Atomics.store(i32, w, (s + 1) | 0);
-        this.counters.repairedOnOpen++;
       }
+      if (odd) this.counters.repairedOnOpen++;
+    }
+  }
+
+  /** Recompute stale CRC words (writer), each under its record's seqlock. */
+  refreshCrcs(): void {
+    const i32 = this.i32;
+    const end = (this.base + this.count * this.rs) >>> 2;
+    const step = this.rs >>> 2;
+    for (let w = this.base >>> 2; w < end; w += step) {
+      if (i32[w + CRC_WORD] !== CRC_STALE) continue;
+      const s = i32[w]!;
+      Atomics.store(i32, w, (s + 1) | 0);
+      i32[w + CRC_WORD] = this.crc(this.u8, this.u32, w << 2);
+      Atomics.store(i32, w, (s + 2) | 0);
+      this.counters.crcRefreshed++;
     }
   }
 
@@ -177,7 +207,9 @@ export class Core {
   /** Write dirty pages to disk. */
   sync(): void {
     if (!this.open) throw this.closedError();
-    if (!this.readonly) this.#mapping.sync();
+    if (this.readonly) return;
+    this.refreshCrcs();
+    this.#mapping.sync();
   }
 
   /** Called by compiled readers while a record's sequence word is odd or changed under them. */
@@ -185,6 +217,17 @@ export class Core {
     if (n === 0) this.counters.retries++;
     if (n < SPINS_UNTIMED) return;
     if (n === SPINS_UNTIMED) {
+      // Writers hold the exclusive lock for as long as they are open, so an odd word with
+      // no writer can't become even: a writer died mid-update, or the file was damaged.
+      if (this.readonly && !this.#writerAlive()) {
+        const index = (o - this.base) / this.rs;
+        throw new OffheapError(
+          "ERR_CORRUPT",
+          `${this.path}: record ${index} is marked mid-update (sequence word ${this.i32[o >>> 2]}) but no writer has the store open: ` +
+            "a writer died mid-update or the file was damaged — a writable open repairs a dead writer's record",
+          { path: this.path },
+        );
+      }
       this.deadline = performance.now() + this.readTimeoutMs;
       return;
     }
@@ -216,6 +259,19 @@ export class Core {
 
   closedError(): OffheapError {
     return new OffheapError("ERR_CLOSED", `record store ${this.path} is closed`, { path: this.path });
+  }
+
+  /** Whether a writer holds the store's lock (a shared lock can't be had while it does). */
+  #writerAlive(): boolean {
+    const probe = new Lock(this.#file, "shared");
+    try {
+      probe.tryLock();
+    } catch (e) {
+      if (e instanceof OffheapError && e.code === "ERR_LOCKED") return true;
+      throw e;
+    }
+    probe.unlock();
+    return false;
   }
 
   #remap(count: number): void {

@@ -2,11 +2,11 @@
  * Inspection of record store files for the CLI: what a file holds (without knowing its
  * schema in code), and a scan for records a writer left mid-update.
  *
- * Records carry no per-record CRC (a field write is a single store), so `verifyRecords`
- * checks the header, the schema stored with it, the count against the file size, and
- * that every record's sequence word is even.
+ * `verifyRecords` checks the header, the schema stored with it, the count against the file
+ * size, and every record: its sequence word is even and its CRC matches its fields.
  */
 import { File, Mapping } from "../../ffi/index.ts";
+import { CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc } from "./crc.ts";
 import { loadWord } from "./fence.ts";
 import { fileBytesFor, RECORDS_HEADER, readFileLayout } from "./layout.ts";
 import type { Description, VerifyReport } from "../inspection.ts";
@@ -42,8 +42,10 @@ export function describeRecords(path: string): Description {
 
 /**
  * Check the store at `path`: header and stored schema (throws `OffheapError` when they
- * are unreadable), then every record's sequence word. An odd word (a writer died
- * mid-update, or is writing right now) is listed as bad; the next writable open resets it.
+ * are unreadable), then every record. Listed as bad: an odd sequence word (a writer died
+ * mid-update, or is writing right now; the next writable open resets it) and a CRC that
+ * does not match the fields (the file was damaged). A stale CRC (live-view stores since
+ * the writer's last sync) can't be checked and is not listed.
  */
 export function verifyRecords(path: string, onProgress?: (done: number, total: number) => void): VerifyReport {
   using file = File.open(path, { readonly: true });
@@ -55,12 +57,26 @@ export function verifyRecords(path: string, onProgress?: (done: number, total: n
     return { checked: 0, bad };
   }
   using mapping = Mapping.file(file, { length: fileBytesFor(layout.dataOffset, layout.recordSize, layout.capacity), readonly: true });
+  const u8 = new Uint8Array(mapping.buffer, 0, mapping.length);
   const i32 = new Int32Array(mapping.buffer, 0, mapping.length >>> 2);
-  const step = layout.recordSize >>> 2;
+  const u32 = new Uint32Array(mapping.buffer, 0, mapping.length >>> 2);
+  const rs = layout.recordSize;
+  const crc = makeRecordCrc(crcFieldsOf(layout.stored.fields), rs);
+  const step = rs >>> 2;
   let w = layout.dataOffset >>> 2;
   for (let id = 0; id < total; id++, w += step) {
     const seq = loadWord(i32, w);
-    if ((seq & 1) !== 0) bad.push({ id, reason: `sequence word ${seq} is odd: a writer died or is mid-update` });
+    if ((seq & 1) !== 0) {
+      bad.push({ id, reason: `sequence word ${seq} is odd: a writer died or is mid-update` });
+    } else {
+      const computed = crc(u8, u32, w << 2);
+      const stored = loadWord(i32, w + CRC_WORD);
+      // A live writer may change the record meanwhile: a mismatch counts only if the
+      // sequence word did not move.
+      if (stored !== CRC_STALE && stored !== computed && loadWord(i32, w) === seq) {
+        bad.push({ id, reason: `CRC mismatch: stored ${(stored >>> 0).toString(16)}, computed ${(computed >>> 0).toString(16)} from the fields` });
+      }
+    }
     if ((id & 0xffff) === 0xffff) onProgress?.(id + 1, total);
   }
   onProgress?.(total, total);

@@ -7,7 +7,8 @@
  * 128  live words, Int32 each, changed with Atomics while the file is open:
  *      count (records appended), capacity (records the file holds), growths
  * 192  schema JSON: { name, recordSize, fields: [[name, type, size, offset], …] }
- * dataOffset (multiple of 64)  records, recordSize bytes each
+ * dataOffset (multiple of 64)  records, recordSize bytes each: sequence word, CRC word
+ *      (crc.ts), fields
  * ```
  * The count is one aligned word, stored after the record it publishes, so a crash leaves
  * the old or the new count. Capacity is stored after the file has been extended, so the
@@ -17,14 +18,15 @@ import type { File } from "../../ffi/index.ts";
 import { MAX_MAPPING_BYTES } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { crc32, decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
-import { alignUp, identityOf, type Schema, type StoredField } from "./schema.ts";
+import { alignUp, identityOf, RECORD_HEADER_BYTES, type Schema, type StoredField } from "./schema.ts";
 import { typeFromName } from "./types.ts";
 
 /** Header spec of record store files. */
 export const RECORDS_HEADER: HeaderSpec<"recordSize" | "schemaVersion" | "schemaHash" | "fieldCount" | "schemaBytes" | "dataOffset"> = {
   kind: "RECS",
   name: "record store",
-  version: 1,
+  // 2: an 8-byte record header (sequence word, CRC word) instead of the sequence word alone.
+  version: 2,
   fields: ["recordSize", "schemaVersion", "schemaHash", "fieldCount", "schemaBytes", "dataOffset"],
 };
 registerKind(RECORDS_HEADER);
@@ -110,7 +112,9 @@ export function readFileLayout(file: File): FileLayout {
   const h = decodeHeader(RECORDS_HEADER, head, path);
   const corrupt = (what: string) => new OffheapError("ERR_CORRUPT", `${path}: ${what}`, { path });
   if (fileSize < SCHEMA_OFFSET) throw corrupt(`file of ${fileSize} bytes is shorter than the ${SCHEMA_OFFSET} bytes of header and counters`);
-  if (h.recordSize < 8 || h.recordSize % 4 !== 0 || h.recordSize > 0x7fff_ffff) throw corrupt(`record size ${h.recordSize} is not a multiple of 4 from 8 up`);
+  if (h.recordSize < RECORD_HEADER_BYTES + 4 || h.recordSize % 4 !== 0 || h.recordSize > 0x7fff_ffff) {
+    throw corrupt(`record size ${h.recordSize} is not a multiple of 4 from ${RECORD_HEADER_BYTES + 4} up`);
+  }
   if (h.schemaBytes > MAX_SCHEMA_BYTES || h.dataOffset < SCHEMA_OFFSET + h.schemaBytes || h.dataOffset % 64 !== 0 || h.dataOffset > MAX_MAPPING_BYTES) {
     throw corrupt(`data offset ${h.dataOffset} does not fit a schema of ${h.schemaBytes} bytes`);
   }
@@ -148,7 +152,7 @@ function isStoredSchema(s: unknown): s is StoredSchema {
     (f: unknown) =>
       Array.isArray(f) && f.length === 4 && typeof f[0] === "string" && typeof f[1] === "string" &&
       typeof f[2] === "number" && typeof f[3] === "number" && typeOf(f[1]) !== undefined &&
-      f[3] + f[2] <= (o.recordSize as number),
+      f[3] >= RECORD_HEADER_BYTES && f[3] + f[2] <= (o.recordSize as number),
   );
 }
 

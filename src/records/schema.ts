@@ -2,8 +2,8 @@
  * `schema()`: names and types of a record's fields, their byte layout, and the hash that
  * the file header stores so that a store is never opened with a schema it was not made with.
  *
- * Layout: a record starts with its 4-byte sequence word (the seqlock), then the fields in
- * declaration order, each at the next offset that is a multiple of its alignment; the
+ * Layout: a record starts with an 8-byte header — its sequence word (the seqlock) and its
+ * CRC word (see {@link CRC_OFFSET}) — then the fields in declaration order, each at the next offset that is a multiple of its alignment; the
  * record is padded to a multiple of its largest alignment (at least 4), so every field of
  * every record is naturally aligned and a read is one typed-array access.
  */
@@ -24,8 +24,15 @@ export interface FieldLayout {
   readonly offset: number;
 }
 
-/** Bytes of the sequence word at the start of every record. */
-export const SEQ_BYTES = 4;
+/** Bytes of the record header (sequence word, CRC word) at the start of every record. */
+export const RECORD_HEADER_BYTES = 8;
+/**
+ * Byte offset in a record of its CRC word: CRC-32 of the bytes after the header with the
+ * top bit forced to 1 (so a valid word is never 0), or 0 when the CRC is stale — a raw
+ * field store through a live view zeroes it, and `sync` or the next writable open
+ * recomputes it. Keeping "stale" inside the CRC word costs a live-view write one store.
+ */
+export const CRC_OFFSET = 4;
 
 /** A record schema, made by {@link schema}. */
 export interface Schema<F extends Fields = Fields> {
@@ -78,8 +85,8 @@ export function schema<F extends Fields>(fields: F, options: SchemaOptions): Sch
   const names = Object.keys(fields);
   if (names.length === 0) throw new OffheapError("ERR_INVALID", `schema ${name} has no fields`);
   const layout: FieldLayout[] = [];
-  let offset = SEQ_BYTES;
-  let maxAlign = SEQ_BYTES;
+  let offset = RECORD_HEADER_BYTES;
+  let maxAlign = 4;
   for (const field of names) {
     if (!IDENTIFIER.test(field) || RESERVED.has(field)) {
       throw new OffheapError(

@@ -6,22 +6,22 @@ import { tempDir } from "../helpers/index.ts";
 import { All, expectCode, Tick } from "./fixtures.ts";
 
 describe("schema layout", () => {
-  test("fields are naturally aligned after the 4-byte sequence word, records padded", () => {
+  test("fields are naturally aligned after the 8-byte record header (sequence word, CRC), records padded", () => {
     const S = schema({ a: t.u8, b: t.f64, c: t.u16, d: t.string(3), e: t.i32, f: t.bytes(300), g: t.bool }, { name: "S", version: 1 });
-    // Computed by hand: seq 0..4, a 4, b 8..16, c 16..18, d (1-byte prefix) 18..22,
-    // e 24..28, f (2-byte prefix) 28..330, g 330; end 331, padded to 8 -> 336.
+    // Computed by hand: seq 0..4, CRC 4..8, a 8, b 16..24, c 24..26, d (1-byte prefix) 26..30,
+    // e 32..36, f (2-byte prefix) 36..338, g 338; end 339, padded to 8 -> 344.
     expect(S.layout.map((f) => [f.name, f.offset])).toEqual([
-      ["a", 4], ["b", 8], ["c", 16], ["d", 18], ["e", 24], ["f", 28], ["g", 330],
+      ["a", 8], ["b", 16], ["c", 24], ["d", 26], ["e", 32], ["f", 36], ["g", 338],
     ]);
-    expect(S.recordSize).toBe(336);
+    expect(S.recordSize).toBe(344);
     for (const f of S.layout) expect(f.offset % f.type.align).toBe(0);
   });
 
-  test("a record of only small fields is padded to 4 (the sequence word)", () => {
+  test("a record of only small fields is padded to 4", () => {
     const S = schema({ a: t.u8 }, { name: "S", version: 1 });
-    expect(S.recordSize).toBe(8);
-    // a 4, b 6..8, c 8; end 9 -> 12.
-    expect(schema({ a: t.u8, b: t.u16, c: t.u8 }, { name: "S", version: 1 }).recordSize).toBe(12);
+    expect(S.recordSize).toBe(12);
+    // a 8, b 10..12, c 12; end 13 -> 16.
+    expect(schema({ a: t.u8, b: t.u16, c: t.u8 }, { name: "S", version: 1 }).recordSize).toBe(16);
   });
 
   test("string and bytes length prefixes grow with the maximum", () => {
