@@ -77,6 +77,23 @@ export const libc = raw as unknown as {
   syscall(nr: number, addr: Pointer, op: number, val: number, timeout: Pointer | Uint8Array | null, addr2: null, val3: number): number;
 };
 
+/**
+ * Linux's `sync_file_range`, bound on its own because other platforms' libc lacks it (a
+ * missing symbol would fail the whole dlopen above); `undefined` there.
+ */
+export const syncFileRange: ((fd: number, offset: number, length: number, flags: number) => number) | undefined = (() => {
+  for (const name of C.libcNames) {
+    try {
+      return dlopen(name, {
+        sync_file_range: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32], returns: FFIType.i32 },
+      }).symbols.sync_file_range;
+    } catch {
+      // not this name, or no such symbol here
+    }
+  }
+  return undefined;
+})();
+
 /** `munmap`'s address, used as the deallocator of buffers over mappings. */
 export const munmapPointer = (raw as unknown as Record<string, { ptr: Pointer }>)["munmap"]!.ptr;
 

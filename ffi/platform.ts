@@ -35,6 +35,8 @@ export interface PlatformConstants {
   SYS_futex: number;
   FUTEX_WAIT: number;
   FUTEX_WAKE: number;
+  /** `sync_file_range` flag that starts writeback without waiting (Linux only). */
+  SYNC_FILE_RANGE_WRITE: number;
   /** Byte size of `struct stat` and the offsets of the fields we read. */
   statSize: number;
   statModeOffset: number;
@@ -67,6 +69,7 @@ const linuxCommon = {
   MADV_NORMAL: 0, MADV_RANDOM: 1, MADV_SEQUENTIAL: 2, MADV_WILLNEED: 3, MADV_DONTNEED: 4,
   LOCK_SH: 1, LOCK_EX: 2, LOCK_NB: 4, LOCK_UN: 8,
   FUTEX_WAIT: 0, FUTEX_WAKE: 1,
+  SYNC_FILE_RANGE_WRITE: 2,
   S_IFMT: 0o170000, S_IFDIR: 0o040000, S_IFREG: 0o100000,
   pageSize: 4096,
   errnoNames: linuxErrno,
@@ -94,7 +97,7 @@ const platforms: Record<string, PlatformConstants> = {
     MS_ASYNC: 1, MS_SYNC: 0x10,
     MADV_NORMAL: 0, MADV_RANDOM: 1, MADV_SEQUENTIAL: 2, MADV_WILLNEED: 3, MADV_DONTNEED: 4,
     LOCK_SH: 1, LOCK_EX: 2, LOCK_NB: 4, LOCK_UN: 8,
-    SYS_futex: -1, FUTEX_WAIT: 0, FUTEX_WAKE: 1,
+    SYS_futex: -1, FUTEX_WAIT: 0, FUTEX_WAKE: 1, SYNC_FILE_RANGE_WRITE: 0,
     statSize: 144, statModeOffset: 4, statSizeOffset: 96,
     S_IFMT: 0o170000, S_IFDIR: 0o040000, S_IFREG: 0o100000,
     pageSize: 16384,

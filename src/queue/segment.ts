@@ -289,6 +289,11 @@ export class Segment {
     this.#writer.write(bytes, at);
   }
 
+  /** Start writeback of data bytes `[at, at + length)` written with {@link writeAt}. */
+  startWriteback(at: number, length: number): void {
+    this.#writer?.startWriteback(at, length);
+  }
+
   /**
    * The record at data offset `at` if it is whole and is the one for entry `pos`: its
    * header checks out, its epoch is at least `minEpoch`, it lies inside the file and its

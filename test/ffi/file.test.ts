@@ -53,6 +53,19 @@ describe("File", () => {
     expect(thrown(() => f.truncate(-1)).code).toBe("ERR_INVALID");
   });
 
+  test("startWriteback starts writing a range back; the data reads the same; a bad range is ERR_SYSTEM", () => {
+    using dir = tempDir();
+    using f = File.open(dir.file("a"), { create: true });
+    const data = new Uint8Array(1 << 20).fill(9);
+    f.write(data, 0);
+    f.startWriteback(0, data.length);
+    f.datasync();
+    const back = new Uint8Array(data.length);
+    expect(f.read(back, 0)).toBe(data.length);
+    expect(Buffer.compare(back, data)).toBe(0);
+    if (process.platform === "linux") expect(thrown(() => f.startWriteback(-4096, 10)).errno).toBe("EINVAL");
+  });
+
   test("ENOENT for a missing file, with errno, syscall and path", () => {
     using dir = tempDir();
     const err = thrown(() => File.open(dir.file("missing")));
@@ -104,6 +117,7 @@ describe("File", () => {
       () => f.sync(),
       () => f.datasync(),
       () => f.truncate(1),
+      () => f.startWriteback(0, 1),
     ]) {
       expect(thrown(call).code).toBe("ERR_CLOSED");
     }
