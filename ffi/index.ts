@@ -14,3 +14,4 @@ export { Lock, type LockMode, type LockWaitOptions } from "./lock.ts";
 export { FutexWaiter, futexWait, futexWake, hasFutex, type WaitResult } from "./futex.ts";
 export { barrierCall, compilerBarrier, loadOrdered } from "./barrier.ts";
 export { C as platform, platformKey } from "./platform.ts";
+export { errnoOfNodeError, isNotFound, nodeSystemError, systemError } from "./system-error.ts";

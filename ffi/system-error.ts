@@ -1,7 +1,7 @@
 /**
  * Turns a failed libc call into an `OffheapError` with code `ERR_SYSTEM`.
  */
-import { OffheapError } from "../src/errors.ts";
+import { OffheapError, isOffheapError } from "../src/errors.ts";
 import { lastErrno } from "./libc.ts";
 import { errnoName } from "./platform.ts";
 
@@ -17,4 +17,30 @@ export function systemError(syscall: string, path?: string, errno: number = last
     syscall,
     ...(path === undefined ? {} : { path }),
   });
+}
+
+/** The errno name a node:fs error carries in `code` (`"ENOENT"`, …), if any. */
+export function errnoOfNodeError(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * The `ERR_SYSTEM` error for a failed node:fs call (directory listing, rename, stat: the
+ * calls offheap leaves to node:fs), shaped like {@link systemError}'s.
+ */
+export function nodeSystemError(syscall: string, path: string, e: unknown): OffheapError {
+  const errno = errnoOfNodeError(e);
+  const reason = e instanceof Error ? e.message : String(e);
+  return new OffheapError("ERR_SYSTEM", `${syscall} ${path} failed: ${reason}`, {
+    ...(errno === undefined ? {} : { errno }),
+    syscall,
+    path,
+    cause: e,
+  });
+}
+
+/** True when `e` says a file does not exist: an `ERR_SYSTEM` from us or a node:fs error. */
+export function isNotFound(e: unknown): boolean {
+  return (isOffheapError(e) && e.errno === "ENOENT") || errnoOfNodeError(e) === "ENOENT";
 }

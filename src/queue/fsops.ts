@@ -5,29 +5,16 @@
  */
 import { linkSync, mkdirSync, readdirSync, renameSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { File, syncDirectory } from "../../ffi/index.ts";
-import { OffheapError } from "../errors.ts";
+import { File, errnoOfNodeError, nodeSystemError, syncDirectory } from "../../ffi/index.ts";
 
-function wrap(syscall: string, path: string, e: unknown): OffheapError {
-  const code = (e as { code?: unknown }).code;
-  return new OffheapError(
-    "ERR_SYSTEM",
-    `${syscall} ${path} failed: ${e instanceof Error ? e.message : String(e)}`,
-    { errno: typeof code === "string" ? code : undefined, syscall, path, cause: e },
-  );
-}
 
-function errnoOf(e: unknown): string | undefined {
-  const code = (e as { code?: unknown; errno?: unknown }).code ?? (e as { errno?: unknown }).errno;
-  return typeof code === "string" ? code : undefined;
-}
 
 /** The names in `dir`. */
 export function listDir(dir: string): string[] {
   try {
     return readdirSync(dir);
   } catch (e) {
-    throw wrap("readdir", dir, e);
+    throw nodeSystemError("readdir", dir, e);
   }
 }
 
@@ -36,7 +23,7 @@ export function makeDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
-    throw wrap("mkdir", dir, e);
+    throw nodeSystemError("mkdir", dir, e);
   }
 }
 
@@ -45,15 +32,11 @@ export function removeFile(path: string): void {
   try {
     unlinkSync(path);
   } catch (e) {
-    if (errnoOf(e) === "ENOENT") return;
-    throw wrap("unlink", path, e);
+    if (errnoOfNodeError(e) === "ENOENT") return;
+    throw nodeSystemError("unlink", path, e);
   }
 }
 
-/** True when `e` says the file does not exist. */
-export function isMissing(e: unknown): boolean {
-  return errnoOf(e) === "ENOENT";
-}
 
 let tmpCounter = 0;
 
@@ -83,8 +66,8 @@ export function publishFile(dir: string, name: string, header: Uint8Array, size:
     else linkSync(tmp, final);
   } catch (e) {
     removeFile(tmp);
-    if (!replace && errnoOf(e) === "EEXIST") return false;
-    throw wrap(replace ? "rename" : "link", final, e);
+    if (!replace && errnoOfNodeError(e) === "EEXIST") return false;
+    throw nodeSystemError(replace ? "rename" : "link", final, e);
   }
   if (!replace) removeFile(tmp);
   if (durable) syncDirectory(dir);

@@ -4,6 +4,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { nodeSystemError } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import type { Description, VerifyReport } from "../inspection.ts";
 import { listDir } from "./fsops.ts";
@@ -18,7 +19,7 @@ function locate(path: string): { dir: string; prefix: string } {
   try {
     isDir = statSync(path).isDirectory();
   } catch (e) {
-    throw new OffheapError("ERR_SYSTEM", `cannot stat ${path}: ${(e as Error).message}`, { path, syscall: "stat", cause: e });
+    throw nodeSystemError("stat", path, e);
   }
   if (!isDir) throw new OffheapError("ERR_FORMAT", `${path} is not a queue: expected a directory or a .qdir file`, { path });
   if (existsSync(join(path, "queue.qdir"))) return { dir: path, prefix: "queue" };

@@ -31,8 +31,6 @@ import {
   DIR_SEGGEN,
   DIR_SPEC,
   dirFileName,
-  FLAG_DELETED,
-  FLAG_VALID,
   FLOORS,
   HEADER_ROOM,
   NAME_PATTERN,

@@ -20,7 +20,7 @@
  */
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { File, Lock, syncDirectory } from "../../ffi/index.ts";
+import { File, Lock, isNotFound, syncDirectory } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
 import { decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
 import { createPolicy, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
@@ -184,9 +184,6 @@ export function readStoreHeader(dir: string): { fanout: number } {
   return decodeHeader(FILE_STORE_SPEC, buf.subarray(0, n), path);
 }
 
-function isNotFound(e: unknown): boolean {
-  return (isOffheapError(e) && e.errno === "ENOENT") || (e as { code?: string })?.code === "ENOENT";
-}
 
 /**
  * A tier of one file per entry. See the module comment for the layout and guarantees.

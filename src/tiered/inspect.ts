@@ -4,7 +4,7 @@
  */
 import { readdirSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { File } from "../../ffi/index.ts";
+import { File, nodeSystemError } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
 import { FILE_STORE_SPEC, STORE_FILE, readHead, readStoreHeader } from "./file-store.ts";
 import { keyHash } from "./key-hash.ts";
@@ -30,7 +30,7 @@ function storeDir(path: string): string {
   try {
     isDir = statSync(path).isDirectory();
   } catch (e) {
-    throw new OffheapError("ERR_SYSTEM", `cannot read ${path}: ${(e as Error).message}`, { path, errno: (e as { code?: string }).code ?? "EIO", cause: e });
+    throw nodeSystemError("stat", path, e);
   }
   if (isDir) return path;
   if (basename(path) === STORE_FILE) return dirname(path);

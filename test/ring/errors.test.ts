@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { RingBuffer } from "../../src/ring/index.ts";
-import { OffheapError, type ErrorCode } from "../../src/errors.ts";
+import { OffheapError } from "../../src/errors.ts";
 import { encodeHeader, type HeaderSpec } from "../../src/format.ts";
 import { Child, ROOT, codeOf, tempDir, thrown, writeScript } from "../helpers/index.ts";
 

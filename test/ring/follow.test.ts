@@ -3,7 +3,6 @@
  * with three follower processes checking every record's order, CRC and content.
  */
 import { describe, expect, test } from "bun:test";
-import CRC32 from "crc-32";
 import { RingBuffer, type RingRecord } from "../../src/ring/index.ts";
 import { OffheapError } from "../../src/errors.ts";
 import { Child, ROOT, tempDir, writeScript } from "../helpers/index.ts";
