@@ -274,22 +274,7 @@ export class RingBuffer {
    * deleted. Throws `ERR_CORRUPT` when the stored record fails its checksum.
    */
   get(id: number): Uint8Array | undefined {
-    this.#assertOpen();
-    this.#checkId(id);
-    this.#counts.gets++;
-    const next = this.#loadNext();
-    if (id >= next || id < next - this.capacity) {
-      this.#counts.misses++;
-      return undefined;
-    }
-    const n = this.#store.read(id, null);
-    if (this.#prefetch > 0) this.#readAhead(id);
-    if (n < 0) {
-      this.#counts.misses++;
-      return undefined;
-    }
-    this.#counts.hits++;
-    return this.#store.copy;
+    return this.#read(id, null) < 0 ? undefined : this.#store.copy;
   }
 
   /**
@@ -299,21 +284,23 @@ export class RingBuffer {
    * mode for records up to 256 bytes, larger ones take one view object per call).
    */
   getInto(id: number, target: Uint8Array): number {
+    return Math.max(-1, this.#read(id, target));
+  }
+
+  /** Read `id` into `target` (or into the store's copy when null), counting hits and misses. */
+  #read(id: number, target: Uint8Array | null): number {
     this.#assertOpen();
     this.#checkId(id);
     this.#counts.gets++;
     const next = this.#loadNext();
     if (id >= next || id < next - this.capacity) {
       this.#counts.misses++;
-      return -1;
+      return ABSENT;
     }
     const n = this.#store.read(id, target);
     if (this.#prefetch > 0) this.#readAhead(id);
-    if (n < 0) {
-      this.#counts.misses++;
-      return -1;
-    }
-    this.#counts.hits++;
+    if (n < 0) this.#counts.misses++;
+    else this.#counts.hits++;
     return n;
   }
 
