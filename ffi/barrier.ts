@@ -22,7 +22,7 @@ export const barrierCall: (x: number) => number = abs;
 
 const x64 = process.arch === "x64";
 /** A private word whose atomic operations serve as fences on weakly ordered CPUs. */
-const FENCE = new Int32Array(new SharedArrayBuffer(4));
+export const FENCE = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Read word `i` of `words` — which may view a read-only mapping, where `Atomics.load`

@@ -4,11 +4,10 @@
  * views read the typed arrays from here; growth replaces them in place, so views made
  * before a growth keep working, and after close they read as empty.
  */
-import { File, Lock, Mapping } from "../../ffi/index.ts";
+import { File, Lock, Mapping, loadOrdered } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import type { Ops } from "./codegen.ts";
 import { CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc, type RecordCrc } from "./crc.ts";
-import { loadWord } from "./fence.ts";
 import {
   CAPACITY_WORD,
   COUNT_WORD,
@@ -97,12 +96,12 @@ export class Core {
 
   /** Records held by the file as the live capacity word says. */
   get fileCapacity(): number {
-    return loadWord(this.i32, LIVE + CAPACITY_WORD);
+    return loadOrdered(this.i32, LIVE + CAPACITY_WORD);
   }
 
   /** How many times the file grew since it was created. */
   get growths(): number {
-    return this.open ? loadWord(this.i32, LIVE + GROWTHS_WORD) : 0;
+    return this.open ? loadOrdered(this.i32, LIVE + GROWTHS_WORD) : 0;
   }
 
   /** Bytes mapped now. */
@@ -155,7 +154,7 @@ export class Core {
   refresh(): void {
     if (!this.open) throw this.closedError();
     if (!this.readonly) return;
-    const count = loadWord(this.i32, LIVE + COUNT_WORD);
+    const count = loadOrdered(this.i32, LIVE + COUNT_WORD);
     if (count > this.cap) this.#remap(count);
     this.count = count;
   }
@@ -275,7 +274,7 @@ export class Core {
   }
 
   #remap(count: number): void {
-    const capacity = loadWord(this.i32, LIVE + CAPACITY_WORD);
+    const capacity = loadOrdered(this.i32, LIVE + CAPACITY_WORD);
     const max = maxCapacity(this.base, this.rs);
     const bytes = fileBytesFor(this.base, this.rs, capacity);
     const size = this.#file.size;

@@ -6,10 +6,7 @@
  *
  * This module gives the record accessors' generated code the same barrier as a statement.
  */
-import { barrierCall, loadOrdered } from "../../ffi/index.ts";
-
-/** A private word whose atomic operations serve as fences on weakly ordered CPUs. */
-const FENCE = new Int32Array(new SharedArrayBuffer(4));
+import { FENCE, barrierCall } from "../../ffi/index.ts";
 
 const x64 = process.arch === "x64";
 
@@ -18,6 +15,3 @@ export const READ_BARRIER = x64 ? "B(0)" : "Atomics.load(F, 0)";
 
 /** What generated code needs for {@link READ_BARRIER}. */
 export const barrierHelpers = { fence: FENCE, barrier: barrierCall };
-
-/** Read word `i` of `words` as of now, ordered against the reads around it. */
-export const loadWord = loadOrdered;

@@ -5,9 +5,8 @@
  * `verifyRecords` checks the header, the schema stored with it, the count against the file
  * size, and every record: its sequence word is even and its CRC matches its fields.
  */
-import { File, Mapping } from "../../ffi/index.ts";
+import { File, Mapping, loadOrdered } from "../../ffi/index.ts";
 import { CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc } from "./crc.ts";
-import { loadWord } from "./fence.ts";
 import { fileBytesFor, RECORDS_HEADER, readFileLayout } from "./layout.ts";
 import type { Description, VerifyReport } from "../inspection.ts";
 
@@ -65,15 +64,15 @@ export function verifyRecords(path: string, onProgress?: (done: number, total: n
   const step = rs >>> 2;
   let w = layout.dataOffset >>> 2;
   for (let id = 0; id < total; id++, w += step) {
-    const seq = loadWord(i32, w);
+    const seq = loadOrdered(i32, w);
     if ((seq & 1) !== 0) {
       bad.push({ id, reason: `sequence word ${seq} is odd: a writer died or is mid-update` });
     } else {
       const computed = crc(u8, u32, w << 2);
-      const stored = loadWord(i32, w + CRC_WORD);
+      const stored = loadOrdered(i32, w + CRC_WORD);
       // A live writer may change the record meanwhile: a mismatch counts only if the
       // sequence word did not move.
-      if (stored !== CRC_STALE && stored !== computed && loadWord(i32, w) === seq) {
+      if (stored !== CRC_STALE && stored !== computed && loadOrdered(i32, w) === seq) {
         bad.push({ id, reason: `CRC mismatch: stored ${(stored >>> 0).toString(16)}, computed ${(computed >>> 0).toString(16)} from the fields` });
       }
     }
