@@ -143,6 +143,18 @@ export function decodeHeader<F extends string>(spec: HeaderSpec<F>, bytes: Uint8
   return out;
 }
 
+/** Where a header can be read from: an open file (ffi/'s `File` fits). */
+export interface HeaderSource {
+  readonly path: string;
+  read(target: Uint8Array, offset: number): number;
+}
+
+/** Read the header at the start of `file` and check it as {@link decodeHeader} does. */
+export function readHeader<F extends string>(spec: HeaderSpec<F>, file: HeaderSource): Record<F, number> {
+  const bytes = new Uint8Array(headerBytes(spec));
+  return decodeHeader(spec, bytes.subarray(0, file.read(bytes, 0)), file.path);
+}
+
 const KIND_NAMES: Record<string, string> = {};
 
 /** Register a kind's human name so that messages about foreign files can name it. */

@@ -16,7 +16,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { File, futexWake, Lock, Mapping } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { assertSameOptions, decodeHeader, encodeHeader } from "../format.ts";
+import { assertSameOptions, decodeHeader, encodeHeader, readHeader } from "../format.ts";
 import { listDir, makeDir, publishFile, removeFile } from "./fsops.ts";
 import {
   DATA_START,
@@ -811,8 +811,7 @@ export class DurableQueue {
       }
     }
     try {
-      const head = new Uint8Array(HEADER_ROOM);
-      decodeHeader(WAKE_SPEC, head.subarray(0, file.read(head, 0)), path);
+      readHeader(WAKE_SPEC, file);
       if (file.size < WAKE_FILE_BYTES) return;
       this.#wakeMap = Mapping.file(file, { length: WAKE_FILE_BYTES, readonly: !this.#wakeWritable });
       this.#wakeWords = new Int32Array(this.#wakeMap.buffer);

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { File, Lock, syncDirectory } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
-import { assertSameOptions, decodeHeader, encodeHeader, headerBytes } from "../format.ts";
+import { assertSameOptions, encodeHeader, readHeader } from "../format.ts";
 import {
   DATA_OFFSET,
   RING_SPEC,
@@ -38,9 +38,7 @@ export interface RingFiles {
 
 /** Read and check the header of one shard file. */
 export function readShardHeader(file: File, index: number, layout?: RingLayout): RingLayout {
-  const bytes = new Uint8Array(headerBytes(RING_SPEC));
-  const n = file.read(bytes, 0);
-  const header = decodeHeader(RING_SPEC, bytes.subarray(0, n), file.path);
+  const header = readHeader(RING_SPEC, file);
   const found = checkHeader(header, file.path, index, layout);
   const want = shardFileBytes(found, index);
   const size = file.size;

@@ -22,7 +22,7 @@ import { mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from
 import { join } from "node:path";
 import { File, Lock, isNotFound, syncDirectory } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
-import { decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
+import { decodeHeader, encodeHeader, headerBytes, readHeader, registerKind, type HeaderSpec } from "../format.ts";
 import { createPolicy, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
 import { bytesStream } from "./body.ts";
 import { keyHash } from "./key-hash.ts";
@@ -177,11 +177,15 @@ export function readHead(file: File, path: string): EntryHead & { fileSize: numb
 
 /** The store header file of `dir`, read-only; throws ERR_FORMAT / ERR_CORRUPT / ERR_SYSTEM. */
 export function readStoreHeader(dir: string): { fanout: number } {
-  const path = join(dir, STORE_FILE);
-  using f = File.open(path, { readonly: true });
-  const buf = new Uint8Array(headerBytes(FILE_STORE_SPEC));
-  const n = f.read(buf, 0);
-  return decodeHeader(FILE_STORE_SPEC, buf.subarray(0, n), path);
+  using f = File.open(join(dir, STORE_FILE), { readonly: true });
+  return checkStoreHeader(f);
+}
+
+/** Read a store header file and check it is one this code can use (its fanout). */
+function checkStoreHeader(file: File): { fanout: number } {
+  const h = readHeader(FILE_STORE_SPEC, file);
+  if (h.fanout !== FANOUT) throw new OffheapError("ERR_FORMAT", `${file.path}: fanout ${h.fanout}, this offheap uses ${FANOUT}`, { path: file.path });
+  return h;
 }
 
 
@@ -240,8 +244,7 @@ export class FileStore implements Store {
       this.#lock = undefined;
       this.#lockFile = File.open(headerPath, { readonly: true });
       try {
-        const buf = new Uint8Array(headerBytes(FILE_STORE_SPEC));
-        decodeHeader(FILE_STORE_SPEC, buf.subarray(0, this.#lockFile.read(buf, 0)), headerPath);
+        checkStoreHeader(this.#lockFile);
       } catch (e) {
         this.#lockFile.close();
         throw e;
@@ -267,10 +270,7 @@ export class FileStore implements Store {
         file.sync();
         syncDirectory(dir);
       } else {
-        const buf = new Uint8Array(headerBytes(FILE_STORE_SPEC));
-        const n = file.read(buf, 0);
-        const h = decodeHeader(FILE_STORE_SPEC, buf.subarray(0, n), headerPath);
-        if (h.fanout !== FANOUT) throw new OffheapError("ERR_FORMAT", `${headerPath}: fanout ${h.fanout}, this offheap uses ${FANOUT}`, { path: headerPath });
+        checkStoreHeader(file);
       }
     } catch (e) {
       file.close();

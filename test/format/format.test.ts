@@ -11,11 +11,12 @@ import {
   encodeHeader,
   getU64,
   headerBytes,
+  readHeader,
   registerKind,
   setU64,
   type HeaderSpec,
 } from "../../src/format.ts";
-import { codeOf, seededRandom, tempDir } from "../helpers/index.ts";
+import { codeOf, seededRandom, tempDir, thrown } from "../helpers/index.ts";
 
 const spec: HeaderSpec<"recordSize" | "capacity" | "shards"> = {
   kind: "TEST",
@@ -113,6 +114,16 @@ describe("file header", () => {
     expect(err?.message).toContain("not an offheap file");
     expect(err?.path).toBe(f.path);
     expect(codeOf(() => decodeHeader(spec, new Uint8Array(0), "empty"))).toBe("ERR_FORMAT");
+  });
+
+  test("readHeader reads and checks the header at the start of a file", () => {
+    using dir = tempDir();
+    using f = File.open(dir.file("h"), { create: true });
+    f.write(encodeHeader(spec, values), 0);
+    expect(readHeader(spec, f)).toEqual(values);
+    f.truncate(10);
+    const err = thrown(() => readHeader(spec, f));
+    expect([err.code, err.path]).toEqual(["ERR_CORRUPT", f.path]);
   });
 
   test("bad field values are refused when encoding", () => {
