@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   ERR_LAPPED: "a ring reader was overtaken by the writer",
   ERR_TIMEOUT: "a wait ran out of time",
   ERR_SYSTEM: "a system call failed",
+  ERR_UPSTREAM: "an origin or a remote tier failed or could not be reached",
 } as const;
 
 /** A stable error code; see {@link ERROR_CODES}. */
@@ -33,6 +34,8 @@ export interface ErrorDetails {
   path?: string;
   /** How many records a lapped ring reader missed, for `ERR_LAPPED`. */
   missed?: number;
+  /** The origin's HTTP status, for `ERR_UPSTREAM` when it answered. */
+  status?: number;
   /** The underlying error, when this one wraps another. */
   cause?: unknown;
 }
@@ -58,6 +61,8 @@ export class OffheapError extends Error {
   declare readonly path?: string;
   /** For `ERR_LAPPED`: how many records the reader missed. */
   declare readonly missed?: number;
+  /** For `ERR_UPSTREAM`: the origin's HTTP status, when it answered. */
+  declare readonly status?: number;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -67,6 +72,7 @@ export class OffheapError extends Error {
     if (details.syscall !== undefined) this.syscall = details.syscall;
     if (details.path !== undefined) this.path = details.path;
     if (details.missed !== undefined) this.missed = details.missed;
+    if (details.status !== undefined) this.status = details.status;
   }
 }
 

@@ -1,11 +1,46 @@
-/** Turning the body types a fetcher or `set` may give into a byte stream. */
+/** Turning the body types a fetcher, `set` or a writer may give into bytes and byte streams. */
+import { OffheapError } from "../errors.ts";
 import type { CacheBody } from "./types.ts";
+
+const encoder = new TextEncoder();
+
+/** What a body is, for error messages: `"a number"`, `"an object (Object)"`, `"null"`. */
+export function describeValue(v: unknown): string {
+  if (v === null) return "null";
+  if (v === undefined) return "undefined";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object") return `an object (${(v as object).constructor?.name ?? "no prototype"})`;
+  return `a ${typeof v}`;
+}
+
+/** True for the body types a cache accepts (see {@link CacheBody}). */
+export function isCacheBody(body: unknown): body is CacheBody {
+  return (
+    typeof body === "string" ||
+    body instanceof Uint8Array ||
+    body instanceof ArrayBuffer ||
+    body instanceof ReadableStream ||
+    body instanceof Blob ||
+    body instanceof Response
+  );
+}
+
+/** Throw `ERR_INVALID` naming `what` unless `body` is a {@link CacheBody}. */
+export function assertCacheBody(body: unknown, what: string): asserts body is CacheBody {
+  if (!isCacheBody(body)) {
+    throw new OffheapError(
+      "ERR_INVALID",
+      `${what} must be a ReadableStream, Uint8Array, ArrayBuffer, Blob, Response or string, got ${describeValue(body)}`,
+    );
+  }
+}
 
 /** A `ReadableStream<Uint8Array>` over `body`. Strings are UTF-8 encoded. */
 export function toStream(body: CacheBody): ReadableStream<Uint8Array> {
   if (body instanceof ReadableStream) return body;
+  if (body instanceof Response) return body.body ?? bytesStream(new Uint8Array(0));
   if (body instanceof Blob) return body.stream();
-  const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body instanceof ArrayBuffer ? new Uint8Array(body) : body;
+  const bytes = typeof body === "string" ? encoder.encode(body) : body instanceof ArrayBuffer ? new Uint8Array(body) : body;
   return bytesStream(bytes);
 }
 
@@ -17,4 +52,13 @@ export function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
       controller.close();
     },
   });
+}
+
+/** A chunk as bytes: strings are UTF-8 encoded, other views wrapped; anything else is `ERR_INVALID`. */
+export function asBytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === "string") return encoder.encode(chunk);
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new OffheapError("ERR_INVALID", `body chunks must be Uint8Array, ArrayBuffer, a typed array or string, got ${describeValue(chunk)}`);
 }

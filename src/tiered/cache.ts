@@ -4,10 +4,14 @@
  * revalidation and one origin fetch per key at a time.
  */
 import { OffheapError, isOffheapError } from "../errors.ts";
-import { toStream } from "./body.ts";
+import { asBytes, assertCacheBody, describeValue, isCacheBody, toStream } from "./body.ts";
 import { ifNoneMatchMatches, normalizeEtag } from "./etag.ts";
-import { asBytes, drain, FanOut, fillStream, SharedFill, type FillReport } from "./fill.ts";
-import { createHandler } from "./http.ts";
+import { Fence, Fences } from "./fence.ts";
+import { drain, FanOut, fillStream, SharedFill, type FillReport } from "./fill.ts";
+import type { CacheHost, HostCounter } from "./host.ts";
+import { createFetcherHandler, type FetcherHandler } from "./http/fetcher-handler.ts";
+import { createProxy, type ProxyHandler, type ProxyOptions } from "./http/proxy.ts";
+import { assertExtraFits } from "./meta.ts";
 import {
   NOT_FOUND,
   NOT_MODIFIED,
@@ -58,6 +62,8 @@ export interface SetMeta {
   contentType?: string;
   /** Defaults to now. */
   cachedAt?: number;
+  /** Application data kept with the entry (at most 32 KiB of UTF-8); see {@link EntryMeta.extra}. */
+  extra?: string;
 }
 
 type FlightOutcome =
@@ -78,20 +84,15 @@ interface Flight {
   markReady(): void;
 }
 
-/** Marks an in-flight write; a later delete or set of the key sets `superseded`. */
-interface FillToken {
-  superseded: boolean;
-}
-
 interface Cached {
   meta: EntryMeta;
   age: number;
 }
 
+/** Background work for one key (a stale-while-revalidate refresh). */
 interface RefreshTask {
   key: string;
-  meta: EntryMeta;
-  fetcher: Fetcher;
+  task: () => Promise<void>;
 }
 
 const MAX_KEY_BYTES = 4096;
@@ -124,7 +125,7 @@ export class TieredCache {
   #closing: Promise<void> | undefined;
   readonly #closeController = new AbortController();
   readonly #flights = new Map<string, Flight>();
-  readonly #fills = new Map<string, Set<FillToken>>();
+  readonly #fences = new Fences();
   readonly #negative = new Map<string, number>();
   readonly #refreshPending = new Set<string>();
   readonly #refreshQueue: RefreshTask[] = [];
@@ -155,6 +156,8 @@ export class TieredCache {
     superseded: 0,
     storeErrors: 0,
     tooLarge: 0,
+    passes: 0,
+    invalidations: 0,
   };
 
   constructor(options: TieredCacheOptions) {
@@ -241,6 +244,7 @@ export class TieredCache {
   async set(key: string, body: CacheBody, meta: SetMeta = {}): Promise<void> {
     this.#assertOpen();
     assertKey(key);
+    assertCacheBody(body, "the body given to set()");
     const fullMeta = this.#metaFrom(meta);
     const { fan, report } = this.#startWrite(key, fullMeta);
     const reader = toStream(body).getReader();
@@ -263,16 +267,21 @@ export class TieredCache {
   async delete(key: string): Promise<boolean> {
     this.#assertOpen();
     assertKey(key);
-    this.#supersede(key);
     this.#negative.delete(key);
-    const removed = await Promise.all(this.#tiers.map((t) => this.#safe(() => t.delete(key), false)));
-    return removed.some(Boolean);
+    return this.#remove(key);
   }
 
-  /** A `(req) => Response` for `Bun.serve`, caching GETs by path and query. See `http.ts`. */
-  handler(source: Fetcher | string | URL): (req: Request) => Promise<Response> {
+  /**
+   * A handler for `Bun.serve`. Given an origin URL, a reverse proxy that stores and reuses
+   * responses as RFC 9111 allows a shared cache (see `http/proxy.ts`); given a fetcher,
+   * the cache's own rules over it, by path and query (see `http/fetcher-handler.ts`).
+   */
+  handler(source: string | URL, options?: ProxyOptions): ProxyHandler;
+  handler(source: Fetcher): FetcherHandler;
+  handler(source: Fetcher | string | URL, options?: ProxyOptions): ProxyHandler | FetcherHandler {
     this.#assertOpen();
-    return createHandler(this, source, { fresh: this.#fresh });
+    if (typeof source === "function") return createFetcherHandler(this, source, { fresh: this.#fresh });
+    return createProxy(this.#host(), source, options);
   }
 
   /** Flat counters, plus each tier's as `<tier>_<counter>`. */
@@ -352,14 +361,14 @@ export class TieredCache {
 
   /** Stream a lower tier's entry to the caller while writing it into the tiers above. */
   #promote(key: string, tier: number, entry: StoredEntry): ReadableStream<Uint8Array> {
-    const token = this.#beginFill(key);
+    const fence = this.#fences.begin(key);
     const writers = this.#writers(key, entry.meta, tier);
     if (writers.length === 0) {
-      this.#endFill(key, token);
+      fence.release();
       return entry.body;
     }
     this.#stats.promotions++;
-    return fillStream(entry.body, writers, this.#fillHooks(key, token));
+    return fillStream(entry.body, writers, this.#fillHooks(key, fence));
   }
 
   /** Fetch from the origin in the foreground, coalesced with other callers for the key. */
@@ -420,67 +429,70 @@ export class TieredCache {
     };
     const etag = cached?.meta.etag;
     if (cached !== undefined) this.#stats.revalidations++;
-
-    let result: FetchResult;
+    // The fence starts before the origin is asked: a delete or set from now on wins.
+    const fence = this.#fences.begin(key);
+    let fenceHeld = true;
     try {
-      result = await this.#callFetcher(key, fetcher, etag, options.signal);
-    } catch (error) {
-      settle(options.signal?.aborted ? { kind: "abandoned" } : { kind: "error", error });
-      if (cached !== undefined && cached.age <= this.#fresh + this.#sie && !this.#closed) {
-        const stale = await this.#staleIfError(key, options);
-        if (stale) return stale;
-      }
-      throw error;
-    }
-
-    if (result === NOT_FOUND) {
-      if (cached !== undefined) await this.#deleteFromTiers(key);
-      this.#rememberNotFound(key);
-      settle({ kind: "not-found" });
-      this.#stats.notFound++;
-      return { status: "not-found", body: null, meta: { cachedAt: this.#clock() }, source: "origin" };
-    }
-
-    if (result === NOT_MODIFIED) {
-      if (cached === undefined) {
-        const error = new OffheapError("ERR_INVALID", `the fetcher answered NOT_MODIFIED for ${JSON.stringify(key)}, but it was given no etag (nothing is cached)`);
-        settle({ kind: "error", error });
+      let result: FetchResult;
+      try {
+        result = await this.#callFetcher(key, fetcher, etag, options.signal);
+      } catch (error) {
+        settle(options.signal?.aborted ? { kind: "abandoned" } : { kind: "error", error });
+        if (cached !== undefined && cached.age <= this.#fresh + this.#sie && !this.#closed) {
+          const stale = await this.#staleIfError(key, options);
+          if (stale) return stale;
+        }
         throw error;
       }
-      await this.#touchTiers(key, { ...cached.meta, cachedAt: this.#clock() });
-      settle({ kind: "renewed" });
-      const found = await this.#lookup(key);
-      // The origin just confirmed cached.meta.etag, so any copy with that tag is current.
-      if (found !== undefined && (found.entry.meta.etag === cached.meta.etag || this.#clock() - found.entry.meta.cachedAt <= this.#fresh)) {
-        this.#stats.hits++;
-        return this.#answer("hit", key, found.tier, found.entry, options, { revalidated: true });
-      }
-      // Evicted, or a tier above holds another version that was not renewed: fetch it whole.
-      if (found !== undefined) cancelQuietly(found.entry.body);
-      return this.#foreground(key, fetcher, options, undefined, attempt + 1);
-    }
 
-    const meta: EntryMeta = { cachedAt: this.#clock() };
-    if (result.etag) meta.etag = normalizeEtag(result.etag);
-    if (result.contentType) meta.contentType = result.contentType;
-    const token = this.#beginFill(key);
-    const writers = this.#writers(key, meta, this.#tiers.length);
-    const hooks = this.#fillHooks(key, token, (r) =>
-      settle(r.outcome === "published" ? { kind: "published" } : r.outcome === "failed" ? { kind: "error", error: r.error } : { kind: "abandoned" }),
-    );
-    const fill = new SharedFill(toStream(result.body), writers, hooks);
-    flight.fill = fill;
-    flight.meta = meta;
-    flight.markReady();
-    const body = fill.subscribe();
-    this.#stats.misses++;
-    if (options.ifNoneMatch != null && meta.etag !== undefined && ifNoneMatchMatches(options.ifNoneMatch, meta.etag)) {
-      // The caller has this version already: finish the fill in the background.
-      this.#track(drain(body).catch(() => {}));
-      this.#stats.notModified++;
-      return { status: "not-modified", body: null, meta, source: "origin", revalidated: cached !== undefined };
+      if (result === NOT_FOUND) {
+        if (await fence.publish(async () => void (await this.#removeFromTiers(key)))) this.#rememberNotFound(key);
+        settle({ kind: "not-found" });
+        this.#stats.notFound++;
+        return { status: "not-found", body: null, meta: { cachedAt: this.#clock() }, source: "origin" };
+      }
+
+      if (result === NOT_MODIFIED) {
+        if (cached === undefined) {
+          const error = new OffheapError("ERR_INVALID", `the fetcher answered NOT_MODIFIED for ${JSON.stringify(key)}, but it was given no etag (nothing is cached)`);
+          settle({ kind: "error", error });
+          throw error;
+        }
+        await fence.publish(() => this.#touchTiers(key, { ...cached.meta, cachedAt: this.#clock() }));
+        settle({ kind: "renewed" });
+        const found = await this.#lookup(key);
+        // The origin just confirmed cached.meta.etag, so any copy with that tag is current.
+        if (found !== undefined && (found.entry.meta.etag === cached.meta.etag || this.#clock() - found.entry.meta.cachedAt <= this.#fresh)) {
+          this.#stats.hits++;
+          return this.#answer("hit", key, found.tier, found.entry, options, { revalidated: true });
+        }
+        // Evicted, or a tier above holds another version that was not renewed: fetch it whole.
+        if (found !== undefined) cancelQuietly(found.entry.body);
+        return this.#foreground(key, fetcher, options, undefined, attempt + 1);
+      }
+
+      const meta = this.#fetchedMeta(result);
+      const writers = this.#writers(key, meta, this.#tiers.length);
+      const hooks = this.#fillHooks(key, fence, (r) =>
+        settle(r.outcome === "published" ? { kind: "published" } : r.outcome === "failed" ? { kind: "error", error: r.error } : { kind: "abandoned" }),
+      );
+      fenceHeld = false; // the fill releases it
+      const fill = new SharedFill(toStream(result.body), writers, hooks);
+      flight.fill = fill;
+      flight.meta = meta;
+      flight.markReady();
+      const body = fill.subscribe();
+      this.#stats.misses++;
+      if (options.ifNoneMatch != null && meta.etag !== undefined && ifNoneMatchMatches(options.ifNoneMatch, meta.etag)) {
+        // The caller has this version already: finish the fill in the background.
+        this.#track(drain(body).catch(() => {}));
+        this.#stats.notModified++;
+        return { status: "not-modified", body: null, meta, source: "origin", revalidated: cached !== undefined };
+      }
+      return { status: "miss", body, meta, source: "origin", revalidated: cached !== undefined };
+    } finally {
+      if (fenceHeld) fence.release();
     }
-    return { status: "miss", body, meta, source: "origin", revalidated: cached !== undefined };
   }
 
   async #staleIfError(key: string, options: GetOptions): Promise<GetResult | undefined> {
@@ -519,9 +531,7 @@ export class TieredCache {
     });
     try {
       const result = await Promise.race([(async () => fetcher({ key, etag, signal }))(), stop]);
-      if (result !== NOT_FOUND && result !== NOT_MODIFIED && (typeof result !== "object" || result === null || !("body" in result) || result.body == null)) {
-        throw new OffheapError("ERR_INVALID", `the fetcher for ${JSON.stringify(key)} returned ${describe(result)}; expected { body, etag?, contentType? }, NOT_MODIFIED or NOT_FOUND`);
-      }
+      checkFetchResult(key, result);
       return result;
     } catch (e) {
       this.#stats.originErrors++;
@@ -534,71 +544,88 @@ export class TieredCache {
   }
 
   #scheduleRefresh(key: string, meta: EntryMeta, fetcher: Fetcher): void {
-    if (this.#closed || this.#refreshPending.has(key) || this.#flights.has(key)) return;
+    if (this.#flights.has(key)) return;
+    this.#runInBackground(key, () => this.#refresh(key, meta, fetcher));
+  }
+
+  /** Run `task` in the background: one per key at a time, at most `workers` at once. */
+  #runInBackground(key: string, task: () => Promise<void>): void {
+    if (this.#closed || this.#refreshPending.has(key)) return;
     this.#refreshPending.add(key);
-    this.#refreshQueue.push({ key, meta, fetcher });
+    this.#refreshQueue.push({ key, task });
     this.#pumpRefreshes();
   }
 
   #pumpRefreshes(): void {
     while (this.#refreshRunning < this.#workers && this.#refreshQueue.length > 0 && !this.#closed) {
-      const task = this.#refreshQueue.shift()!;
+      const job = this.#refreshQueue.shift()!;
       this.#refreshRunning++;
       this.#track(
-        this.#refresh(task).finally(() => {
-          this.#refreshRunning--;
-          this.#refreshPending.delete(task.key);
-          this.#pumpRefreshes();
-        }),
+        job
+          .task()
+          .catch(() => void this.#stats.refreshErrors++)
+          .finally(() => {
+            this.#refreshRunning--;
+            this.#refreshPending.delete(job.key);
+            this.#pumpRefreshes();
+          }),
       );
     }
   }
 
-  async #refresh(task: RefreshTask): Promise<void> {
-    const { key, meta, fetcher } = task;
+  async #refresh(key: string, meta: EntryMeta, fetcher: Fetcher): Promise<void> {
     this.#stats.refreshes++;
-    let result: FetchResult;
+    const fence = this.#fences.begin(key);
+    let fenceHeld = true;
     try {
-      result = await this.#callFetcher(key, fetcher, meta.etag, undefined);
-    } catch {
-      this.#stats.refreshErrors++;
-      return;
+      let result: FetchResult;
+      try {
+        result = await this.#callFetcher(key, fetcher, meta.etag, undefined);
+      } catch {
+        this.#stats.refreshErrors++;
+        return;
+      }
+      if (this.#closed) return;
+      if (result === NOT_MODIFIED) {
+        await fence.publish(() => this.#touchTiers(key, { ...meta, cachedAt: this.#clock() }));
+        return;
+      }
+      if (result === NOT_FOUND) {
+        if (await fence.publish(async () => void (await this.#removeFromTiers(key)))) this.#rememberNotFound(key);
+        return;
+      }
+      fenceHeld = false;
+      const body = fillStream(toStream(result.body), this.#writers(key, this.#fetchedMeta(result), this.#tiers.length), this.#fillHooks(key, fence));
+      await drain(body).catch(() => void this.#stats.refreshErrors++);
+    } finally {
+      if (fenceHeld) fence.release();
     }
-    if (this.#closed) return;
-    if (result === NOT_MODIFIED) {
-      await this.#touchTiers(key, { ...meta, cachedAt: this.#clock() });
-      return;
-    }
-    if (result === NOT_FOUND) {
-      await this.#deleteFromTiers(key);
-      this.#rememberNotFound(key);
-      return;
-    }
-    const fresh: EntryMeta = { cachedAt: this.#clock() };
-    if (result.etag) fresh.etag = normalizeEtag(result.etag);
-    if (result.contentType) fresh.contentType = result.contentType;
-    const token = this.#beginFill(key);
-    const body = fillStream(toStream(result.body), this.#writers(key, fresh, this.#tiers.length), this.#fillHooks(key, token));
-    await drain(body).catch(() => void this.#stats.refreshErrors++);
+  }
+
+  #fetchedMeta(result: Exclude<FetchResult, typeof NOT_FOUND | typeof NOT_MODIFIED>): EntryMeta {
+    const meta: EntryMeta = { cachedAt: this.#clock() };
+    if (result.etag) meta.etag = normalizeEtag(result.etag);
+    if (result.contentType) meta.contentType = result.contentType;
+    return meta;
   }
 
   #startWrite(key: string, meta: EntryMeta): { fan: FanOut; report: Promise<FillReport> } {
-    this.#supersede(key);
     this.#negative.delete(key);
-    const token = this.#beginFill(key);
+    // Supersedes the fills in flight and publishes after any of theirs already landing.
+    const fence = this.#fences.begin(key, true);
     let done!: (r: FillReport) => void;
     const report = new Promise<FillReport>((r) => (done = r));
-    const fan = new FanOut(this.#writers(key, meta, this.#tiers.length), this.#fillHooks(key, token, done));
+    const fan = new FanOut(this.#writers(key, meta, this.#tiers.length), this.#fillHooks(key, fence, done));
     return { fan, report };
   }
 
-  #fillHooks(key: string, token: FillToken, after?: (r: FillReport) => void) {
+  #fillHooks(key: string, fence: Fence, after?: (r: FillReport) => void) {
     return {
-      superseded: () => token.superseded || this.#closed,
+      publish: (commitAll: () => Promise<void>) => (this.#closed ? Promise.resolve(false) : fence.publish(commitAll)),
       done: (r: FillReport) => {
-        this.#endFill(key, token);
+        fence.release();
         if (r.outcome === "published") this.#stats.published++;
-        else if (token.superseded) this.#stats.superseded++;
+        else if (fence.superseded) this.#stats.superseded++;
         else this.#stats.abandoned++;
         after?.(r);
       },
@@ -656,9 +683,15 @@ export class TieredCache {
     await Promise.all(this.#tiers.map((t) => this.#safe(() => t.touch(key, meta), false)));
   }
 
-  async #deleteFromTiers(key: string): Promise<void> {
-    this.#supersede(key);
-    await Promise.all(this.#tiers.map((t) => this.#safe(() => t.delete(key), false)));
+  async #removeFromTiers(key: string): Promise<boolean> {
+    const removed = await Promise.all(this.#tiers.map((t) => this.#safe(() => t.delete(key), false)));
+    return removed.some(Boolean);
+  }
+
+  /** Supersede the fills of `key`, wait for the publishes already landing, then remove it everywhere. */
+  async #remove(key: string): Promise<boolean> {
+    await this.#fences.supersede(key);
+    return this.#removeFromTiers(key);
   }
 
   #rememberNotFound(key: string): void {
@@ -671,32 +704,61 @@ export class TieredCache {
     }
   }
 
-  #beginFill(key: string): FillToken {
-    const token: FillToken = { superseded: false };
-    let set = this.#fills.get(key);
-    if (set === undefined) this.#fills.set(key, (set = new Set()));
-    set.add(token);
-    return token;
-  }
-
-  #endFill(key: string, token: FillToken): void {
-    const set = this.#fills.get(key);
-    if (set === undefined) return;
-    set.delete(token);
-    if (set.size === 0) this.#fills.delete(key);
-  }
-
-  #supersede(key: string): void {
-    const set = this.#fills.get(key);
-    if (set === undefined) return;
-    for (const token of set) token.superseded = true;
-  }
-
   #metaFrom(meta: SetMeta): EntryMeta {
-    const out: EntryMeta = { cachedAt: meta.cachedAt ?? this.#clock() };
+    if (typeof meta !== "object" || meta === null) throw new OffheapError("ERR_INVALID", `metadata must be an object, got ${describeValue(meta)}`);
+    const cachedAt = meta.cachedAt ?? this.#clock();
+    if (typeof cachedAt !== "number" || !Number.isFinite(cachedAt)) throw new OffheapError("ERR_INVALID", `meta.cachedAt must be a finite number (ms since the epoch), got ${describeValue(meta.cachedAt)}`);
+    const out: EntryMeta = { cachedAt };
+    for (const field of ["etag", "contentType", "extra"] as const) {
+      const v = meta[field];
+      if (v !== undefined && typeof v !== "string") throw new OffheapError("ERR_INVALID", `meta.${field} must be a string, got ${describeValue(v)}`);
+    }
     if (meta.etag) out.etag = normalizeEtag(meta.etag);
     if (meta.contentType) out.contentType = meta.contentType;
+    if (meta.extra !== undefined) out.extra = meta.extra;
+    assertExtraFits(out);
     return out;
+  }
+
+  /** The storage side of this cache, for the HTTP face. */
+  #host(): CacheHost {
+    const limits = { fresh: this.#fresh, negative: this.#negativeMs, staleWhileRevalidate: this.#swr, staleIfError: this.#sie, timeout: this.#timeout };
+    return {
+      limits,
+      clock: this.#clock,
+      closeSignal: this.#closeController.signal,
+      read: async (key) => {
+        if (this.#closed) throw new OffheapError("ERR_CLOSED", "the tiered cache is closed");
+        const found = await this.#lookup(key);
+        if (found === undefined) return undefined;
+        const body = found.tier === 0 ? found.entry.body : this.#promote(key, found.tier, found.entry);
+        return { entry: { meta: found.entry.meta, body }, source: this.#tiers[found.tier]!.name };
+      },
+      fence: (key) => this.#fences.begin(key),
+      fill: (key, meta, fence, source, onEnd) => {
+        const writers = this.#writers(key, meta, this.#tiers.length);
+        return new SharedFill(source, writers, this.#fillHooks(key, fence, onEnd === undefined ? undefined : () => onEnd()));
+      },
+      put: async (key, meta, body, fence) => {
+        const fan = new FanOut(this.#writers(key, meta, this.#tiers.length), {
+          publish: (commitAll) => (this.#closed ? Promise.resolve(false) : fence.publish(commitAll)),
+          done: () => {},
+          onStoreError: (e) => this.#noteStoreError(e),
+        });
+        if (body.length > 0) await fan.write(body);
+        await fan.finish();
+      },
+      touch: async (key, meta, fence) => {
+        await fence.publish(() => this.#touchTiers(key, meta));
+      },
+      remove: async (key) => {
+        this.#negative.delete(key);
+        await this.#remove(key);
+      },
+      background: (key, task) => this.#runInBackground(key, task),
+      track: (work) => this.#track(work),
+      count: (counter: HostCounter) => void this.#stats[counter]++,
+    };
   }
 
   #track(p: Promise<unknown>): void {
@@ -720,28 +782,40 @@ export class TieredCache {
 
 function ms(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value >= 0)) {
-    throw new OffheapError("ERR_INVALID", `${name} must be a non-negative number, got ${String(value)}`);
+  if (typeof value !== "number" || !(value >= 0) || value === Infinity) {
+    throw new OffheapError("ERR_INVALID", `${name} must be a finite non-negative number, got ${String(value)}`);
   }
   return value;
 }
 
 function assertKey(key: string): void {
   if (typeof key !== "string" || key.length === 0) {
-    throw new OffheapError("ERR_INVALID", `a cache key must be a non-empty string, got ${typeof key === "string" ? '""' : typeof key}`);
+    throw new OffheapError("ERR_INVALID", `a cache key must be a non-empty string, got ${typeof key === "string" ? '""' : describeValue(key)}`);
   }
   if (key.length > MAX_KEY_BYTES / 3 && Buffer.byteLength(key) > MAX_KEY_BYTES) {
     throw new OffheapError("ERR_TOO_LARGE", `a cache key is at most ${MAX_KEY_BYTES} bytes of UTF-8, got ${Buffer.byteLength(key)}`);
   }
 }
 
+/** Throw `ERR_INVALID` unless `result` is something a fetcher may answer. */
+function checkFetchResult(key: string, result: unknown): asserts result is FetchResult {
+  if (result === NOT_FOUND || result === NOT_MODIFIED) return;
+  if (typeof result !== "object" || result === null || !("body" in result)) {
+    throw new OffheapError("ERR_INVALID", `the fetcher for ${JSON.stringify(key)} returned ${describeValue(result)}; expected { body, etag?, contentType? }, NOT_MODIFIED or NOT_FOUND`);
+  }
+  const r = result as Record<string, unknown>;
+  if (!isCacheBody(r.body)) {
+    throw new OffheapError(
+      "ERR_INVALID",
+      `the fetcher for ${JSON.stringify(key)} returned a body that is ${describeValue(r.body)}; expected a ReadableStream, Uint8Array, ArrayBuffer, Blob, Response or string`,
+    );
+  }
+  for (const field of ["etag", "contentType"] as const) {
+    const v = r[field];
+    if (v != null && typeof v !== "string") throw new OffheapError("ERR_INVALID", `the fetcher for ${JSON.stringify(key)} returned ${field} ${describeValue(v)}; expected a string`);
+  }
+}
+
 function cancelQuietly(stream: ReadableStream<Uint8Array>): void {
   stream.cancel().catch(() => {});
 }
-
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (typeof v === "object") return `an object without a body (keys: ${Object.keys(v as object).join(", ") || "none"})`;
-  return typeof v;
-}
-

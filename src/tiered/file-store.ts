@@ -26,6 +26,7 @@ import { decodeHeader, encodeHeader, headerBytes, readHeader, registerKind, type
 import { createPolicy, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
 import { bytesStream } from "./body.ts";
 import { keyHash } from "./key-hash.ts";
+import { metaFromRecord, metaRecord } from "./meta.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
 
 /** The store directory's header. `fanout`: number of entry subdirectories (256, by the first two hex digits). */
@@ -131,11 +132,9 @@ export function parseHead(bytes: Uint8Array, fileSize: number, path: string): { 
   let meta: EntryMeta;
   try {
     key = decoder.decode(bytes.subarray(ENTRY_HEADER, ENTRY_HEADER + h.keyBytes));
-    const m = JSON.parse(decoder.decode(bytes.subarray(ENTRY_HEADER + h.keyBytes, bodyStart))) as Record<string, unknown>;
-    if (typeof m.cachedAt !== "number") throw new Error("cachedAt missing");
-    meta = { cachedAt: m.cachedAt };
-    if (typeof m.etag === "string") meta.etag = m.etag;
-    if (typeof m.contentType === "string") meta.contentType = m.contentType;
+    const parsed = metaFromRecord(JSON.parse(decoder.decode(bytes.subarray(ENTRY_HEADER + h.keyBytes, bodyStart))));
+    if (parsed === undefined) throw new Error("not an entry metadata record");
+    meta = parsed;
   } catch (e) {
     throw new OffheapError("ERR_CORRUPT", `${path}: key or metadata unreadable (${(e as Error).message})`, { path, cause: e });
   }
@@ -750,10 +749,7 @@ class FileWriter implements StoreWriter {
     this.#hash32 = h.hash32;
     const keyBytes = encoder.encode(key);
     if (keyBytes.length > MAX_KEY) throw new OffheapError("ERR_TOO_LARGE", `key of ${keyBytes.length} bytes; the file store takes at most ${MAX_KEY}`);
-    const m: Record<string, unknown> = { cachedAt: meta.cachedAt };
-    if (meta.etag !== undefined) m.etag = meta.etag;
-    if (meta.contentType !== undefined) m.contentType = meta.contentType;
-    const metaBytes = encoder.encode(JSON.stringify(m));
+    const metaBytes = encoder.encode(JSON.stringify(metaRecord(meta)));
     if (metaBytes.length > MAX_META) throw new OffheapError("ERR_TOO_LARGE", `metadata of ${metaBytes.length} bytes; at most ${MAX_META}`);
     const head = new Uint8Array(ENTRY_HEADER + keyBytes.length + metaBytes.length);
     head.set(encodeHeader(FILE_ENTRY_SPEC, { keyBytes: keyBytes.length, metaBytes: metaBytes.length }), 0);

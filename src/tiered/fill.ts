@@ -4,6 +4,7 @@
  * the source ended and was read to the end. A reader that cancels halfway aborts every
  * store writer, so a partial body is never published.
  */
+import { asBytes } from "./body.ts";
 import type { StoreWriter } from "./types.ts";
 
 /** How a fill ended. */
@@ -22,8 +23,12 @@ export interface FillReport {
 
 /** Callbacks of a fill. */
 export interface FillHooks {
-  /** True when a `delete` or `set` since the fill began means it must not publish. */
-  superseded(): boolean;
+  /**
+   * Run `commitAll` (which commits every store writer) unless a `delete` or `set` since
+   * the fill began means it must not publish; resolves to whether it ran. The cache orders
+   * it against deletes and sets of the key (see `Fence` in `fence.ts`).
+   */
+  publish(commitAll: () => Promise<void>): Promise<boolean>;
   /** Called exactly once when the fill ends. */
   done(report: FillReport): void;
   /**
@@ -42,6 +47,7 @@ export class FanOut {
   #writers: StoreWriter[];
   #hooks: FillHooks;
   #ended = false;
+  #finishing = false;
   #committed = 0;
   #storeError: unknown = undefined;
 
@@ -67,20 +73,27 @@ export class FanOut {
 
   /** Publish in every live writer (or abort them all when superseded) and report. */
   async finish(): Promise<void> {
-    if (this.#ended) return;
-    if (this.#hooks.superseded()) return this.abort("abandoned");
-    this.#ended = true;
-    const writers = this.#writers;
-    this.#writers = [];
-    await Promise.all(
-      writers.map((w) =>
-        w.commit().then(
-          () => void this.#committed++,
-          (e) => this.#noteError(e, w),
+    if (this.#ended || this.#finishing) return;
+    this.#finishing = true;
+    let ran = false;
+    await this.#hooks.publish(async () => {
+      if (this.#ended) return; // aborted while the cache ordered this publish
+      ran = true;
+      this.#ended = true;
+      const writers = this.#writers;
+      this.#writers = [];
+      await Promise.all(
+        writers.map((w) =>
+          w.commit().then(
+            () => void this.#committed++,
+            (e) => this.#noteError(e, w),
+          ),
         ),
-      ),
-    );
-    this.#hooks.done({ outcome: "published", committed: this.#committed, storeError: this.#storeError });
+      );
+    });
+    this.#finishing = false;
+    if (ran) this.#hooks.done({ outcome: "published", committed: this.#committed, storeError: this.#storeError });
+    else if (!this.#ended) await this.abort("abandoned"); // superseded
   }
 
   /** Abort every writer and report `outcome`. Idempotent. */
@@ -104,15 +117,6 @@ export class FanOut {
     if (this.#storeError === undefined) this.#storeError = e;
     this.#hooks.onStoreError?.(e, w);
   }
-}
-
-/** A chunk as bytes: strings are UTF-8 encoded, other views wrapped; anything else is a TypeError. */
-export function asBytes(chunk: unknown): Uint8Array {
-  if (chunk instanceof Uint8Array) return chunk;
-  if (typeof chunk === "string") return new TextEncoder().encode(chunk);
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
-  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  throw new TypeError(`body chunks must be bytes, got ${typeof chunk}`);
 }
 
 /**

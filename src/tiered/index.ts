@@ -7,7 +7,8 @@ export { MemoryStore, type MemoryStoreOptions } from "./memory-store.ts";
 export { FileStore, type FileStoreOptions } from "./file-store.ts";
 export { RedisStore, type RedisStoreOptions } from "./redis-store.ts";
 export { S3Store, type S3StoreOptions } from "./s3-store.ts";
-export { createHandler, originFetcher, cacheStatus, type HandlerOptions } from "./http.ts";
+export { type ProxyHandler, type ProxyOptions } from "./http/proxy.ts";
+export { type FetcherHandler } from "./http/fetcher-handler.ts";
 export { ifNoneMatchMatches, normalizeEtag } from "./etag.ts";
 export {
   NOT_FOUND,

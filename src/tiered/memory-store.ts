@@ -2,8 +2,8 @@
  * `MemoryStore`: the in-process tier, on an {@link ArenaCache}, so bodies and metadata
  * live in arena slabs off the JS heap and the GC never traces them.
  *
- * Each entry is one arena value: `{ version u8, 0 u8, etagBytes u16, typeBytes u16, 0 u16,
- * cachedAt f64, etag, contentType, body }`. A hit copies the body out of the arena once
+ * Each entry is one arena value: `{ version u8, flags u8, etagBytes u16, typeBytes u16,
+ * extraBytes u16, cachedAt f64, etag, contentType, extra, body }`. A hit copies the body out of the arena once
  * (the arena may move it later) and hands that copy to the reader as a one-chunk stream.
  */
 import { ArenaCache, type Codec } from "../arena/index.ts";
@@ -32,25 +32,32 @@ interface MemoryValue {
 }
 
 const HEAD = 16;
-const VERSION = 1;
+const VERSION = 2;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+const EMPTY = new Uint8Array(0);
+
 function encodeValue(meta: EntryMeta, bodyBytes: number): { out: Uint8Array; bodyStart: number } {
-  const etag = meta.etag !== undefined ? encoder.encode(meta.etag) : new Uint8Array(0);
-  const type = meta.contentType !== undefined ? encoder.encode(meta.contentType) : new Uint8Array(0);
-  if (etag.length > 0xffff || type.length > 0xffff) throw new OffheapError("ERR_TOO_LARGE", "etag and content type are at most 65535 bytes each");
-  const bodyStart = HEAD + etag.length + type.length;
+  const etag = meta.etag !== undefined ? encoder.encode(meta.etag) : EMPTY;
+  const type = meta.contentType !== undefined ? encoder.encode(meta.contentType) : EMPTY;
+  const extra = meta.extra !== undefined ? encoder.encode(meta.extra) : EMPTY;
+  if (etag.length > 0xffff || type.length > 0xffff || extra.length > 0xffff) {
+    throw new OffheapError("ERR_TOO_LARGE", "etag, content type and extra metadata are at most 65535 bytes each");
+  }
+  const bodyStart = HEAD + etag.length + type.length + extra.length;
   const out = new Uint8Array(bodyStart + bodyBytes);
   const view = new DataView(out.buffer);
   out[0] = VERSION;
-  // Absent and empty strings differ: bit 0 of byte 1 = has etag, bit 1 = has type.
-  out[1] = (meta.etag !== undefined ? 1 : 0) | (meta.contentType !== undefined ? 2 : 0);
+  // Absent and empty strings differ: bit 0 of byte 1 = has etag, bit 1 = has type, bit 2 = has extra.
+  out[1] = (meta.etag !== undefined ? 1 : 0) | (meta.contentType !== undefined ? 2 : 0) | (meta.extra !== undefined ? 4 : 0);
   view.setUint16(2, etag.length, true);
   view.setUint16(4, type.length, true);
+  view.setUint16(6, extra.length, true);
   view.setFloat64(8, meta.cachedAt, true);
   out.set(etag, HEAD);
   out.set(type, HEAD + etag.length);
+  out.set(extra, HEAD + etag.length + type.length);
   return { out, bodyStart };
 }
 
@@ -87,6 +94,7 @@ const entryCodec: Codec<MemoryValue> = {
     const flags = buf[start + 1]!;
     const etagLen = buf[start + 2]! | (buf[start + 3]! << 8);
     const typeLen = buf[start + 4]! | (buf[start + 5]! << 8);
+    const extraLen = buf[start + 6]! | (buf[start + 7]! << 8);
     for (let k = 0; k < 8; k++) f64bytes[k] = buf[start + 8 + k]!;
     const meta: EntryMeta = { cachedAt: f64[0]! };
     let at = start + HEAD;
@@ -94,6 +102,8 @@ const entryCodec: Codec<MemoryValue> = {
     at += etagLen;
     if (flags & 2) meta.contentType = text(buf, at, at + typeLen);
     at += typeLen;
+    if (flags & 4) meta.extra = decoder.decode(buf.subarray(at, at + extraLen));
+    at += extraLen;
     meta.size = end - at;
     return { meta, body: buf.slice(at, end) };
   },

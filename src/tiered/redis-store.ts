@@ -14,6 +14,7 @@
  */
 import { OffheapError } from "../errors.ts";
 import { keyHash } from "./key-hash.ts";
+import { metaFromRecord, metaRecord } from "./meta.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
 
 /** Options of a {@link RedisStore}. */
@@ -90,29 +91,21 @@ redis.call('SET', KEYS[1], cjson.encode(o), 'KEEPTTL')
 return 1`;
 
 function metaJson(meta: EntryMeta): string {
-  const m: Record<string, unknown> = { cachedAt: meta.cachedAt };
-  if (meta.etag !== undefined) m.etag = meta.etag;
-  if (meta.contentType !== undefined) m.contentType = meta.contentType;
-  return JSON.stringify(m);
+  return JSON.stringify(metaRecord(meta));
 }
 
-function parseRecord(raw: string, key: string): Record_ | undefined {
-  let r: Record_;
+/** The entry record for `key` with its metadata parsed, or `undefined` when `raw` is not one. */
+function parseRecord(raw: string, key: string): (Record_ & { parsedMeta: EntryMeta }) | undefined {
   try {
-    r = JSON.parse(raw) as Record_;
+    const r = JSON.parse(raw) as Record_;
+    if (r.key !== key || typeof r.chunks !== "number" || typeof r.chunkPrefix !== "string" || typeof r.meta !== "string") return undefined;
+    const meta = metaFromRecord(JSON.parse(r.meta));
+    if (meta === undefined) return undefined;
+    meta.size = r.size;
+    return Object.assign(r, { parsedMeta: meta });
   } catch {
     return undefined;
   }
-  if (r.key !== key || typeof r.chunks !== "number" || typeof r.chunkPrefix !== "string") return undefined;
-  return r;
-}
-
-function parseMeta(r: Record_): EntryMeta {
-  const m = JSON.parse(r.meta) as Record<string, unknown>;
-  const meta: EntryMeta = { cachedAt: Number(m.cachedAt), size: r.size };
-  if (typeof m.etag === "string") meta.etag = m.etag;
-  if (typeof m.contentType === "string") meta.contentType = m.contentType;
-  return meta;
 }
 
 /** A tier in Redis. See the module comment for the key layout. */
@@ -153,13 +146,13 @@ export class RedisStore implements Store {
       return undefined;
     }
     this.#stats.hits++;
-    return { meta: parseMeta(r), body: this.#bodyStream(r) };
+    return { meta: r.parsedMeta, body: this.#bodyStream(r) };
   }
 
   async stat(key: string): Promise<EntryMeta | undefined> {
     this.#assertOpen();
     const r = await this.#record(key);
-    return r === undefined ? undefined : parseMeta(r);
+    return r?.parsedMeta;
   }
 
   writer(key: string, meta: EntryMeta): StoreWriter {
@@ -245,7 +238,7 @@ export class RedisStore implements Store {
     return `${this.#prefix}m:${keyHash(key).name}`;
   }
 
-  async #record(key: string): Promise<Record_ | undefined> {
+  async #record(key: string): Promise<(Record_ & { parsedMeta: EntryMeta }) | undefined> {
     const raw = await this.#client.get(this.#metaKey(key));
     if (raw === null) return undefined;
     const r = parseRecord(raw, key);

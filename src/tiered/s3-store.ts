@@ -14,6 +14,7 @@
  */
 import { OffheapError } from "../errors.ts";
 import { keyHash } from "./key-hash.ts";
+import { metaFromRecord, metaRecord, type MetaRecord } from "./meta.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
 
 /** Options of an {@link S3Store}: the client's options (bucket, endpoint, credentials, …) plus these. */
@@ -34,7 +35,7 @@ interface Pointer {
   data: string;
   size: number;
   crc: number;
-  meta: { cachedAt: number; etag?: string; contentType?: string };
+  meta: MetaRecord;
 }
 
 function isMissing(e: unknown): boolean {
@@ -42,12 +43,6 @@ function isMissing(e: unknown): boolean {
   return code === "NoSuchKey" || code === "ENOENT" || code === "ERR_S3_FILE_NOT_FOUND";
 }
 
-function metaOf(meta: EntryMeta): Pointer["meta"] {
-  const m: Pointer["meta"] = { cachedAt: meta.cachedAt };
-  if (meta.etag !== undefined) m.etag = meta.etag;
-  if (meta.contentType !== undefined) m.contentType = meta.contentType;
-  return m;
-}
 
 /** A tier in an S3 bucket. See the module comment for the object layout. */
 export class S3Store implements Store {
@@ -92,7 +87,7 @@ export class S3Store implements Store {
 
   writer(key: string, meta: EntryMeta): StoreWriter {
     this.#assertOpen();
-    return new S3Writer(this, key, metaOf(meta));
+    return new S3Writer(this, key, metaRecord(meta));
   }
 
   async delete(key: string): Promise<boolean> {
@@ -109,7 +104,7 @@ export class S3Store implements Store {
     this.#assertOpen();
     const p = await this.#pointer(key);
     if (p === undefined || p.meta.etag !== meta.etag) return false;
-    p.meta = metaOf(meta);
+    p.meta = metaRecord(meta);
     await this.#client.write(this.#pointerName(key), JSON.stringify(p), { type: "application/json" });
     this.#stats.touches++;
     return true;
@@ -184,7 +179,12 @@ export class S3Store implements Store {
     }
     try {
       const p = JSON.parse(text) as Pointer;
-      if (p.v !== 1 || p.key !== key || typeof p.data !== "string" || typeof p.meta?.cachedAt !== "number") return undefined;
+      const meta = metaFromRecord(p.meta);
+      if (p.v !== 1 || p.key !== key || typeof p.data !== "string" || meta === undefined) {
+        this.#stats.corrupt++;
+        return undefined;
+      }
+      p.meta = meta as MetaRecord;
       return p;
     } catch {
       this.#stats.corrupt++;

@@ -13,6 +13,11 @@ export interface EntryMeta {
   size?: number;
   /** Media type of the body. */
   contentType?: string;
+  /**
+   * Application data kept with the entry and returned with it, at most 32 KiB of UTF-8.
+   * The HTTP face keeps the stored response's status, headers and cache policy here.
+   */
+  extra?: string;
 }
 
 /** A stored body and its metadata, as a store's `get` returns it. */
@@ -65,7 +70,7 @@ export const NOT_MODIFIED: unique symbol = Symbol.for("offheap.tiered.NOT_MODIFI
 export const NOT_FOUND: unique symbol = Symbol.for("offheap.tiered.NOT_FOUND");
 
 /** A body a fetcher or `set` may give. */
-export type CacheBody = ReadableStream<Uint8Array> | Uint8Array | ArrayBuffer | string | Blob;
+export type CacheBody = ReadableStream<Uint8Array> | Uint8Array | ArrayBuffer | string | Blob | Response;
 
 /** What a fetcher returns. */
 export type FetchResult =

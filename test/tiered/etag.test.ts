@@ -1,5 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { cacheStatus, ifNoneMatchMatches, normalizeEtag } from "../../src/tiered/index.ts";
+import { ifNoneMatchMatches, normalizeEtag, type GetResult } from "../../src/tiered/index.ts";
+import { cacheStatusMember } from "../../src/tiered/http/cache-status.ts";
+import { cacheStatusParts } from "../../src/tiered/http/fetcher-handler.ts";
+
+const cacheStatus = (r: GetResult, now: number, fresh: number | undefined) => cacheStatusMember(cacheStatusParts(r, now, fresh));
 
 describe("entity tags", () => {
   test("normalizeEtag quotes bare tags and keeps quoted and weak ones", () => {
@@ -39,6 +43,6 @@ describe("entity tags", () => {
       "offheap; fwd=stale; fwd-status=200; stored; collapsed",
     );
     expect(cacheStatus({ status: "hit", body: null, meta, source: "redis", revalidated: true }, 0, undefined)).toBe("offheap; fwd=stale; fwd-status=304; detail=redis");
-    expect(cacheStatus({ status: "not-found", body: null, meta, source: "negative" }, 0, 1)).toBe('offheap; hit; detail="negative"');
+    expect(cacheStatus({ status: "not-found", body: null, meta, source: "negative" }, 0, 1)).toBe("offheap; hit; detail=negative");
   });
 });

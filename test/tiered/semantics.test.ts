@@ -414,6 +414,76 @@ describe("TieredCache semantics", () => {
     expect(s.file.stat("/k")!.etag).toBe('"mine"');
   });
 
+  test("a delete while the fetcher has not answered yet wins: nothing is published, the next get fetches again", async () => {
+    await using s = setup();
+    const answer = deferred<FetchResult>();
+    let calls = 0;
+    const fetcher: Fetcher = async () => (++calls === 1 ? answer.promise : { body: "second", etag: "v2" });
+    const pending = s.cache.get("/k", fetcher);
+    await until(() => calls === 1, "the fetcher was called");
+    await s.cache.delete("/k");
+    answer.resolve({ body: "deleted value", etag: "v1" });
+    const first = await pending;
+    expect(await text(first.body)).toBe("deleted value"); // the caller that asked still gets it
+    expect(await s.memory.stat("/k")).toBeUndefined();
+    expect(s.file.stat("/k")).toBeUndefined();
+    const next = await s.cache.get("/k", fetcher);
+    expect(next.status).toBe("miss");
+    expect(await text(next.body)).toBe("second");
+  });
+
+  test("a set while the fetcher has not answered yet wins over the fill", async () => {
+    await using s = setup();
+    const answer = deferred<FetchResult>();
+    const fetcher: Fetcher = () => answer.promise;
+    const pending = s.cache.get("/k", fetcher);
+    await Bun.sleep(1);
+    await s.cache.set("/k", "from set", { etag: "mine" });
+    answer.resolve({ body: "from origin", etag: "origin" });
+    await text((await pending).body);
+    const after = await s.cache.get("/k", fetcher);
+    expect(after.status).toBe("hit");
+    expect(await text(after.body)).toBe("from set");
+    expect(s.file.stat("/k")!.etag).toBe('"mine"');
+  });
+
+  test("a NOT_FOUND answered after a set began does not delete what the set stored", async () => {
+    await using s = setup({ fresh: 0 });
+    await s.cache.set("/k", "old", { etag: "v0" });
+    s.clock.now += 10;
+    const answer = deferred<FetchResult>();
+    const pending = s.cache.get("/k", () => answer.promise);
+    await Bun.sleep(1);
+    await s.cache.set("/k", "new", { etag: "v1" });
+    answer.resolve(NOT_FOUND);
+    expect((await pending).status).toBe("not-found");
+    expect(s.file.stat("/k")!.etag).toBe('"v1"');
+  });
+
+  test("bodies are checked: a fetcher body, set() body or writer chunk of another type is ERR_INVALID and stores nothing", async () => {
+    await using s = setup();
+    for (const bad of [5, { json: 1 }, null, undefined, true, [1, 2], Symbol("x")]) {
+      await expectCode(() => s.cache.get("/f", (async () => ({ body: bad })) as unknown as Fetcher), "ERR_INVALID");
+      await expectCode(() => s.cache.set("/s", bad as unknown as string), "ERR_INVALID");
+    }
+    await expectCode(() => s.cache.get("/f", (async () => ({ body: "x", etag: 7 })) as unknown as Fetcher), "ERR_INVALID");
+    await expectCode(() => s.cache.set("/s", "x", { etag: 7 } as unknown as { etag: string }), "ERR_INVALID");
+    const w = s.cache.writer("/w");
+    const writer = w.getWriter();
+    await expectCode(() => writer.write(42 as unknown as Uint8Array), "ERR_INVALID");
+    expect(await s.memory.stat("/f")).toBeUndefined();
+    expect(await s.memory.stat("/s")).toBeUndefined();
+    expect(await s.memory.stat("/w")).toBeUndefined();
+    expect(s.file.stat("/f")).toBeUndefined();
+    expect(s.file.stat("/s")).toBeUndefined();
+    expect(s.file.stat("/w")).toBeUndefined();
+    // Every accepted type stores its bytes.
+    for (const [i, good] of ["text", new TextEncoder().encode("bytes"), new TextEncoder().encode("buffer").buffer, new Blob(["blob"]), new Response("response")].entries()) {
+      await s.cache.set(`/ok${i}`, good);
+      expect((await s.memory.stat(`/ok${i}`)) !== undefined).toBe(true);
+    }
+  });
+
   test("writer(): close publishes, abort discards", async () => {
     await using s = setup();
     const w = s.cache.writer("/w", { etag: "w1", contentType: "text/plain" });

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { tempDir } from "../helpers/index.ts";
-import { FileStore, MemoryStore, TieredCache, NOT_FOUND, NOT_MODIFIED, originFetcher, type Fetcher } from "../../src/tiered/index.ts";
-import { isOffheapError } from "../../src/errors.ts";
+import { tempDir } from "../../helpers/index.ts";
+import { FileStore, MemoryStore, TieredCache, NOT_FOUND, type Fetcher } from "../../../src/tiered/index.ts";
 
 const BIG = 100 * 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -37,9 +36,9 @@ beforeAll(() => {
       originHits[path] = (originHits[path] ?? 0) + 1;
       if (path === "/a") {
         if (req.headers.get("if-none-match") === '"v1"') return new Response(null, { status: 304 });
-        return new Response("alpha body", { headers: { etag: '"v1"', "content-type": "text/plain" } });
+        return new Response("alpha body", { headers: { etag: '"v1"', "content-type": "text/plain", "cache-control": "max-age=60" } });
       }
-      if (path === "/big") return new Response(bigBody(), { headers: { etag: '"big1"', "content-type": "application/octet-stream" } });
+      if (path === "/big") return new Response(bigBody(), { headers: { etag: '"big1"', "content-type": "application/octet-stream", "cache-control": "max-age=600" } });
       if (path === "/fail") return new Response("nope", { status: 500 });
       return new Response("not here", { status: 404 });
     },
@@ -89,38 +88,51 @@ describe("TieredCache.handler over Bun.serve (real fetch)", () => {
     expect(originHits["/a"]).toBe(1);
   });
 
-  test("originFetcher: 304 -> NOT_MODIFIED, 404 -> NOT_FOUND, 5xx -> ERR_SYSTEM naming the status", async () => {
-    const f = originFetcher(`http://127.0.0.1:${origin.port}`);
-    const signal = new AbortController().signal;
-    expect(await f({ key: "/a", etag: '"v1"', signal })).toBe(NOT_MODIFIED);
-    expect(await f({ key: "/nothing", etag: undefined, signal })).toBe(NOT_FOUND);
-    const ok = await f({ key: "/a", etag: undefined, signal });
-    expect(typeof ok === "object" && ok.etag).toBe('"v1"');
-    let caught: unknown;
-    await f({ key: "/fail", etag: undefined, signal }).catch((e) => (caught = e));
-    expect(isOffheapError(caught, "ERR_SYSTEM")).toBe(true);
-    expect(String((caught as Error).message)).toContain("500");
-  });
-
-  test("HEAD answers headers only; other methods 405", async () => {
+  test("HEAD answers headers only; other methods pass through to the origin", async () => {
     const head = await fetch(url("/a"), { method: "HEAD" });
     expect(head.status).toBe(200);
     expect(head.headers.get("etag")).toBe('"v1"');
+    expect(await head.text()).toBe("");
     const post = await fetch(url("/a"), { method: "POST", body: "x" });
-    expect(post.status).toBe(405);
+    expect(post.status).toBe(200);
+    expect(await post.text()).toBe("alpha body");
   });
 
-  test("404 from the origin is cached negatively; origin errors are 502", async () => {
+  test("a 404 from the origin is kept for the cache's negative time; an origin 500 reaches the client as it was", async () => {
     const a = await fetch(url("/missing"));
     expect(a.status).toBe(404);
-    expect(a.headers.get("cache-status")).toBe("offheap; fwd=uri-miss; fwd-status=404");
+    expect(a.headers.get("cache-status")).toBe("offheap; fwd=uri-miss; fwd-status=404; stored");
     const b = await fetch(url("/missing"));
     expect(b.status).toBe(404);
-    expect(b.headers.get("cache-status")).toBe('offheap; hit; detail="negative"');
+    expect(b.headers.get("cache-status")).toMatch(/^offheap; hit; ttl=\d+; detail=memory$/);
     expect(originHits["/missing"]).toBe(1);
     const f = await fetch(url("/fail"));
-    expect(f.status).toBe(502);
-    expect(f.headers.get("cache-status")).toContain("fwd=uri-miss");
+    expect(f.status).toBe(500);
+    expect(await f.text()).toBe("nope");
+    expect(f.headers.get("cache-status")).toBe("offheap; fwd=uri-miss; fwd-status=500");
+  });
+
+  test("a fetcher handler: NOT_FOUND is 404, a fetcher error 502 with its code", async () => {
+    const c = new TieredCache({ tiers: [new MemoryStore()] });
+    const nf: Fetcher = async () => NOT_FOUND;
+    const boom: Fetcher = async () => {
+      throw new Error("down");
+    };
+    const s1 = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: c.handler(nf) });
+    const s2 = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: c.handler(boom) });
+    try {
+      const r1 = await fetch(`http://127.0.0.1:${s1.port}/y`);
+      expect(r1.status).toBe(404);
+      const r2 = await fetch(`http://127.0.0.1:${s2.port}/z`);
+      expect(r2.status).toBe(502);
+      expect(r2.headers.get("cache-status")).toBe("offheap; fwd=uri-miss; detail=ERR_UPSTREAM");
+      const post = await fetch(`http://127.0.0.1:${s1.port}/y`, { method: "POST" });
+      expect(post.status).toBe(405);
+    } finally {
+      s1.stop(true);
+      s2.stop(true);
+      await c.close();
+    }
   });
 
   test("a fetcher handler: timeouts answer 504", async () => {

@@ -1,0 +1,646 @@
+/**
+ * The reverse proxy: `cache.handler(originUrl)`. Every request goes to the one configured
+ * origin (see `target.ts`); GET responses are stored and reused as RFC 9111 allows a
+ * shared cache (see `policy.ts`); other methods pass through and invalidate what is
+ * stored for their URI (§4.4). One origin fetch per URI at a time: requests that come
+ * while it is under way wait for its head and share its body when the new response
+ * serves them too (same `Vary` fields, fresh), and otherwise ask the origin themselves.
+ */
+import { OffheapError, isOffheapError } from "../../errors.ts";
+import { untilAborted } from "../../signals.ts";
+import { bytesStream } from "../body.ts";
+import { ifNoneMatchMatches, normalizeEtag } from "../etag.ts";
+import type { SharedFill } from "../fill.ts";
+import type { CacheHost } from "../host.ts";
+import { MAX_EXTRA_BYTES } from "../meta.ts";
+import type { EntryMeta, StoredEntry } from "../types.ts";
+import { appendCacheStatus, type CacheStatusParts, type ForwardReason } from "./cache-status.ts";
+import { newMarker, parseEntry, variantKey, type StoredResponse, type VaryMarker } from "./entry.ts";
+import { endToEnd, headerRecord, headersFromList, storedHeaderList, updatedHeaderList, type HeaderList } from "./headers.ts";
+import { parseCacheControl, parseHttpDate, parseVary } from "./parse.ts";
+import {
+  STALE_IF_ERROR_STATUSES,
+  policyClass,
+  policyFromObject,
+  policyRequestHeaders,
+  policyResponseHeaders,
+  policyToObject,
+  type PolicyRequest,
+  type SharedPolicy,
+  type SharedPolicyClass,
+} from "./policy.ts";
+import { ifRangeAllows, requestedRange, sliceStream } from "./range.ts";
+import { parseOrigin, requestTarget, sameOriginTarget, upstreamUrl, type Origin } from "./target.ts";
+import { clientInfo, fetchUpstream, forwardedHeaders, isLoop, type ClientInfo, type ForwardingOptions, type ServerLike } from "./upstream.ts";
+
+/** Options of the reverse proxy (`cache.handler(origin, options)`). */
+export interface ProxyOptions {
+  /** Send the client's `Host` to the origin instead of the origin's own. Default false. */
+  preserveHost?: boolean;
+  /** Fraction of (Date − Last-Modified) used as heuristic freshness, capped by the cache's `fresh`. Default 0.1. */
+  heuristicFraction?: number;
+  /**
+   * Targeted cache-control fields this cache obeys (RFC 9213), in order: the first with a
+   * valid value replaces `Cache-Control` and `Expires`. Default `["CDN-Cache-Control"]`;
+   * `[]` obeys `Cache-Control` only.
+   */
+  targetedFields?: string[];
+  /**
+   * How long past its freshness a stored response may be served while the origin cannot
+   * be reached (refused, reset, timed out), where the origin did not forbid serving it
+   * stale (RFC 9111 §4.2.4 lets a disconnected cache do so). Default 86 400 000 (a day);
+   * 0 turns it off. Origin 5xx answers follow `stale-if-error` only.
+   */
+  staleIfUnreachable?: number;
+}
+
+/** A handler for `Bun.serve`: `fetch: cache.handler(origin)`. */
+export type ProxyHandler = (req: Request, server?: ServerLike) => Promise<Response>;
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
+/** The client's validators: the proxy asks with its own and answers the client's itself. */
+const CLIENT_VALIDATORS: ReadonlySet<string> = new Set(["if-none-match", "if-modified-since"]);
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+/** Fields a 304 carries (RFC 9110 §15.4.5), besides Age and Cache-Status. */
+const NOT_MODIFIED_FIELDS = new Set(["cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"]);
+/** Longest URI kept (a variant's key adds about 30 bytes within the cache's 4096-byte key limit). */
+const MAX_URI_BYTES = 4000;
+const EMPTY = new Uint8Array(0);
+
+/** One request, as the proxy reads it. */
+interface Exchange {
+  req: Request;
+  /** Path and query: the cache key. */
+  target: string;
+  /** Where it goes at the origin. */
+  url: string;
+  client: ClientInfo;
+  /** The request as the policy reads it: always GET (a stored GET answers a HEAD), canonical fields. */
+  preq: PolicyRequest;
+}
+
+/** A stored response that matches a request. */
+interface Found {
+  /** The key it is stored under (the URI, or a variant's secondary key). */
+  key: string;
+  entry: StoredEntry;
+  record: StoredResponse;
+  policy: SharedPolicy;
+  /** The tier it came from. */
+  source: string;
+}
+
+/** What the stores hold for a request. */
+interface Lookup {
+  found?: Found | undefined;
+  /** The URI's `Vary` marker, when its responses vary. */
+  marker?: VaryMarker | undefined;
+  /** Something is stored for the URI, but not for this request's variant. */
+  varyMiss: boolean;
+}
+
+/** What asking the origin came to. */
+type Outcome =
+  /** A new response, being stored as its body streams; `body` is the first reader's. */
+  | { kind: "stored"; status: number; headers: HeaderList; policy: SharedPolicy; fill: SharedFill; body: ReadableStream<Uint8Array> }
+  /** A response that is not stored. */
+  | { kind: "passed"; res: Response }
+  /** A 304: the stored response is current, with these updated fields. */
+  | { kind: "validated"; found: Found; headers: HeaderList; policy: SharedPolicy }
+  /** The origin failed and the stored response may stand in (stale-if-error). */
+  | { kind: "stale"; found: Found; fwdStatus?: number; error?: unknown };
+
+/** Build the reverse proxy for `origin` over `host`. Throws `ERR_INVALID` for a bad origin or option. */
+export function createProxy(host: CacheHost, origin: unknown, options: ProxyOptions = {}): ProxyHandler {
+  if (typeof options !== "object" || options === null) throw new OffheapError("ERR_INVALID", `handler options must be an object, got ${options === null ? "null" : typeof options}`);
+  const fraction = options.heuristicFraction ?? 0.1;
+  if (typeof fraction !== "number" || !(fraction >= 0 && fraction <= 1)) {
+    throw new OffheapError("ERR_INVALID", `heuristicFraction must be a number from 0 to 1, got ${String(options.heuristicFraction)}`);
+  }
+  if (options.preserveHost !== undefined && typeof options.preserveHost !== "boolean") {
+    throw new OffheapError("ERR_INVALID", `preserveHost must be a boolean, got ${typeof options.preserveHost}`);
+  }
+  const targets = options.targetedFields ?? ["CDN-Cache-Control"];
+  if (!Array.isArray(targets) || !targets.every((t) => typeof t === "string" && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(t))) {
+    throw new OffheapError("ERR_INVALID", `targetedFields must be an array of header field names, got ${JSON.stringify(options.targetedFields)}`);
+  }
+  const unreachable = options.staleIfUnreachable ?? 86_400_000;
+  if (typeof unreachable !== "number" || !(unreachable >= 0) || !Number.isFinite(unreachable)) {
+    throw new OffheapError("ERR_INVALID", `staleIfUnreachable must be a finite number of ms >= 0, got ${String(options.staleIfUnreachable)}`);
+  }
+  const settings: ProxySettings = {
+    preserveHost: options.preserveHost ?? false,
+    heuristicFraction: fraction,
+    targets: targets.map((t) => t.toLowerCase()),
+    staleIfUnreachable: unreachable,
+  };
+  const proxy = new ReverseProxy(host, parseOrigin(origin), settings);
+  return (req, server) => proxy.handle(req, server);
+}
+
+/** The checked options. */
+interface ProxySettings {
+  preserveHost: boolean;
+  heuristicFraction: number;
+  /** Lowercase targeted field names. */
+  targets: string[];
+  staleIfUnreachable: number;
+}
+
+class ReverseProxy {
+  readonly #host: CacheHost;
+  readonly #origin: Origin;
+  readonly #forwarding: ForwardingOptions;
+  readonly #targets: readonly string[];
+  readonly #Policy: SharedPolicyClass;
+  /** The origin fetch under way per URI, resolved with its outcome once its head is in. */
+  readonly #flights = new Map<string, Promise<Outcome | undefined>>();
+
+  constructor(host: CacheHost, origin: Origin, settings: ProxySettings) {
+    this.#host = host;
+    this.#origin = origin;
+    this.#forwarding = { preserveHost: settings.preserveHost, via: `offheap-${crypto.randomUUID().slice(0, 8)}` };
+    this.#targets = settings.targets;
+    const l = host.limits;
+    this.#Policy = policyClass({
+      heuristicCap: l.fresh,
+      negative: l.negative,
+      staleWhileRevalidate: l.staleWhileRevalidate,
+      staleIfError: l.staleIfError,
+      staleIfUnreachable: settings.staleIfUnreachable,
+      heuristicFraction: settings.heuristicFraction,
+      clock: host.clock,
+    });
+  }
+
+  /** Answer `req`; never throws (failures are 4xx/5xx answers with a `Cache-Status` detail). */
+  async handle(req: Request, server: ServerLike | undefined): Promise<Response> {
+    try {
+      if (this.#host.closeSignal.aborted) throw new OffheapError("ERR_CLOSED", "the tiered cache is closed");
+      const target = requestTarget(req);
+      const url = upstreamUrl(this.#origin, target);
+      if (url === undefined) throw new OffheapError("ERR_INVALID", `the request target ${JSON.stringify(target)} leaves the origin`);
+      if (isLoop(req, this.#forwarding.via)) {
+        return plainResponse(508, "request loop: this request already passed through this proxy\n", { detail: "loop" });
+      }
+      const ex: Exchange = {
+        req,
+        target,
+        url,
+        client: clientInfo(req, server),
+        preq: { method: "GET", url: target, headers: policyRequestHeaders(headerRecord(req.headers), this.#origin.host) },
+      };
+      if (req.method !== "GET" && req.method !== "HEAD") return await this.#pass(ex, "method");
+      if (Buffer.byteLength(target) > MAX_URI_BYTES) return await this.#pass(ex, "bypass");
+      return await this.#get(ex);
+    } catch (e) {
+      return errorResponse(e);
+    }
+  }
+
+  // --- GET and HEAD ----------------------------------------------------------------
+
+  async #get(ex: Exchange, mayWait = true): Promise<Response> {
+    const lookup = await this.#lookup(ex);
+    const found = lookup.found;
+    if (found !== undefined) {
+      const reuse = found.policy.reuse(ex.preq);
+      if (reuse === "fresh") {
+        this.#host.count("hits");
+        return this.#serve(ex, found, found.record.headers, found.policy, { hit: true, ttl: found.policy.ttlSeconds(), detail: found.source });
+      }
+      if (reuse === "stale-while-revalidate") {
+        this.#host.count("staleHits");
+        this.#revalidateLater(ex, lookup, found);
+        return this.#serve(ex, found, found.record.headers, found.policy, { hit: true, ttl: found.policy.ttlSeconds(), detail: found.source });
+      }
+    }
+    if (parseCacheControl(ex.preq.headers["cache-control"]).has("only-if-cached")) {
+      cancelQuietly(found?.entry.body);
+      return plainResponse(504, "not in the cache (only-if-cached)\n", { fwd: "miss", detail: "only-if-cached" });
+    }
+    if (ex.req.method === "HEAD") {
+      cancelQuietly(found?.entry.body);
+      return this.#pass(ex, found !== undefined ? "stale" : lookup.varyMiss ? "vary-miss" : "uri-miss");
+    }
+    return this.#forward(ex, lookup, mayWait);
+  }
+
+  /** Ask the origin for `ex` (leading, or waiting for the fetch already under way). */
+  async #forward(ex: Exchange, lookup: Lookup, mayWait: boolean): Promise<Response> {
+    const reason: ForwardReason = lookup.found !== undefined ? "stale" : lookup.varyMiss ? "vary-miss" : "uri-miss";
+    const running = this.#flights.get(ex.target);
+    if (running !== undefined && mayWait && !forcesOrigin(ex.preq)) {
+      cancelQuietly(lookup.found?.entry.body);
+      this.#host.count("collapsed");
+      const outcome = await untilAborted(running, ex.req.signal);
+      if (outcome?.kind === "stored" && outcome.fill.joinable && outcome.policy.matches(ex.preq) && outcome.policy.reuse(ex.preq) === "fresh") {
+        this.#host.count("misses");
+        return this.#respondStored(ex, outcome.status, outcome.headers, outcome.policy, outcome.fill.subscribe(), { fwd: reason, fwdStatus: outcome.status, collapsed: true });
+      }
+      // Not a response this request may share (or it went by): look again, then ask alone.
+      return this.#get(ex, false);
+    }
+    let settle!: (o: Outcome | undefined) => void;
+    const flight = new Promise<Outcome | undefined>((resolve) => (settle = resolve));
+    const lead = running === undefined;
+    if (lead) this.#flights.set(ex.target, flight);
+    const endFlight = () => {
+      if (this.#flights.get(ex.target) === flight) this.#flights.delete(ex.target);
+    };
+    let outcome: Outcome;
+    try {
+      outcome = await this.#ask(ex, lookup, false, endFlight);
+    } catch (e) {
+      settle(undefined);
+      endFlight();
+      throw e;
+    }
+    settle(outcome);
+    if (outcome.kind !== "stored") endFlight();
+    return this.#respond(ex, outcome, reason);
+  }
+
+  /** Turn an outcome into the client's response. */
+  #respond(ex: Exchange, outcome: Outcome, reason: ForwardReason): Response {
+    switch (outcome.kind) {
+      case "stored":
+        this.#host.count("misses");
+        return this.#respondStored(ex, outcome.status, outcome.headers, outcome.policy, outcome.body, { fwd: reason, fwdStatus: outcome.status, stored: true });
+      case "validated":
+        this.#host.count("hits");
+        return this.#serve(ex, outcome.found, outcome.headers, outcome.policy, { fwd: "stale", fwdStatus: 304, ttl: outcome.policy.ttlSeconds(), detail: outcome.found.source });
+      case "stale": {
+        this.#host.count("staleIfErrorServed");
+        const detail = outcome.error !== undefined ? `stale-if-error ${errorCode(outcome.error)}` : "stale-if-error";
+        const parts: CacheStatusParts = { hit: true, fwd: "stale", ttl: outcome.found.policy.ttlSeconds(), detail };
+        if (outcome.fwdStatus !== undefined) parts.fwdStatus = outcome.fwdStatus;
+        return this.#serve(ex, outcome.found, outcome.found.record.headers, outcome.found.policy, parts);
+      }
+      case "passed": {
+        this.#host.count("misses");
+        const headers = endToEnd(outcome.res.headers);
+        appendCacheStatus(headers, { fwd: reason, fwdStatus: outcome.res.status });
+        return this.#answer(ex, outcome.res.status, headers, outcome.res.body);
+      }
+    }
+  }
+
+  /**
+   * Ask the origin: revalidating `lookup.found` with its validators when there is one, and
+   * storing the answer when RFC 9111 allows. The fence on the URI is taken before the
+   * request goes out, so a delete or invalidation that comes at any point after wins.
+   */
+  async #ask(ex: Exchange, lookup: Lookup, background: boolean, onFillEnd?: () => void): Promise<Outcome> {
+    const found = lookup.found;
+    const host = this.#host;
+    const fence = host.fence(ex.target);
+    let fenceHeld = true;
+    try {
+      const headers = forwardedHeaders(ex.req, ex.client, this.#forwarding, CLIENT_VALIDATORS);
+      if (found !== undefined) {
+        host.count("revalidations");
+        const stored = headersFromList(found.record.headers);
+        const etag = stored.get("etag");
+        const lastModified = stored.get("last-modified");
+        if (etag !== null) headers.set("if-none-match", etag);
+        if (lastModified !== null) headers.set("if-modified-since", lastModified);
+      }
+      host.count("originFetches");
+      const requestTime = host.clock();
+      let res: Response;
+      try {
+        res = await fetchUpstream({
+          url: ex.url,
+          method: "GET",
+          headers,
+          body: null,
+          timeout: host.limits.timeout,
+          signal: host.closeSignal,
+          headSignal: background ? undefined : ex.req.signal,
+        });
+      } catch (e) {
+        host.count(isOffheapError(e, "ERR_TIMEOUT") ? "originTimeouts" : "originErrors");
+        if (found !== undefined && !host.closeSignal.aborted && found.policy.useStaleIfUnreachable()) return { kind: "stale", found, error: e };
+        cancelQuietly(found?.entry.body);
+        throw e;
+      }
+      assertValidStatus(res, ex);
+      const fields = policyResponseHeaders(headerRecord(res.headers), this.#targets);
+
+      if (res.status === 304 && found !== undefined) {
+        cancelQuietly(res.body);
+        if (!validatesStored(found.record.headers, res.headers)) {
+          // The 304 is not about the response held (another validator): ask again without ours.
+          cancelQuietly(found.entry.body);
+          fence.release();
+          fenceHeld = false;
+          return await this.#ask(ex, { marker: lookup.marker, varyMiss: false }, background, onFillEnd);
+        }
+        const merged = updatedHeaderList(found.record.headers, res.headers);
+        const policy = this.#policyFor(ex.preq, found.record.status, merged, requestTime);
+        const record: StoredResponse = { ...found.record, headers: merged, policy: policyToObject(policy) };
+        const meta: EntryMeta = { ...found.entry.meta, cachedAt: host.clock(), extra: JSON.stringify(record) };
+        delete meta.size;
+        await host.touch(found.key, meta, fence);
+        host.count("notModified");
+        return { kind: "validated", found, headers: merged, policy };
+      }
+
+      if (found !== undefined && STALE_IF_ERROR_STATUSES.has(res.status) && found.policy.useStaleIfError()) {
+        cancelQuietly(res.body);
+        return { kind: "stale", found, fwdStatus: res.status };
+      }
+      cancelQuietly(found?.entry.body);
+
+      const policy = new this.#Policy(ex.preq, { status: res.status, headers: fields }) as SharedPolicy;
+      policy.requestTime = requestTime;
+      const list = storedHeaderList(res.headers);
+      const extra = storableRecord(policy, res, list);
+      if (extra === undefined) return { kind: "passed", res };
+
+      let key = ex.target;
+      const vary = parseVary(res.headers.get("vary"));
+      if (vary.length > 0) {
+        let marker = lookup.marker;
+        if (marker === undefined || marker.vary.join(",") !== vary.join(",")) {
+          marker = newMarker(vary);
+          await host.put(ex.target, { cachedAt: host.clock(), extra: JSON.stringify(marker) }, EMPTY, fence);
+        }
+        key = variantKey(ex.target, marker, ex.preq.headers);
+      }
+      const meta: EntryMeta = { cachedAt: host.clock(), extra };
+      const etag = res.headers.get("etag");
+      if (etag !== null) meta.etag = normalizeEtag(etag);
+      const type = res.headers.get("content-type");
+      if (type !== null) meta.contentType = type;
+      fenceHeld = false;
+      const fill = host.fill(key, meta, fence, res.body ?? bytesStream(EMPTY), onFillEnd);
+      return { kind: "stored", status: res.status, headers: list, policy, fill, body: fill.subscribe() };
+    } finally {
+      if (fenceHeld) fence.release();
+    }
+  }
+
+  /** Stale-while-revalidate: one background conditional request for the URI. */
+  #revalidateLater(ex: Exchange, lookup: Lookup, found: Found): void {
+    // The client reads found's body; the background request needs only its metadata.
+    const quiet: Found = { ...found, entry: { meta: found.entry.meta, body: bytesStream(EMPTY) } };
+    this.#host.background(ex.target, async () => {
+      const outcome = await this.#ask(ex, { found: quiet, marker: lookup.marker, varyMiss: false }, true);
+      if (outcome.kind === "stored") await drainQuietly(outcome.body);
+      else if (outcome.kind === "passed") cancelQuietly(outcome.res.body);
+    });
+  }
+
+  // --- everything else ---------------------------------------------------------------
+
+  /**
+   * Forward a request uncached, its body streamed. A non-error answer to an unsafe method
+   * invalidates what is stored for the URI and for same-origin `Location` and
+   * `Content-Location` URIs (RFC 9111 §4.4).
+   */
+  async #pass(ex: Exchange, reason: ForwardReason): Promise<Response> {
+    const host = this.#host;
+    const method = ex.req.method;
+    const hasBody = method !== "GET" && method !== "HEAD" && ex.req.body !== null;
+    host.count("passes");
+    host.count("originFetches");
+    let res: Response;
+    try {
+      res = await fetchUpstream({
+        url: ex.url,
+        method,
+        headers: forwardedHeaders(ex.req, ex.client, this.#forwarding),
+        body: hasBody ? ex.req.body : null,
+        timeout: host.limits.timeout,
+        signal: AbortSignal.any([host.closeSignal, ex.req.signal]),
+      });
+    } catch (e) {
+      host.count(isOffheapError(e, "ERR_TIMEOUT") ? "originTimeouts" : "originErrors");
+      throw e;
+    }
+    assertValidStatus(res, ex);
+    if (!SAFE_METHODS.has(method) && res.status >= 200 && res.status < 400) {
+      const uris = new Set([ex.target]);
+      for (const field of ["location", "content-location"]) {
+        const t = sameOriginTarget(this.#origin, ex.url, res.headers.get(field));
+        if (t !== undefined) uris.add(t);
+      }
+      await Promise.all([...uris].map((uri) => this.#invalidate(uri)));
+    }
+    const headers = endToEnd(res.headers);
+    appendCacheStatus(headers, { fwd: reason, fwdStatus: res.status });
+    return this.#answer(ex, res.status, headers, res.body, false, false);
+  }
+
+  async #invalidate(uri: string): Promise<void> {
+    if (Buffer.byteLength(uri) > MAX_URI_BYTES) return;
+    this.#host.count("invalidations");
+    // Removing the URI's entry removes its Vary marker too: its variants can't be reached again.
+    await this.#host.remove(uri);
+  }
+
+  // --- reading the stores --------------------------------------------------------------
+
+  async #lookup(ex: Exchange): Promise<Lookup> {
+    const first = await this.#host.read(ex.target);
+    if (first === undefined) return { varyMiss: false };
+    const parsed = parseEntry(first.entry.meta.extra);
+    if (parsed === undefined) {
+      cancelQuietly(first.entry.body);
+      return { varyMiss: false };
+    }
+    if (parsed.kind === "response") return this.#match(ex, ex.target, first, parsed, undefined);
+    // A Vary marker: read its empty body so a marker found in a lower tier moves up.
+    await drainQuietly(first.entry.body);
+    const key = variantKey(ex.target, parsed, ex.preq.headers);
+    const second = await this.#host.read(key);
+    if (second === undefined) return { marker: parsed, varyMiss: true };
+    const variant = parseEntry(second.entry.meta.extra);
+    if (variant?.kind !== "response") {
+      cancelQuietly(second.entry.body);
+      return { marker: parsed, varyMiss: true };
+    }
+    return this.#match(ex, key, second, variant, parsed);
+  }
+
+  #match(ex: Exchange, key: string, hit: { entry: StoredEntry; source: string }, record: StoredResponse, marker: VaryMarker | undefined): Lookup {
+    let policy: SharedPolicy;
+    try {
+      policy = policyFromObject(this.#Policy, record.policy, policyResponseHeaders(headerRecord(record.headers), this.#targets));
+    } catch {
+      cancelQuietly(hit.entry.body);
+      return { marker, varyMiss: false };
+    }
+    if (!policy.matches(ex.preq)) {
+      cancelQuietly(hit.entry.body);
+      return { marker, varyMiss: true };
+    }
+    return { found: { key, entry: hit.entry, record, policy, source: hit.source }, marker, varyMiss: false };
+  }
+
+  #policyFor(preq: PolicyRequest, status: number, list: HeaderList, requestTime: number): SharedPolicy {
+    const policy = new this.#Policy(preq, { status, headers: policyResponseHeaders(headerRecord(list), this.#targets) }) as SharedPolicy;
+    policy.requestTime = requestTime;
+    return policy;
+  }
+
+  // --- answering ---------------------------------------------------------------------
+
+  /** Answer from a stored response, with its current `Age`. */
+  #serve(ex: Exchange, found: Found, list: HeaderList, policy: SharedPolicy, parts: CacheStatusParts): Response {
+    const headers = headersFromList(list);
+    headers.set("age", String(Math.max(0, Math.floor(policy.age()))));
+    if (!headers.has("content-length") && found.entry.meta.size !== undefined && !NULL_BODY_STATUSES.has(found.record.status)) {
+      headers.set("content-length", String(found.entry.meta.size));
+    }
+    appendCacheStatus(headers, parts);
+    const size = found.entry.meta.size;
+    const rangeHeader = ex.req.headers.get("range");
+    if (rangeHeader !== null && found.record.status === 200 && size !== undefined && !clientHasCurrent(ex.req, headers)) {
+      const range = ifRangeAllows(ex.req.headers.get("if-range"), headers.get("etag"), headers.get("last-modified")) ? requestedRange(rangeHeader, size) : undefined;
+      if (range === "unsatisfiable") {
+        cancelQuietly(found.entry.body);
+        headers.set("content-range", `bytes */${size}`);
+        headers.delete("content-length");
+        return new Response(null, { status: 416, headers });
+      }
+      if (range !== undefined) {
+        headers.set("content-range", `bytes ${range.start}-${range.end}/${size}`);
+        headers.set("content-length", String(range.end - range.start + 1));
+        if (ex.req.method === "HEAD") {
+          cancelQuietly(found.entry.body);
+          return new Response(null, { status: 206, headers });
+        }
+        return new Response(sliceStream(found.entry.body, range), { status: 206, headers });
+      }
+    }
+    return this.#answer(ex, found.record.status, headers, found.entry.body);
+  }
+
+  /** Answer with a response that is being stored as it streams. */
+  #respondStored(ex: Exchange, status: number, list: HeaderList, policy: SharedPolicy, body: ReadableStream<Uint8Array>, parts: CacheStatusParts): Response {
+    const headers = headersFromList(list);
+    if (parts.collapsed) headers.set("age", String(Math.max(0, Math.floor(policy.age()))));
+    appendCacheStatus(headers, parts);
+    return this.#answer(ex, status, headers, body, true);
+  }
+
+  /**
+   * The response to send: a 304 when the client's own validators match (the proxy asked
+   * the origin with its own), no body for HEAD and null-body statuses. A stored body the
+   * client will not read is drained in the background when it is still being stored.
+   */
+  #answer(ex: Exchange, status: number, headers: Headers, body: ReadableStream<Uint8Array> | null, storing = false, conditional = true): Response {
+    const release = (b: ReadableStream<Uint8Array> | null) => {
+      if (b === null) return;
+      if (storing) this.#host.track(drainQuietly(b));
+      else cancelQuietly(b);
+    };
+    if (conditional && status === 200 && clientHasCurrent(ex.req, headers)) {
+      release(body);
+      const out = new Headers();
+      for (const [name, value] of headers) if (NOT_MODIFIED_FIELDS.has(name) || name === "age" || name === "cache-status") out.append(name, value);
+      return new Response(null, { status: 304, headers: out });
+    }
+    if (ex.req.method === "HEAD" || NULL_BODY_STATUSES.has(status)) {
+      release(body);
+      return new Response(null, { status, headers });
+    }
+    return new Response(body, { status, headers });
+  }
+}
+
+/** The record to store for a response, or undefined when it must (or need) not be stored. */
+function storableRecord(policy: SharedPolicy, res: Response, list: HeaderList): string | undefined {
+  // no-store, private, Authorization without public/s-maxage/must-revalidate, a status
+  // the cache does not understand (206 included), or a request that said no-store.
+  if (!policy.storable()) return undefined;
+  if (parseVary(res.headers.get("vary"))[0] === "*") return undefined;
+  // Set-Cookie is stored only when the origin marked the response public.
+  if (list.some(([name]) => name === "set-cookie") && policy.directive("public") === undefined) return undefined;
+  const hasValidator = res.headers.has("etag") || res.headers.has("last-modified");
+  if (policy.maxAge() <= 0 && !hasValidator) return undefined;
+  const record: StoredResponse = { v: 1, kind: "response", status: res.status, headers: list, policy: policyToObject(policy) };
+  const extra = JSON.stringify(record);
+  return Buffer.byteLength(extra) <= MAX_EXTRA_BYTES ? extra : undefined;
+}
+
+/**
+ * Whether a 304 to our conditional request is about the stored response (RFC 9111 §4.3.4).
+ * The request carried only that response's validators, so a 304 with no validator of its
+ * own is about it; one with a validator must match.
+ */
+function validatesStored(stored: HeaderList, notModified: Headers): boolean {
+  const etag = notModified.get("etag");
+  const storedFields = headersFromList(stored);
+  if (etag !== null) {
+    const mine = storedFields.get("etag");
+    return mine !== null && opaqueTag(mine) === opaqueTag(etag);
+  }
+  const lastModified = notModified.get("last-modified");
+  if (lastModified !== null) {
+    const mine = storedFields.get("last-modified");
+    return mine !== null && parseHttpDate(mine) === parseHttpDate(lastModified);
+  }
+  return true;
+}
+
+function opaqueTag(tag: string): string {
+  const t = tag.trim();
+  return t.startsWith("W/") ? t.slice(2) : t;
+}
+
+/** Whether the request demands the origin's own answer (no waiting for another request's). */
+function forcesOrigin(preq: PolicyRequest): boolean {
+  const cc = parseCacheControl(preq.headers["cache-control"]);
+  return cc.has("no-cache") || cc.get("max-age") === "0" || (preq.headers["cache-control"] === undefined && /no-cache/i.test(preq.headers.pragma ?? ""));
+}
+
+/** RFC 9110 §13.1.2–3: the client's `If-None-Match` (or, without it, `If-Modified-Since`) says it has this response. */
+function clientHasCurrent(req: Request, headers: Headers): boolean {
+  const inm = req.headers.get("if-none-match");
+  if (inm !== null) return ifNoneMatchMatches(inm, headers.get("etag") ?? undefined);
+  const ims = parseHttpDate(req.headers.get("if-modified-since"));
+  const lastModified = parseHttpDate(headers.get("last-modified"));
+  return ims !== undefined && lastModified !== undefined && lastModified <= ims;
+}
+
+/** Throw `ERR_UPSTREAM` (after discarding the body) for a status outside 200–599, which can't be relayed. */
+function assertValidStatus(res: Response, ex: Exchange): void {
+  if (res.status >= 200 && res.status <= 599) return;
+  cancelQuietly(res.body);
+  throw new OffheapError("ERR_UPSTREAM", `the origin answered ${ex.req.method} ${ex.target} with status ${res.status}, which is not a final HTTP status`, { status: res.status });
+}
+
+function errorCode(e: unknown): string {
+  return e instanceof OffheapError ? e.code : e instanceof Error && e.name === "AbortError" ? "aborted" : "error";
+}
+
+/** The answer for a failure: 400 bad target, 502 origin unreachable, 503 closed, 504 timeout. */
+function errorResponse(e: unknown): Response {
+  const code = errorCode(e);
+  const status = code === "ERR_INVALID" ? 400 : code === "ERR_TIMEOUT" ? 504 : code === "ERR_CLOSED" ? 503 : 502;
+  const text = status === 400 ? "bad request target" : status === 504 ? "origin timed out" : status === 503 ? "cache closed" : "origin failed";
+  return plainResponse(status, `${text}\n`, status === 400 ? { detail: code } : { fwd: "miss", detail: code });
+}
+
+function plainResponse(status: number, text: string, parts: CacheStatusParts): Response {
+  const headers = new Headers({ "content-type": "text/plain; charset=utf-8" });
+  appendCacheStatus(headers, parts);
+  return new Response(text, { status, headers });
+}
+
+function cancelQuietly(body: ReadableStream<Uint8Array> | null | undefined): void {
+  body?.cancel().catch(() => {});
+}
+
+async function drainQuietly(body: ReadableStream<Uint8Array>): Promise<void> {
+  try {
+    const reader = body.getReader();
+    for (;;) if ((await reader.read()).done) return;
+  } catch {
+    // the fill failed or was superseded; nothing was published
+  }
+}
