@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { tempDir } from "../helpers/index.ts";
-import { FileStore, MemoryStore, NOT_FOUND, NOT_MODIFIED, TieredCache, type FetchContext, type Fetcher, type FetchResult, type TieredCacheOptions } from "../../src/tiered/index.ts";
+import { FileStore, MemoryStore, NOT_FOUND, NOT_MODIFIED, TieredCache, type FetchContext, type Fetcher, type FetchResult, type Store, type TieredCacheOptions } from "../../src/tiered/index.ts";
 import { chunkedStream, deferred, expectCode, text, until } from "./util.ts";
 
 /** A cache over memory + file tiers with a hand-driven clock. */
@@ -445,6 +445,53 @@ describe("TieredCache semantics", () => {
     expect(after.status).toBe("hit");
     expect(await text(after.body)).toBe("from set");
     expect(s.file.stat("/k")!.etag).toBe('"mine"');
+  });
+
+  test("a delete while the tiers are being written waits for that write, then removes the key", async () => {
+    const gate = deferred();
+    let committing = false;
+    const slow: Store = {
+      name: "slow",
+      entries: new Map<string, string>(),
+      get(key: string) {
+        const v = (this as unknown as { entries: Map<string, string> }).entries.get(key);
+        return v === undefined ? undefined : { meta: { cachedAt: 0, size: v.length }, body: new Response(v).body! };
+      },
+      stat: () => undefined,
+      writer(key: string) {
+        const entries = (this as unknown as { entries: Map<string, string> }).entries;
+        let data = "";
+        return {
+          write: (c: Uint8Array) => void (data += new TextDecoder().decode(c)),
+          commit: async () => {
+            committing = true;
+            await gate.promise;
+            entries.set(key, data);
+          },
+          abort: async () => {},
+        };
+      },
+      delete(key: string) {
+        return (this as unknown as { entries: Map<string, string> }).entries.delete(key);
+      },
+      touch: () => false,
+      stats: () => ({}),
+      close: () => {},
+    } as unknown as Store;
+    const cache = new TieredCache({ tiers: [slow] });
+    try {
+      const r = await cache.get("/k", async () => ({ body: "filled" }));
+      const reading = text(r.body);
+      await until(() => committing, "the store's commit began");
+      const deleting = cache.delete("/k");
+      await Bun.sleep(5);
+      gate.resolve();
+      await deleting;
+      await reading;
+      expect((slow as unknown as { entries: Map<string, string> }).entries.has("/k")).toBe(false);
+    } finally {
+      await cache.close();
+    }
   });
 
   test("a NOT_FOUND answered after a set began does not delete what the set stored", async () => {

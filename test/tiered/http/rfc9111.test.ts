@@ -372,6 +372,24 @@ describe("serving stale (RFC 9111 §4.2.4, RFC 5861)", () => {
     });
   });
 
+  test("the cache's staleWhileRevalidate is the default window where the origin gives none; never with must-revalidate", async () => {
+    for (const [cc, stale] of [
+      ["max-age=10", true],
+      ["max-age=10, must-revalidate", false],
+    ] as const) {
+      await withProxy(
+        numbered({ "cache-control": cc }),
+        async ({ proxy, clock }) => {
+          await proxy.get("/w").then(body);
+          clock.advance(20);
+          const r = await proxy.get("/w");
+          expect([cc, await body(r), isHit(r)]).toEqual([cc, stale ? "v1" : "v2", stale]);
+        },
+        { cache: { staleWhileRevalidate: 600_000 } },
+      );
+    }
+  });
+
   test("stale-if-error: 500, 502, 503, 504 and an unreachable origin serve the stale response; 401, 403, 404, 451 reach the client", async () => {
     for (const failure of [500, 502, 503, 504, 401, 403, 404, 451]) {
       let fail = false;
@@ -485,6 +503,45 @@ describe("requests (RFC 9111 §5.2.1)", () => {
       const bad = await proxy.get("/range", { headers: { range: "bytes=5-" } });
       expect(bad.status).toBe(416);
       expect(bad.headers.get("content-range")).toBe("bytes */2");
+    });
+  });
+});
+
+describe("Age and Cache-Status (RFC 9111 §5.1, RFC 9211)", () => {
+  test("every answer says what the cache did; every answer from a stored response has its Age", async () => {
+    let fail = false;
+    await withProxy(
+      (req, _s, n) => {
+        if (req.method === "POST") return new Response("posted");
+        if (fail) return new Response("down", { status: 503 });
+        return new Response(`v${n}`, { headers: { "cache-control": "max-age=10, stale-if-error=60", etag: '"e"' } });
+      },
+      async ({ proxy, clock }) => {
+        const miss = await proxy.get("/x");
+        expect(ourCacheStatus(miss)).toEqual(["fwd=uri-miss", "fwd-status=200", "stored"]);
+        clock.advance(3);
+        const hit = await proxy.get("/x");
+        expect(ourCacheStatus(hit)).toEqual(["hit", "ttl=7", "detail=memory"]);
+        expect(hit.headers.get("age")).toBe("3");
+        clock.advance(10);
+        fail = true;
+        const stale = await proxy.get("/x");
+        expect(ourCacheStatus(stale)).toEqual(["hit", "fwd=stale", "fwd-status=503", "ttl=-3", "detail=stale-if-error"]);
+        expect(stale.headers.get("age")).toBe("13");
+        const post = await proxy.get("/x", { method: "POST", body: "x" });
+        expect(ourCacheStatus(post)).toEqual(["fwd=method", "fwd-status=200"]);
+        const head = await proxy.get("/x", { method: "HEAD" });
+        expect(ourCacheStatus(head)[0]).toBe("fwd=uri-miss");
+        for (const r of [miss, hit, stale, post, head]) await r.text();
+      },
+    );
+  });
+
+  test("a Cache-Status from a cache nearer the origin is kept, ours appended", async () => {
+    await withProxy(numbered({ "cache-control": "max-age=60", "cache-status": "inner; hit" }), async ({ proxy }) => {
+      await proxy.get("/cs").then(body);
+      const hit = await proxy.get("/cs");
+      expect(hit.headers.get("cache-status")).toBe("inner; hit, offheap; hit; ttl=60; detail=memory");
     });
   });
 });
