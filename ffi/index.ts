@@ -14,4 +14,4 @@ export { Lock, type LockMode, type LockWaitOptions } from "./lock.ts";
 export { FutexWaiter, futexWait, futexWake, hasFutex, type WaitResult } from "./futex.ts";
 export { FENCE, barrierCall, compilerBarrier, loadOrdered } from "./barrier.ts";
 export { C as platform, platformKey } from "./platform.ts";
-export { errnoOfNodeError, isNotFound, nodeSystemError, systemError } from "./system-error.ts";
+export { errnoOfNodeError, isNotFound, nodeSystemError, systemError, viaNodeFs } from "./system-error.ts";

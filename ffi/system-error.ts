@@ -44,3 +44,12 @@ export function nodeSystemError(syscall: string, path: string, e: unknown): Offh
 export function isNotFound(e: unknown): boolean {
   return (isOffheapError(e) && e.errno === "ENOENT") || errnoOfNodeError(e) === "ENOENT";
 }
+
+/** Run a node:fs call; a failure becomes {@link nodeSystemError}'s `ERR_SYSTEM` (an `OffheapError` passes as it is). */
+export function viaNodeFs<T>(syscall: string, path: string, call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    throw isOffheapError(e) ? e : nodeSystemError(syscall, path, e);
+  }
+}

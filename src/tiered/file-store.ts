@@ -7,10 +7,12 @@
  * tmp/<16 hex>.tmp      writes in progress (swept on open)
  * <2 hex>/<30 hex>      entries; the 32 hex digits are a 128-bit hash of the key
  * ```
- * Entry file (kind "TFEN"): the shared header with fields `keyBytes, metaBytes`, then the
- * key (UTF-8), the metadata (JSON), the body, and a 16-byte trailer
- * `{ bodyBytes u64, bodyCrc u32, "TEND" }`. The key is checked on read, so a hash
- * collision reads as a miss; the body CRC is checked as the body is read.
+ * Entry file (kind "TFEN", version 2): the shared header with fields `keyBytes, metaBytes,
+ * headCrc` (CRC-32 of the key and metadata bytes), then the key (UTF-8), the metadata
+ * (JSON), the body, and a 16-byte trailer `{ bodyBytes u64, bodyCrc u32, "TEND" }`. The
+ * key is checked on read, so a hash collision reads as a miss; key and metadata are
+ * checked against `headCrc` (a damaged ETag must never be served); the body CRC is checked
+ * as the body is read. Version 1 entries (no `headCrc`) read as corrupt and are dropped.
  *
  * A write goes to a temp file, is fsynced, renamed into place and the directory fsynced:
  * a reader sees the old entry or the new one, never part of one, and a crash leaves at
@@ -18,9 +20,9 @@
  * whole and the file closed before the stream is returned; large ones keep their own
  * descriptor, which a later rename or eviction does not disturb.
  */
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from "node:fs";
+import * as fs from "node:fs";
 import { join } from "node:path";
-import { File, Lock, isNotFound, syncDirectory } from "../../ffi/index.ts";
+import { File, Lock, isNotFound, syncDirectory, viaNodeFs } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
 import { decodeHeader, encodeHeader, headerBytes, readHeader, registerKind, type HeaderSpec } from "../format.ts";
 import { createPolicy, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
@@ -32,11 +34,11 @@ import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
 /** The store directory's header. `fanout`: number of entry subdirectories (256, by the first two hex digits). */
 export const FILE_STORE_SPEC: HeaderSpec<"fanout"> = { kind: "TFST", name: "tiered cache file store", version: 1, fields: ["fanout"] };
 /** Each entry file's header. */
-export const FILE_ENTRY_SPEC: HeaderSpec<"keyBytes" | "metaBytes"> = {
+export const FILE_ENTRY_SPEC: HeaderSpec<"keyBytes" | "metaBytes" | "headCrc"> = {
   kind: "TFEN",
   name: "tiered cache entry",
-  version: 1,
-  fields: ["keyBytes", "metaBytes"],
+  version: 2,
+  fields: ["keyBytes", "metaBytes", "headCrc"],
 };
 registerKind(FILE_STORE_SPEC);
 registerKind(FILE_ENTRY_SPEC);
@@ -53,6 +55,14 @@ const MAX_KEY = 4096;
 const WHOLE_READ = 256 * 1024;
 const CHUNK = 256 * 1024;
 const TEMP_RE = /^[0-9a-f]{16}\.tmp$/;
+
+// The node:fs calls the store makes, failing as ERR_SYSTEM with errno, syscall and path.
+const mkdirSync = (path: string) => void viaNodeFs("mkdir", path, () => fs.mkdirSync(path, { recursive: true }));
+const renameSync = (from: string, to: string) => viaNodeFs("rename", to, () => fs.renameSync(from, to));
+const rmSync = (path: string) => viaNodeFs("unlink", path, () => fs.rmSync(path, { force: true }));
+const unlinkSync = (path: string) => viaNodeFs("unlink", path, () => fs.unlinkSync(path));
+const readdirSync = (path: string) => viaNodeFs("readdir", path, () => fs.readdirSync(path));
+const statSync = (path: string) => viaNodeFs("stat", path, () => fs.statSync(path));
 const SUB_RE = /^[0-9a-f]{2}$/;
 const ENTRY_RE = /^[0-9a-f]{30}$/;
 
@@ -93,7 +103,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** The 24 fixed bytes every entry header starts with (magic, kind, version, field count). */
-const ENTRY_PREFIX = encodeHeader(FILE_ENTRY_SPEC, { keyBytes: 0, metaBytes: 0 }).slice(0, 24);
+const ENTRY_PREFIX = encodeHeader(FILE_ENTRY_SPEC, { keyBytes: 0, metaBytes: 0, headCrc: 0 }).slice(0, 24);
 
 function u32le(b: Uint8Array, at: number): number {
   return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
@@ -104,7 +114,7 @@ function u64le(b: Uint8Array, at: number): number {
 }
 
 /** The entry header's fields; the common case is checked inline, anything odd goes through decodeHeader for its precise error. */
-function entryHeader(bytes: Uint8Array, path: string): { keyBytes: number; metaBytes: number } {
+function entryHeader(bytes: Uint8Array, path: string): { keyBytes: number; metaBytes: number; headCrc: number } {
   if (bytes.length >= ENTRY_HEADER) {
     let same = true;
     for (let i = 0; i < 24; i++) {
@@ -114,7 +124,7 @@ function entryHeader(bytes: Uint8Array, path: string): { keyBytes: number; metaB
       }
     }
     if (same && (Bun.hash.crc32(bytes.subarray(0, ENTRY_HEADER - 4)) >>> 0) === u32le(bytes, ENTRY_HEADER - 4)) {
-      return { keyBytes: u64le(bytes, 24), metaBytes: u64le(bytes, 32) };
+      return { keyBytes: u64le(bytes, 24), metaBytes: u64le(bytes, 32), headCrc: u64le(bytes, 40) };
     }
   }
   return decodeHeader(FILE_ENTRY_SPEC, bytes.subarray(0, Math.min(bytes.length, ENTRY_HEADER)), path);
@@ -128,6 +138,9 @@ export function parseHead(bytes: Uint8Array, fileSize: number, path: string): { 
     throw new OffheapError("ERR_CORRUPT", `${path}: key ${h.keyBytes} B and meta ${h.metaBytes} B do not fit in a ${fileSize}-byte entry`, { path });
   }
   if (bytes.length < bodyStart) throw new RangeError("head not fully read");
+  if ((Bun.hash.crc32(bytes.subarray(ENTRY_HEADER, bodyStart)) >>> 0) !== h.headCrc) {
+    throw new OffheapError("ERR_CORRUPT", `${path}: key or metadata bytes fail their checksum`, { path });
+  }
   let key: string;
   let meta: EntryMeta;
   try {
@@ -250,7 +263,7 @@ export class FileStore implements Store {
       }
       return;
     }
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir);
     let created = false;
     let file: File;
     try {
@@ -275,7 +288,7 @@ export class FileStore implements Store {
       file.close();
       throw e;
     }
-    mkdirSync(this.#tmp, { recursive: true });
+    mkdirSync(this.#tmp);
     this.#sweep();
     this.#scan();
   }
@@ -457,12 +470,12 @@ export class FileStore implements Store {
   publish(w: FileWriter, temp: string, name: string, hash32: number, size: number): void {
     this.#writers.delete(w);
     if (this.#closed) {
-      rmSync(temp, { force: true });
+      rmSync(temp);
       throw new OffheapError("ERR_CLOSED", `file store ${this.dir} is closed`, { path: this.dir });
     }
     const sub = join(this.dir, name.slice(0, 2));
     if (!this.#madeDirs.has(sub)) {
-      mkdirSync(sub, { recursive: true });
+      mkdirSync(sub);
       this.#madeDirs.add(sub);
     }
     this.#dropFd(name);
@@ -687,7 +700,7 @@ export class FileStore implements Store {
   #sweep(): void {
     for (const f of readdirSync(this.#tmp)) {
       if (!TEMP_RE.test(f)) continue;
-      rmSync(join(this.#tmp, f), { force: true });
+      rmSync(join(this.#tmp, f));
       this.#stats.sweptTemps++;
     }
   }
@@ -752,9 +765,10 @@ class FileWriter implements StoreWriter {
     const metaBytes = encoder.encode(JSON.stringify(metaRecord(meta)));
     if (metaBytes.length > MAX_META) throw new OffheapError("ERR_TOO_LARGE", `metadata of ${metaBytes.length} bytes; at most ${MAX_META}`);
     const head = new Uint8Array(ENTRY_HEADER + keyBytes.length + metaBytes.length);
-    head.set(encodeHeader(FILE_ENTRY_SPEC, { keyBytes: keyBytes.length, metaBytes: metaBytes.length }), 0);
     head.set(keyBytes, ENTRY_HEADER);
     head.set(metaBytes, ENTRY_HEADER + keyBytes.length);
+    const headCrc = Bun.hash.crc32(head.subarray(ENTRY_HEADER)) >>> 0;
+    head.set(encodeHeader(FILE_ENTRY_SPEC, { keyBytes: keyBytes.length, metaBytes: metaBytes.length, headCrc }), 0);
     this.#temp = store.tempPath();
     this.#file = File.open(this.#temp, { create: true, exclusive: true });
     try {
@@ -829,7 +843,7 @@ class FileWriter implements StoreWriter {
       // The temp file goes anyway.
     }
     this.#file = undefined;
-    rmSync(this.#temp, { force: true });
+    rmSync(this.#temp);
     this.#store.discarded(this, tooLarge);
   }
 }

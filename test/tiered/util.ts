@@ -77,7 +77,7 @@ export function chunkedStream(chunks: number, size: number, seed = 7): ReadableS
 }
 
 /** Write `body` into `store` under `key` through its writer and commit. */
-export async function put(store: Store, key: string, body: Uint8Array | string, meta: { etag?: string; contentType?: string; cachedAt?: number } = {}): Promise<void> {
+export async function put(store: Store, key: string, body: Uint8Array | string, meta: { etag?: string; contentType?: string; cachedAt?: number; extra?: string } = {}): Promise<void> {
   const data = typeof body === "string" ? new TextEncoder().encode(body) : body;
   const w = store.writer(key, { cachedAt: meta.cachedAt ?? 1_000, ...meta });
   for (let off = 0; off < data.length; off += 100_000) await w.write(data.subarray(off, off + 100_000));
