@@ -7,9 +7,13 @@
  * ```
  */
 
-/** Anything with a `stats()` of numbers (and maps of numbers, rendered with a `kind` label). */
+/**
+ * Anything with a `stats()` object: every handle in offheap. Numbers, bigints and booleans
+ * become samples; a field holding a map of numbers becomes one sample per entry with a
+ * `kind` label; other fields are skipped.
+ */
 export interface MetricsSource {
-  stats(): Readonly<Record<string, number | bigint | boolean | Readonly<Record<string, number>> | string | undefined>>;
+  stats(): object;
 }
 
 /** Options for {@link renderMetrics}. */
@@ -42,13 +46,13 @@ export function renderMetrics(sources: Readonly<Record<string, MetricsSource>>, 
   };
   for (const [structure, source] of Object.entries(sources)) {
     const base = `structure="${labelValue(structure)}"`;
-    for (const [key, value] of Object.entries(source.stats())) {
+    for (const [key, value] of Object.entries(source.stats() as Record<string, unknown>)) {
       const name = metricName(prefix, key);
       if (typeof value === "number") add(name, base, value);
       else if (typeof value === "bigint") add(name, base, Number(value));
       else if (typeof value === "boolean") add(name, base, value ? 1 : 0);
       else if (value !== null && typeof value === "object") {
-        for (const [kind, n] of Object.entries(value)) if (typeof n === "number") add(name, `${base},kind="${labelValue(kind)}"`, n);
+        for (const [kind, n] of Object.entries(value as Record<string, unknown>)) if (typeof n === "number") add(name, `${base},kind="${labelValue(kind)}"`, n);
       }
     }
   }
