@@ -1,6 +1,6 @@
 /** Turning the body types a fetcher, `set` or a writer may give into bytes and byte streams. */
 import { OffheapError } from "../errors.ts";
-import type { CacheBody } from "./types.ts";
+import type { CacheBody, EntryMeta, StoredEntry } from "./types.ts";
 
 const encoder = new TextEncoder();
 
@@ -61,4 +61,52 @@ export function asBytes(chunk: unknown): Uint8Array {
   if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
   if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   throw new OffheapError("ERR_INVALID", `body chunks must be Uint8Array, ArrayBuffer, a typed array or string, got ${describeValue(chunk)}`);
+}
+
+/** An entry whose body is in hand: its stream is made only if asked for. */
+export class BytesEntry implements StoredEntry {
+  readonly meta: EntryMeta;
+  readonly bytes: Uint8Array;
+  #stream: ReadableStream<Uint8Array> | undefined;
+
+  constructor(meta: EntryMeta, bytes: Uint8Array) {
+    this.meta = meta;
+    this.bytes = bytes;
+  }
+
+  get body(): ReadableStream<Uint8Array> {
+    return (this.#stream ??= bytesStream(this.bytes));
+  }
+
+  /** Whether `body` was asked for. */
+  get streamed(): boolean {
+    return this.#stream !== undefined;
+  }
+}
+
+/** Let go of an entry's body unread: cancel its stream (releasing files, connections), if it has one. */
+export function discardBody(entry: StoredEntry): void {
+  if (entry instanceof BytesEntry && !entry.streamed) return;
+  entry.body.cancel().catch(() => {});
+}
+
+/** Read `stream` to the end into one array. */
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const reader = stream.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    size += value.length;
+  }
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -4,7 +4,7 @@
  * revalidation and one origin fetch per key at a time.
  */
 import { OffheapError, isOffheapError } from "../errors.ts";
-import { asBytes, assertCacheBody, describeValue, isCacheBody, toStream } from "./body.ts";
+import { asBytes, assertCacheBody, describeValue, discardBody, isCacheBody, toStream } from "./body.ts";
 import { ifNoneMatchMatches, normalizeEtag } from "./etag.ts";
 import { Fence, Fences } from "./fence.ts";
 import { drain, FanOut, fillStream, SharedFill, type FillReport } from "./fill.ts";
@@ -12,6 +12,7 @@ import type { CacheHost, HostCounter } from "./host.ts";
 import { createFetcherHandler, type FetcherHandler } from "./http/fetcher-handler.ts";
 import { createProxy, type ProxyHandler, type ProxyOptions } from "./http/proxy.ts";
 import { assertExtraFits } from "./meta.ts";
+import { CacheResult } from "./result.ts";
 import {
   NOT_FOUND,
   NOT_MODIFIED,
@@ -198,7 +199,7 @@ export class TieredCache {
         if (until > now) {
           this.#stats.notFound++;
           this.#stats.negativeHits++;
-          return { status: "not-found", body: null, meta: { cachedAt: until - this.#negativeMs }, source: "negative" };
+          return new CacheResult("not-found", { cachedAt: until - this.#negativeMs }, "negative", null);
         }
         this.#negative.delete(key);
       }
@@ -341,20 +342,21 @@ export class TieredCache {
       this.#scheduleRefresh(key, entry.meta, fetcher);
       return this.#answer("stale", key, tier, entry, options);
     }
-    cancelQuietly(entry.body);
+    discardBody(entry);
     return this.#foreground(key, fetcher, options, { meta: entry.meta, age }, 0);
   }
 
   #answer(status: "hit" | "stale", key: string, tier: number, entry: StoredEntry, options: GetOptions, extra?: Partial<GetResult>): GetResult {
     const source = this.#tiers[tier]!.name;
-    let result: GetResult;
+    let result: CacheResult;
     if (options.ifNoneMatch != null && ifNoneMatchMatches(options.ifNoneMatch, entry.meta.etag)) {
-      cancelQuietly(entry.body);
+      discardBody(entry);
       this.#stats.notModified++;
-      result = { status: "not-modified", body: null, meta: entry.meta, source };
+      result = new CacheResult("not-modified", entry.meta, source, null);
+    } else if (tier === 0) {
+      result = entry.bytes !== undefined ? new CacheResult(status, entry.meta, source, null, entry.bytes) : new CacheResult(status, entry.meta, source, entry.body);
     } else {
-      const body = tier === 0 ? entry.body : this.#promote(key, tier, entry);
-      result = { status, body, meta: entry.meta, source };
+      result = new CacheResult(status, entry.meta, source, this.#promote(key, tier, entry));
     }
     return extra === undefined ? result : Object.assign(result, extra);
   }
@@ -381,15 +383,15 @@ export class TieredCache {
         const meta = existing.meta;
         if (options.ifNoneMatch != null && ifNoneMatchMatches(options.ifNoneMatch, meta.etag)) {
           this.#stats.notModified++;
-          return { status: "not-modified", body: null, meta, source: "origin", collapsed: true };
+          return Object.assign(new CacheResult("not-modified", meta, "origin", null), { collapsed: true });
         }
         this.#stats.misses++;
-        return { status: "miss", body: existing.fill.subscribe(), meta, source: "origin", collapsed: true };
+        return Object.assign(new CacheResult("miss", meta, "origin", existing.fill.subscribe()), { collapsed: true });
       }
       const outcome = await untilAborted(existing.promise, options.signal);
       if (outcome.kind === "not-found") {
         this.#stats.notFound++;
-        return { status: "not-found", body: null, meta: { cachedAt: this.#clock() }, source: "origin", collapsed: true };
+        return Object.assign(new CacheResult("not-found", { cachedAt: this.#clock() }, "origin", null), { collapsed: true });
       }
       if (outcome.kind === "error") {
         // #staleIfError serves only an entry within fresh + staleIfError.
@@ -404,7 +406,7 @@ export class TieredCache {
           this.#stats.hits++;
           return this.#answer("hit", key, found.tier, found.entry, options, { collapsed: true });
         }
-        cancelQuietly(found.entry.body);
+        discardBody(found.entry);
         return this.#foreground(key, fetcher, options, { meta: found.entry.meta, age }, attempt + 1);
       }
       return this.#foreground(key, fetcher, options, undefined, attempt + 1);
@@ -449,7 +451,7 @@ export class TieredCache {
         if (await fence.publish(async () => void (await this.#removeFromTiers(key)))) this.#rememberNotFound(key);
         settle({ kind: "not-found" });
         this.#stats.notFound++;
-        return { status: "not-found", body: null, meta: { cachedAt: this.#clock() }, source: "origin" };
+        return new CacheResult("not-found", { cachedAt: this.#clock() }, "origin", null);
       }
 
       if (result === NOT_MODIFIED) {
@@ -467,7 +469,7 @@ export class TieredCache {
           return this.#answer("hit", key, found.tier, found.entry, options, { revalidated: true });
         }
         // Evicted, or a tier above holds another version that was not renewed: fetch it whole.
-        if (found !== undefined) cancelQuietly(found.entry.body);
+        if (found !== undefined) discardBody(found.entry);
         return this.#foreground(key, fetcher, options, undefined, attempt + 1);
       }
 
@@ -487,9 +489,9 @@ export class TieredCache {
         // The caller has this version already: finish the fill in the background.
         this.#track(drain(body).catch(() => {}));
         this.#stats.notModified++;
-        return { status: "not-modified", body: null, meta, source: "origin", revalidated: cached !== undefined };
+        return Object.assign(new CacheResult("not-modified", meta, "origin", null), { revalidated: cached !== undefined });
       }
-      return { status: "miss", body, meta, source: "origin", revalidated: cached !== undefined };
+      return Object.assign(new CacheResult("miss", meta, "origin", body), { revalidated: cached !== undefined });
     } finally {
       if (fenceHeld) fence.release();
     }
@@ -500,7 +502,7 @@ export class TieredCache {
     if (found === undefined) return undefined;
     const age = this.#clock() - found.entry.meta.cachedAt;
     if (age > this.#fresh + this.#sie) {
-      cancelQuietly(found.entry.body);
+      discardBody(found.entry);
       return undefined;
     }
     this.#stats.staleIfErrorServed++;
@@ -731,8 +733,9 @@ export class TieredCache {
         if (this.#closed) throw new OffheapError("ERR_CLOSED", "the tiered cache is closed");
         const found = await this.#lookup(key);
         if (found === undefined) return undefined;
-        const body = found.tier === 0 ? found.entry.body : this.#promote(key, found.tier, found.entry);
-        return { entry: { meta: found.entry.meta, body }, source: this.#tiers[found.tier]!.name };
+        const source = this.#tiers[found.tier]!.name;
+        if (found.tier === 0) return { entry: found.entry, source };
+        return { entry: { meta: found.entry.meta, body: this.#promote(key, found.tier, found.entry) }, source };
       },
       fence: (key) => this.#fences.begin(key),
       fill: (key, meta, fence, source, onEnd) => {
@@ -814,8 +817,4 @@ function checkFetchResult(key: string, result: unknown): asserts result is Fetch
     const v = r[field];
     if (v != null && typeof v !== "string") throw new OffheapError("ERR_INVALID", `the fetcher for ${JSON.stringify(key)} returned ${field} ${describeValue(v)}; expected a string`);
   }
-}
-
-function cancelQuietly(stream: ReadableStream<Uint8Array>): void {
-  stream.cancel().catch(() => {});
 }

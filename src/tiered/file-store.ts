@@ -26,7 +26,7 @@ import { File, Lock, isNotFound, syncDirectory, viaNodeFs } from "../../ffi/inde
 import { OffheapError, isOffheapError } from "../errors.ts";
 import { decodeHeader, encodeHeader, headerBytes, readHeader, registerKind, type HeaderSpec } from "../format.ts";
 import { createPolicy, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
-import { bytesStream } from "./body.ts";
+import { BytesEntry } from "./body.ts";
 import { keyHash } from "./key-hash.ts";
 import { metaFromRecord, metaRecord } from "./meta.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
@@ -544,7 +544,7 @@ export class FileStore implements Store {
       head.meta.size = t.bodyBytes;
       if (slot >= 0) this.#policy.touch(slot);
       this.#stats.hits++;
-      return { meta: head.meta, body: bytesStream(body) };
+      return new BytesEntry(head.meta, body);
     } catch (e) {
       if (isOffheapError(e, "ERR_CORRUPT") || isOffheapError(e, "ERR_FORMAT")) {
         this.#stats.corrupt++;

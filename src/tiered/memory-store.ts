@@ -9,7 +9,7 @@
 import { ArenaCache, type Codec } from "../arena/index.ts";
 import { OffheapError } from "../errors.ts";
 import type { PolicyName } from "../policy/index.ts";
-import { bytesStream } from "./body.ts";
+import { BytesEntry } from "./body.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
 
 /** Options of a {@link MemoryStore}. */
@@ -141,7 +141,7 @@ export class MemoryStore implements Store {
     this.#assertOpen();
     const v = this.#arena.get(key);
     if (v === undefined) return undefined;
-    return { meta: v.meta, body: bytesStream(v.body) };
+    return new BytesEntry(v.meta, v.body);
   }
 
   stat(key: string): EntryMeta | undefined {

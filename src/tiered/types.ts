@@ -22,9 +22,15 @@ export interface EntryMeta {
 
 /** A stored body and its metadata, as a store's `get` returns it. */
 export interface StoredEntry {
-  meta: EntryMeta;
+  readonly meta: EntryMeta;
   /** The body; read it to the end or cancel it (stores release files and connections then). */
-  body: ReadableStream<Uint8Array>;
+  readonly body: ReadableStream<Uint8Array>;
+  /**
+   * The whole body, when the store already holds it in memory (the memory tier, small
+   * files): then `body` is only built if someone asks for it, and a caller that wants
+   * the bytes takes them without a stream.
+   */
+  readonly bytes?: Uint8Array;
 }
 
 /**
@@ -96,8 +102,15 @@ export type GetStatus = "hit" | "stale" | "miss" | "not-modified" | "not-found";
 /** What {@link TieredCache.get} resolves to. */
 export interface GetResult {
   status: GetStatus;
-  /** The body (null for `not-modified` and `not-found`). Read it to the end or cancel it. */
-  body: ReadableStream<Uint8Array> | null;
+  /**
+   * The body (null for `not-modified` and `not-found`). Read it to the end or cancel it —
+   * or take it whole with {@link bytes} or {@link text} instead (one of the three, once).
+   */
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** The whole body (null when there is none). Without a stream when the tier held the bytes. */
+  bytes(): Promise<Uint8Array | null>;
+  /** The whole body as UTF-8 text (null when there is none). */
+  text(): Promise<string | null>;
   meta: EntryMeta;
   /**
    * Where the answer came from: a store's name, `"origin"`, or `"negative"` for a cached

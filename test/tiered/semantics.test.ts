@@ -531,6 +531,27 @@ describe("TieredCache semantics", () => {
     }
   });
 
+  test("bytes() and text() take the whole body: from the memory tier without a stream, from the others by reading it", async () => {
+    await using s = setup({ fresh: 60_000 });
+    const o = origin({ "/a": { body: "alpha", etag: "v1" } });
+    const miss = await s.cache.get("/a", o.fetcher);
+    expect(await miss.text()).toBe("alpha"); // a miss: read from the fill's stream, which publishes
+    const hit = await s.cache.get("/a", o.fetcher);
+    expect(hit.source).toBe("memory");
+    expect(new TextDecoder().decode((await hit.bytes())!)).toBe("alpha");
+    expect(hit.body).toBeNull(); // taken
+    expect(await hit.bytes()).toBeNull();
+    const streamed = await s.cache.get("/a", o.fetcher);
+    expect(await text(streamed.body)).toBe("alpha");
+    s.memory.delete("/a");
+    const fromFile = await s.cache.get("/a", o.fetcher);
+    expect(fromFile.source).toBe("file");
+    expect(await fromFile.text()).toBe("alpha");
+    const notFound = await s.cache.get("/nothing", o.fetcher);
+    expect(await notFound.bytes()).toBeNull();
+    expect(o.calls.length).toBe(2);
+  });
+
   test("writer(): close publishes, abort discards", async () => {
     await using s = setup();
     const w = s.cache.writer("/w", { etag: "w1", contentType: "text/plain" });

@@ -20,7 +20,7 @@ export interface FetcherHandlerOptions {
 }
 
 /** What `Cache-Status` says about a result (RFC 9211 §2). */
-export function cacheStatusParts(r: GetResult, now: number, freshMs: number | undefined): CacheStatusParts {
+export function cacheStatusParts(r: Pick<GetResult, "status" | "meta" | "source" | "revalidated" | "collapsed">, now: number, freshMs: number | undefined): CacheStatusParts {
   const parts: CacheStatusParts = {};
   const fromOrigin = r.source === "origin";
   switch (r.status) {

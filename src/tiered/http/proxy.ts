@@ -8,7 +8,7 @@
  */
 import { OffheapError, isOffheapError } from "../../errors.ts";
 import { untilAborted } from "../../signals.ts";
-import { bytesStream } from "../body.ts";
+import { bytesStream, discardBody } from "../body.ts";
 import { ifNoneMatchMatches, normalizeEtag } from "../etag.ts";
 import type { SharedFill } from "../fill.ts";
 import type { CacheHost } from "../host.ts";
@@ -216,11 +216,11 @@ class ReverseProxy {
       }
     }
     if (parseCacheControl(ex.preq.headers["cache-control"]).has("only-if-cached")) {
-      cancelQuietly(found?.entry.body);
+      discard(found?.entry);
       return plainResponse(504, "not in the cache (only-if-cached)\n", { fwd: "miss", detail: "only-if-cached" });
     }
     if (ex.req.method === "HEAD") {
-      cancelQuietly(found?.entry.body);
+      discard(found?.entry);
       return this.#pass(ex, found !== undefined ? "stale" : lookup.varyMiss ? "vary-miss" : "uri-miss");
     }
     return this.#forward(ex, lookup, mayWait);
@@ -231,7 +231,7 @@ class ReverseProxy {
     const reason: ForwardReason = lookup.found !== undefined ? "stale" : lookup.varyMiss ? "vary-miss" : "uri-miss";
     const running = this.#flights.get(ex.target);
     if (running !== undefined && mayWait && !forcesOrigin(ex.preq)) {
-      cancelQuietly(lookup.found?.entry.body);
+      discard(lookup.found?.entry);
       this.#host.count("collapsed");
       const outcome = await untilAborted(running, ex.req.signal);
       if (outcome?.kind === "stored" && outcome.fill.joinable && outcome.policy.matches(ex.preq) && outcome.policy.reuse(ex.preq) === "fresh") {
@@ -322,7 +322,7 @@ class ReverseProxy {
       } catch (e) {
         host.count(isOffheapError(e, "ERR_TIMEOUT") ? "originTimeouts" : "originErrors");
         if (found !== undefined && !host.closeSignal.aborted && found.policy.useStaleIfUnreachable()) return { kind: "stale", found, error: e };
-        cancelQuietly(found?.entry.body);
+        discard(found?.entry);
         throw e;
       }
       assertValidStatus(res, ex);
@@ -332,7 +332,7 @@ class ReverseProxy {
         cancelQuietly(res.body);
         if (!validatesStored(found.record.headers, res.headers)) {
           // The 304 is not about the response held (another validator): ask again without ours.
-          cancelQuietly(found.entry.body);
+          discard(found.entry);
           fence.release();
           fenceHeld = false;
           return await this.#ask(ex, { marker: lookup.marker, varyMiss: false }, background, onFillEnd);
@@ -351,7 +351,7 @@ class ReverseProxy {
         cancelQuietly(res.body);
         return { kind: "stale", found, fwdStatus: res.status };
       }
-      cancelQuietly(found?.entry.body);
+      discard(found?.entry);
 
       const policy = new this.#Policy(ex.preq, { status: res.status, headers: fields }) as SharedPolicy;
       policy.requestTime = requestTime;
@@ -448,18 +448,18 @@ class ReverseProxy {
     if (first === undefined) return { varyMiss: false };
     const parsed = parseEntry(first.entry.meta.extra);
     if (parsed === undefined) {
-      cancelQuietly(first.entry.body);
+      discard(first.entry);
       return { varyMiss: false };
     }
     if (parsed.kind === "response") return this.#match(ex, ex.target, first, parsed, undefined);
     // A Vary marker: read its empty body so a marker found in a lower tier moves up.
-    await drainQuietly(first.entry.body);
+    if (first.entry.bytes === undefined) await drainQuietly(first.entry.body);
     const key = variantKey(ex.target, parsed, ex.preq.headers);
     const second = await this.#host.read(key);
     if (second === undefined) return { marker: parsed, varyMiss: true };
     const variant = parseEntry(second.entry.meta.extra);
     if (variant?.kind !== "response") {
-      cancelQuietly(second.entry.body);
+      discard(second.entry);
       return { marker: parsed, varyMiss: true };
     }
     return this.#match(ex, key, second, variant, parsed);
@@ -470,11 +470,11 @@ class ReverseProxy {
     try {
       policy = policyFromObject(this.#Policy, record.policy, policyResponseHeaders(headerRecord(record.headers), this.#targets));
     } catch {
-      cancelQuietly(hit.entry.body);
+      discard(hit.entry);
       return { marker, varyMiss: false };
     }
     if (!policy.matches(ex.preq)) {
-      cancelQuietly(hit.entry.body);
+      discard(hit.entry);
       return { marker, varyMiss: true };
     }
     return { found: { key, entry: hit.entry, record, policy, source: hit.source }, marker, varyMiss: false };
@@ -501,7 +501,7 @@ class ReverseProxy {
     if (rangeHeader !== null && found.record.status === 200 && size !== undefined && !clientHasCurrent(ex.req, headers)) {
       const range = ifRangeAllows(ex.req.headers.get("if-range"), headers.get("etag"), headers.get("last-modified")) ? requestedRange(rangeHeader, size) : undefined;
       if (range === "unsatisfiable") {
-        cancelQuietly(found.entry.body);
+        discard(found.entry);
         headers.set("content-range", `bytes */${size}`);
         headers.delete("content-length");
         return new Response(null, { status: 416, headers });
@@ -510,13 +510,14 @@ class ReverseProxy {
         headers.set("content-range", `bytes ${range.start}-${range.end}/${size}`);
         headers.set("content-length", String(range.end - range.start + 1));
         if (ex.req.method === "HEAD") {
-          cancelQuietly(found.entry.body);
+          discard(found.entry);
           return new Response(null, { status: 206, headers });
         }
-        return new Response(sliceStream(found.entry.body, range), { status: 206, headers });
+        const bytes = found.entry.bytes;
+        return new Response(bytes !== undefined ? bytesStream(bytes.subarray(range.start, range.end + 1)) : sliceStream(found.entry.body, range), { status: 206, headers });
       }
     }
-    return this.#answer(ex, found.record.status, headers, found.entry.body);
+    return this.#answer(ex, found.record.status, headers, found.entry.bytes ?? found.entry.body);
   }
 
   /** Answer with a response that is being stored as it streams. */
@@ -532,9 +533,9 @@ class ReverseProxy {
    * the origin with its own), no body for HEAD and null-body statuses. A stored body the
    * client will not read is drained in the background when it is still being stored.
    */
-  #answer(ex: Exchange, status: number, headers: Headers, body: ReadableStream<Uint8Array> | null, storing = false, conditional = true): Response {
-    const release = (b: ReadableStream<Uint8Array> | null) => {
-      if (b === null) return;
+  #answer(ex: Exchange, status: number, headers: Headers, body: ReadableStream<Uint8Array> | Uint8Array | null, storing = false, conditional = true): Response {
+    const release = (b: ReadableStream<Uint8Array> | Uint8Array | null) => {
+      if (b === null || b instanceof Uint8Array) return;
       if (storing) this.#host.track(drainQuietly(b));
       else cancelQuietly(b);
     };
@@ -548,6 +549,9 @@ class ReverseProxy {
       release(body);
       return new Response(null, { status, headers });
     }
+    // Bytes in hand go out as they are; without a Content-Type, as a stream (Bun.serve would
+    // label bare bytes application/octet-stream, which the origin did not say).
+    if (body instanceof Uint8Array && !headers.has("content-type")) return new Response(bytesStream(body), { status, headers });
     return new Response(body, { status, headers });
   }
 }
@@ -634,6 +638,11 @@ function plainResponse(status: number, text: string, parts: CacheStatusParts): R
 
 function cancelQuietly(body: ReadableStream<Uint8Array> | null | undefined): void {
   body?.cancel().catch(() => {});
+}
+
+/** Let go of a stored entry's body unread. */
+function discard(entry: StoredEntry | undefined): void {
+  if (entry !== undefined) discardBody(entry);
 }
 
 async function drainQuietly(body: ReadableStream<Uint8Array>): Promise<void> {
