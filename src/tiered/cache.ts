@@ -103,7 +103,7 @@ const MAX_KEY_BYTES = 4096;
  *
  * @example
  * ```ts
- * const cache = new TieredCache({ tiers: [new MemoryStore({ maxBytes: 64 << 20 }), new FileStore("/var/cache/app")] });
+ * const cache = new TieredCache({ tiers: [new MemoryStore({ maxBytes: 64 << 20 }), FileStore.open("/var/cache/app")] });
  * const r = await cache.get("/logo.png", async ({ etag, signal }) => {
  *   const res = await fetch(origin + "/logo.png", { signal, headers: etag ? { "if-none-match": etag } : {} });
  *   if (res.status === 304) return NOT_MODIFIED;

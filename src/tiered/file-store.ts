@@ -203,8 +203,7 @@ function checkStoreHeader(file: File): { fanout: number } {
 
 /**
  * A tier of one file per entry. See the module comment for the layout and guarantees.
- * Throws `ERR_LOCKED` when another handle has the directory open, `ERR_FORMAT` when the
- * directory's header file is not a file store's.
+ * Open it with {@link FileStore.open}.
  */
 export class FileStore implements Store {
   readonly name = "file";
@@ -235,7 +234,17 @@ export class FileStore implements Store {
   readonly #madeDirs = new Set<string>();
   readonly #stats = { hits: 0, misses: 0, writes: 0, aborts: 0, evictions: 0, corrupt: 0, sweptTemps: 0, tooLarge: 0, deletes: 0, touches: 0 };
 
-  constructor(dir: string, options: FileStoreOptions = {}) {
+  /**
+   * Open (creating when missing) the store in `dir`: takes the directory's lock, sweeps
+   * leftover temp files and indexes the entries. Throws `ERR_LOCKED` when another handle
+   * has the directory open for writing, `ERR_FORMAT` when its header file is not a file
+   * store's, `ERR_SYSTEM` when it can't be read or made.
+   */
+  static open(dir: string, options: FileStoreOptions = {}): FileStore {
+    return new FileStore(dir, options);
+  }
+
+  private constructor(dir: string, options: FileStoreOptions) {
     this.dir = dir;
     this.readonly = options.readonly ?? false;
     this.#maxBytes = options.maxBytes ?? 1 << 30;

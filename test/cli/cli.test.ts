@@ -34,7 +34,7 @@ beforeAll(async () => {
   store.append({ price: 1.5, n: 1 });
   store.append({ price: 2.5, n: 2 });
   storeDir = dir.file("http-cache");
-  const files = new FileStore(storeDir, { maxBytes: 1 << 20 });
+  const files = FileStore.open(storeDir, { maxBytes: 1 << 20 });
   await files.close();
 });
 

@@ -41,7 +41,7 @@ describe("FileStore metadata is checksummed", () => {
     const dir = fresh();
     const meta = { etag: '"v1-abcdef"', contentType: "text/html; charset=utf-8", extra: '{"headers":[["x-a","1"]]}' };
     {
-      using store = new FileStore(dir, { sync: false });
+      using store = FileStore.open(dir, { sync: false });
       await put(store, "/page", "body bytes", meta);
     }
     const path = entryPath(dir, "/page");
@@ -54,7 +54,7 @@ describe("FileStore metadata is checksummed", () => {
         const damaged = Buffer.from(original);
         damaged[at]! ^= mask;
         writeFileSync(path, damaged);
-        using store = new FileStore(dir, { sync: false, openFiles: 0 });
+        using store = FileStore.open(dir, { sync: false, openFiles: 0 });
         const got = store.get("/page");
         if (got !== undefined) {
           // Only an undamaged copy may be served.
@@ -73,7 +73,7 @@ describe("FileStore failures are OffheapErrors", () => {
   test("a directory that can't be made (a file in the way) is ERR_SYSTEM with errno, syscall and path", () => {
     const dir = fresh();
     writeFileSync(join(dir, "blocker"), "a file, not a directory");
-    const e = caught(() => new FileStore(join(dir, "blocker", "store")));
+    const e = caught(() => FileStore.open(join(dir, "blocker", "store")));
     expect(e).toBeInstanceOf(OffheapError);
     expect((e as OffheapError).code).toBe("ERR_SYSTEM");
     expect((e as OffheapError).errno).toBe("ENOTDIR");
@@ -82,7 +82,7 @@ describe("FileStore failures are OffheapErrors", () => {
 
   test("an entry subdirectory that can't be made fails the publish with ERR_SYSTEM, and the store goes on", async () => {
     const dir = fresh();
-    using store = new FileStore(dir, { sync: false });
+    using store = FileStore.open(dir, { sync: false });
     const sub = keyHash("/blocked").name.slice(0, 2);
     writeFileSync(join(dir, sub), "a file where the subdirectory goes");
     let err: unknown;
@@ -119,7 +119,7 @@ describe("FileStore on a full disk (a 2 MiB tmpfs; needs root, as CI runs)", () 
       const acked: string[] = [];
       let failure: unknown;
       {
-        using store = new FileStore(dir, { sync: true, maxBytes: 64 << 20 });
+        using store = FileStore.open(dir, { sync: true, maxBytes: 64 << 20 });
         for (let i = 0; i < 200 && failure === undefined; i++) {
           try {
             await put(store, `/k${i}`, pattern(100_000, i + 1));
@@ -133,7 +133,7 @@ describe("FileStore on a full disk (a 2 MiB tmpfs; needs root, as CI runs)", () 
       expect((failure as OffheapError).code).toBe("ERR_SYSTEM");
       expect((failure as OffheapError).errno).toBe("ENOSPC");
       expect(acked.length).toBeGreaterThan(5);
-      using again = new FileStore(dir, { sync: true, maxBytes: 64 << 20 });
+      using again = FileStore.open(dir, { sync: true, maxBytes: 64 << 20 });
       for (const [i, key] of acked.entries()) {
         const got = again.get(key);
         expect([key, got !== undefined]).toEqual([key, true]);

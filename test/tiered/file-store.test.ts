@@ -22,13 +22,13 @@ function entryPath(dir: string, key: string): string {
 }
 
 describe("FileStore", () => {
-  storeContract(() => new FileStore(fresh(), { sync: false }), { test });
+  storeContract(() => FileStore.open(fresh(), { sync: false }), { test });
 
   test("entries survive close and reopen; layout is <2 hex>/<30 hex> with the key inside", async () => {
     const dir = fresh();
     const long = `/very/long/${"k".repeat(3000)}`;
     {
-      using store = new FileStore(dir);
+      using store = FileStore.open(dir);
       await put(store, "a", "alpha", { etag: '"1"' });
       await put(store, long, "long key");
     }
@@ -44,7 +44,7 @@ describe("FileStore", () => {
     const storedCrc = view.getUint32(raw.length - 8, true);
     expect(storedCrc).toBe(CRC32.buf(new TextEncoder().encode("alpha")) >>> 0);
 
-    using again = new FileStore(dir);
+    using again = FileStore.open(dir);
     expect(again.size).toBe(2);
     expect(await text(again.get("a")!.body)).toBe("alpha");
     expect(again.get("a")!.meta.etag).toBe('"1"');
@@ -53,10 +53,10 @@ describe("FileStore", () => {
 
   test("leftover temp files are swept on open", () => {
     const dir = fresh();
-    new FileStore(dir).close();
+    FileStore.open(dir).close();
     writeFileSync(join(dir, "tmp", "0123456789abcdef.tmp"), "half a write");
     writeFileSync(join(dir, "tmp", "not-ours.txt"), "keep");
-    using store = new FileStore(dir);
+    using store = FileStore.open(dir);
     expect(store.stats().sweptTemps).toBe(1);
     expect(existsSync(join(dir, "tmp", "0123456789abcdef.tmp"))).toBe(false);
     expect(existsSync(join(dir, "tmp", "not-ours.txt"))).toBe(true);
@@ -65,20 +65,20 @@ describe("FileStore", () => {
   test("the stored key is checked on read: another key's file under this name is a miss", async () => {
     const dir = fresh();
     {
-      using store = new FileStore(dir, { sync: false });
+      using store = FileStore.open(dir, { sync: false });
       await put(store, "victim", "victim body");
       await put(store, "intruder", "intruder body");
     }
     // Make the intruder's file sit where the victim's belongs, as a hash collision would.
     renameSync(entryPath(dir, "intruder"), entryPath(dir, "victim"));
-    using store = new FileStore(dir, { sync: false });
+    using store = FileStore.open(dir, { sync: false });
     expect(store.get("victim")).toBeUndefined();
     expect(store.stat("victim")).toBeUndefined();
   });
 
   test("capacity in bytes: the policy evicts, recently read entries stay (lru)", async () => {
     const dir = fresh();
-    using store = new FileStore(dir, { maxBytes: 12_000, policy: "lru", sync: false });
+    using store = FileStore.open(dir, { maxBytes: 12_000, policy: "lru", sync: false });
     await put(store, "keep", pattern(900));
     for (let i = 0; i < 30; i++) {
       await put(store, `k${i}`, pattern(900, i + 5));
@@ -96,18 +96,18 @@ describe("FileStore", () => {
   test("maxEntries bounds the count; reopen with a smaller maxBytes evicts down to it", async () => {
     const dir = fresh();
     {
-      using store = new FileStore(dir, { maxEntries: 4, sync: false });
+      using store = FileStore.open(dir, { maxEntries: 4, sync: false });
       for (let i = 0; i < 10; i++) await put(store, `k${i}`, pattern(1000, i + 1));
       expect(store.size).toBe(4);
     }
-    using small = new FileStore(dir, { maxBytes: 2500, sync: false });
+    using small = FileStore.open(dir, { maxBytes: 2500, sync: false });
     expect(small.size).toBeLessThanOrEqual(2);
     expect(small.bytes).toBeLessThanOrEqual(2500);
   });
 
   test("an entry larger than maxBytes: ERR_TOO_LARGE from write, temp file removed", async () => {
     const dir = fresh();
-    using store = new FileStore(dir, { maxBytes: 1000, sync: false });
+    using store = FileStore.open(dir, { maxBytes: 1000, sync: false });
     const w = store.writer("big", { cachedAt: 1 });
     await expectCode(() => w.write(new Uint8Array(2000)), "ERR_TOO_LARGE");
     expect(readdirSync(join(dir, "tmp"))).toEqual([]);
@@ -117,34 +117,34 @@ describe("FileStore", () => {
 
   test("a second handle on the directory: ERR_LOCKED; after close it opens", () => {
     const dir = fresh();
-    const first = new FileStore(dir);
-    expect(() => new FileStore(dir)).toThrow(expect.objectContaining({ code: "ERR_LOCKED" }));
+    const first = FileStore.open(dir);
+    expect(() => FileStore.open(dir)).toThrow(expect.objectContaining({ code: "ERR_LOCKED" }));
     first.close();
-    new FileStore(dir).close();
+    FileStore.open(dir).close();
   });
 
   test("not a file store: ERR_FORMAT; damaged header: ERR_CORRUPT; both leave the file as it was", () => {
     const dir = fresh();
     writeFileSync(join(dir, "offheap-filestore"), "hello, not ours");
-    expect(() => new FileStore(dir)).toThrow(expect.objectContaining({ code: "ERR_FORMAT" }));
+    expect(() => FileStore.open(dir)).toThrow(expect.objectContaining({ code: "ERR_FORMAT" }));
     expect(readFileSync(join(dir, "offheap-filestore"), "utf8")).toBe("hello, not ours");
 
     const other = fresh();
     writeFileSync(join(other, "offheap-filestore"), encodeHeader({ kind: "RING", name: "ring buffer", version: 1, fields: ["x"] }, { x: 1 }));
-    expect(() => new FileStore(other)).toThrow(expect.objectContaining({ code: "ERR_FORMAT" }));
+    expect(() => FileStore.open(other)).toThrow(expect.objectContaining({ code: "ERR_FORMAT" }));
 
     const damaged = fresh();
-    new FileStore(damaged).close();
+    FileStore.open(damaged).close();
     const h = readFileSync(join(damaged, "offheap-filestore"));
     h[h.length - 1] = h[h.length - 1]! ^ 0xff;
     writeFileSync(join(damaged, "offheap-filestore"), h);
-    expect(() => new FileStore(damaged)).toThrow(expect.objectContaining({ code: "ERR_CORRUPT" }));
+    expect(() => FileStore.open(damaged)).toThrow(expect.objectContaining({ code: "ERR_CORRUPT" }));
     expect(readFileSync(join(damaged, "offheap-filestore"))).toEqual(h);
   });
 
   test("a corrupt small entry reads as a miss and is removed", async () => {
     const dir = fresh();
-    using store = new FileStore(dir, { sync: false });
+    using store = FileStore.open(dir, { sync: false });
     await put(store, "k", pattern(5000));
     const path = entryPath(dir, "k");
     const raw = readFileSync(path);
@@ -169,7 +169,7 @@ describe("FileStore", () => {
 
   test("a corrupt large entry errors its stream with ERR_CORRUPT at the end", async () => {
     const dir = fresh();
-    using store = new FileStore(dir, { sync: false });
+    using store = FileStore.open(dir, { sync: false });
     await put(store, "big", pattern(600_000));
     const path = entryPath(dir, "big");
     const raw = readFileSync(path);
@@ -182,7 +182,7 @@ describe("FileStore", () => {
 
   test("no lock while a body is read: replace and delete proceed, the reader keeps its version", async () => {
     const dir = fresh();
-    using store = new FileStore(dir, { sync: false });
+    using store = FileStore.open(dir, { sync: false });
     const v1 = pattern(1_000_000, 1);
     await put(store, "k", v1);
     const e = store.get("k")!;
@@ -202,12 +202,12 @@ describe("FileStore", () => {
 
   test("readonly handles read what a writer in another process publishes; their writes are ERR_READONLY", async () => {
     const dir = fresh();
-    new FileStore(dir).close();
+    FileStore.open(dir).close();
     const script = writeScript(
       fresh(),
       "writer.ts",
       `import { FileStore } from "${ROOT}/src/tiered/index.ts";
-const store = new FileStore(process.argv[2], { sync: false });
+const store = FileStore.open(process.argv[2], { sync: false });
 console.log("ready");
 for await (const line of console) {
   const [op, key, body] = line.split(" ");
@@ -220,8 +220,8 @@ for await (const line of console) {
     const child = new Child(script, [dir]);
     try {
       await child.waitForLine((l) => l === "ready");
-      using reader = new FileStore(dir, { readonly: true });
-      expect(() => new FileStore(dir)).toThrow(expect.objectContaining({ code: "ERR_LOCKED" }));
+      using reader = FileStore.open(dir, { readonly: true });
+      expect(() => FileStore.open(dir)).toThrow(expect.objectContaining({ code: "ERR_LOCKED" }));
       expect(reader.get("k")).toBeUndefined();
       child.send("put k first");
       await child.waitForLine((l) => l === "done put k first");
@@ -236,7 +236,7 @@ for await (const line of console) {
       await expectCode(() => reader.writer("k", { cachedAt: 1 }), "ERR_READONLY");
       await expectCode(() => reader.delete("k"), "ERR_READONLY");
       await expectCode(() => reader.touch("k", { cachedAt: 1 }), "ERR_READONLY");
-      expect(() => new FileStore(fresh(), { readonly: true })).toThrow(expect.objectContaining({ code: "ERR_SYSTEM" }));
+      expect(() => FileStore.open(fresh(), { readonly: true })).toThrow(expect.objectContaining({ code: "ERR_SYSTEM" }));
     } finally {
       await child.kill();
     }
@@ -245,7 +245,7 @@ for await (const line of console) {
   test("inspect: describeFileStore and verifyFileStore find the bad entry and never throw for it", async () => {
     const dir = fresh();
     {
-      using store = new FileStore(dir, { sync: false });
+      using store = FileStore.open(dir, { sync: false });
       for (let i = 0; i < 5; i++) await put(store, `k${i}`, pattern(2000, i + 1));
     }
     const d = describeFileStore(dir);
@@ -282,7 +282,7 @@ for await (const line of console) {
         dir,
         "writer.ts",
         `import { FileStore } from "${ROOT}/src/tiered/index.ts";
-const store = new FileStore(process.argv[2], { maxBytes: 1 << 30 });
+const store = FileStore.open(process.argv[2], { maxBytes: 1 << 30 });
 console.log("ready");
 for (let i = 0; ; i++) {
   const w = store.writer("key" + i, { cachedAt: i, etag: '"' + i + '"' });
@@ -297,7 +297,7 @@ for (let i = 0; ; i++) {
       mkdirSync(data);
       const r = await crashRun({ script, args: [data], killAfterMs: { min: 50, max: 400 }, random });
       expect(r.stderr).not.toContain("error");
-      using store = new FileStore(data);
+      using store = FileStore.open(data);
       expect(readdirSync(join(data, "tmp"))).toEqual([]);
       for (const id of r.reported) {
         const i = Number(id);

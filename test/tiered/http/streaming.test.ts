@@ -44,7 +44,7 @@ beforeAll(() => {
     },
   });
   cache = new TieredCache({
-    tiers: [new MemoryStore({ maxBytes: 16 << 20 }), new FileStore(dir.path, { maxBytes: 512 << 20, sync: false })],
+    tiers: [new MemoryStore({ maxBytes: 16 << 20 }), FileStore.open(dir.path, { maxBytes: 512 << 20, sync: false })],
     fresh: 60_000,
     negative: 60_000,
   });
