@@ -8,20 +8,21 @@
  */
 import { OffheapError, isOffheapError } from "../../errors.ts";
 import { untilAborted } from "../../signals.ts";
-import { bytesStream, discardBody } from "../body.ts";
-import { ifNoneMatchMatches, normalizeEtag } from "../etag.ts";
+import { bytesStream } from "../body.ts";
+import { normalizeEtag } from "../etag.ts";
 import type { SharedFill } from "../fill.ts";
 import type { CacheHost } from "../host.ts";
-import { MAX_EXTRA_BYTES } from "../meta.ts";
-import type { EntryMeta, StoredEntry } from "../types.ts";
+import type { EntryMeta } from "../types.ts";
+import { answer, errorCode, errorResponse, plainResponse, respondStored, serveStored } from "./answer.ts";
 import { appendCacheStatus, type CacheStatusParts, type ForwardReason } from "./cache-status.ts";
-import { newMarker, parseEntry, variantKey, type StoredResponse, type VaryMarker } from "./entry.ts";
+import { newMarker, variantKey, type StoredResponse } from "./entry.ts";
+import { cancelQuietly, discard, drainQuietly, type Exchange, type Found, type Lookup } from "./exchange.ts";
 import { endToEnd, headerRecord, headersFromList, storedHeaderList, updatedHeaderList, type HeaderList } from "./headers.ts";
-import { parseCacheControl, parseHttpDate, parseVary } from "./parse.ts";
+import { lookup as lookupStored, type LookupContext } from "./lookup.ts";
+import { parseCacheControl, parseVary } from "./parse.ts";
 import {
   STALE_IF_ERROR_STATUSES,
   policyClass,
-  policyFromObject,
   policyRequestHeaders,
   policyResponseHeaders,
   policyToObject,
@@ -29,9 +30,9 @@ import {
   type SharedPolicy,
   type SharedPolicyClass,
 } from "./policy.ts";
-import { ifRangeAllows, requestedRange, sliceStream } from "./range.ts";
+import { storableRecord, validatesStored } from "./storing.ts";
 import { parseOrigin, requestTarget, sameOriginTarget, upstreamUrl, type Origin } from "./target.ts";
-import { clientInfo, fetchUpstream, forwardedHeaders, isLoop, type ClientInfo, type ForwardingOptions, type ServerLike } from "./upstream.ts";
+import { clientInfo, fetchUpstream, forwardedHeaders, isLoop, type ForwardingOptions, type ServerLike } from "./upstream.ts";
 
 /** Options of the reverse proxy (`cache.handler(origin, options)`). */
 export interface ProxyOptions {
@@ -60,44 +61,9 @@ export type ProxyHandler = (req: Request, server?: ServerLike) => Promise<Respon
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 /** The client's validators: the proxy asks with its own and answers the client's itself. */
 const CLIENT_VALIDATORS: ReadonlySet<string> = new Set(["if-none-match", "if-modified-since"]);
-const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
-/** Fields a 304 carries (RFC 9110 §15.4.5), besides Age and Cache-Status. */
-const NOT_MODIFIED_FIELDS = new Set(["cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"]);
 /** Longest URI kept (a variant's key adds about 30 bytes within the cache's 4096-byte key limit). */
 const MAX_URI_BYTES = 4000;
 const EMPTY = new Uint8Array(0);
-
-/** One request, as the proxy reads it. */
-interface Exchange {
-  req: Request;
-  /** Path and query: the cache key. */
-  target: string;
-  /** Where it goes at the origin. */
-  url: string;
-  client: ClientInfo;
-  /** The request as the policy reads it: always GET (a stored GET answers a HEAD), canonical fields. */
-  preq: PolicyRequest;
-}
-
-/** A stored response that matches a request. */
-interface Found {
-  /** The key it is stored under (the URI, or a variant's secondary key). */
-  key: string;
-  entry: StoredEntry;
-  record: StoredResponse;
-  policy: SharedPolicy;
-  /** The tier it came from. */
-  source: string;
-}
-
-/** What the stores hold for a request. */
-interface Lookup {
-  found?: Found | undefined;
-  /** The URI's `Vary` marker, when its responses vary. */
-  marker?: VaryMarker | undefined;
-  /** Something is stored for the URI, but not for this request's variant. */
-  varyMiss: boolean;
-}
 
 /** What asking the origin came to. */
 type Outcome =
@@ -153,6 +119,9 @@ class ReverseProxy {
   readonly #forwarding: ForwardingOptions;
   readonly #targets: readonly string[];
   readonly #Policy: SharedPolicyClass;
+  readonly #lookupContext: LookupContext;
+  /** Carries on a drain that stores a body the client won't read. */
+  readonly #keep: (work: Promise<unknown>) => void;
   /** The origin fetch under way per URI, resolved with its outcome once its head is in. */
   readonly #flights = new Map<string, Promise<Outcome | undefined>>();
 
@@ -161,6 +130,7 @@ class ReverseProxy {
     this.#origin = origin;
     this.#forwarding = { preserveHost: settings.preserveHost, via: `offheap-${crypto.randomUUID().slice(0, 8)}` };
     this.#targets = settings.targets;
+    this.#keep = (work) => host.track(work);
     const l = host.limits;
     this.#Policy = policyClass({
       heuristicCap: l.fresh,
@@ -171,6 +141,7 @@ class ReverseProxy {
       heuristicFraction: settings.heuristicFraction,
       clock: host.clock,
     });
+    this.#lookupContext = { host, Policy: this.#Policy, targets: this.#targets };
   }
 
   /** Answer `req`; never throws (failures are 4xx/5xx answers with a `Cache-Status` detail). */
@@ -201,18 +172,18 @@ class ReverseProxy {
   // --- GET and HEAD ----------------------------------------------------------------
 
   async #get(ex: Exchange, mayWait = true): Promise<Response> {
-    const lookup = await this.#lookup(ex);
+    const lookup = await lookupStored(this.#lookupContext, ex);
     const found = lookup.found;
     if (found !== undefined) {
       const reuse = found.policy.reuse(ex.preq);
       if (reuse === "fresh") {
         this.#host.count("hits");
-        return this.#serve(ex, found, found.record.headers, found.policy, { hit: true, ttl: found.policy.ttlSeconds(), detail: found.source });
+        return serveStored(ex, found, found.record.headers, found.policy, { hit: true, ttl: found.policy.ttlSeconds(), detail: found.source });
       }
       if (reuse === "stale-while-revalidate") {
         this.#host.count("staleHits");
         this.#revalidateLater(ex, lookup, found);
-        return this.#serve(ex, found, found.record.headers, found.policy, { hit: true, ttl: found.policy.ttlSeconds(), detail: found.source });
+        return serveStored(ex, found, found.record.headers, found.policy, { hit: true, ttl: found.policy.ttlSeconds(), detail: found.source });
       }
     }
     if (parseCacheControl(ex.preq.headers["cache-control"]).has("only-if-cached")) {
@@ -236,7 +207,7 @@ class ReverseProxy {
       const outcome = await untilAborted(running, ex.req.signal);
       if (outcome?.kind === "stored" && outcome.fill.joinable && outcome.policy.matches(ex.preq) && outcome.policy.reuse(ex.preq) === "fresh") {
         this.#host.count("misses");
-        return this.#respondStored(ex, outcome.status, outcome.headers, outcome.policy, outcome.fill.subscribe(), { fwd: reason, fwdStatus: outcome.status, collapsed: true });
+        return respondStored(ex, outcome.status, outcome.headers, outcome.policy, outcome.fill.subscribe(), { fwd: reason, fwdStatus: outcome.status, collapsed: true }, this.#keep);
       }
       // Not a response this request may share (or it went by): look again, then ask alone.
       return this.#get(ex, false);
@@ -266,22 +237,22 @@ class ReverseProxy {
     switch (outcome.kind) {
       case "stored":
         this.#host.count("misses");
-        return this.#respondStored(ex, outcome.status, outcome.headers, outcome.policy, outcome.body, { fwd: reason, fwdStatus: outcome.status, stored: true });
+        return respondStored(ex, outcome.status, outcome.headers, outcome.policy, outcome.body, { fwd: reason, fwdStatus: outcome.status, stored: true }, this.#keep);
       case "validated":
         this.#host.count("hits");
-        return this.#serve(ex, outcome.found, outcome.headers, outcome.policy, { fwd: "stale", fwdStatus: 304, ttl: outcome.policy.ttlSeconds(), detail: outcome.found.source });
+        return serveStored(ex, outcome.found, outcome.headers, outcome.policy, { fwd: "stale", fwdStatus: 304, ttl: outcome.policy.ttlSeconds(), detail: outcome.found.source });
       case "stale": {
         this.#host.count("staleIfErrorServed");
         const detail = outcome.error !== undefined ? `stale-if-error ${errorCode(outcome.error)}` : "stale-if-error";
         const parts: CacheStatusParts = { hit: true, fwd: "stale", ttl: outcome.found.policy.ttlSeconds(), detail };
         if (outcome.fwdStatus !== undefined) parts.fwdStatus = outcome.fwdStatus;
-        return this.#serve(ex, outcome.found, outcome.found.record.headers, outcome.found.policy, parts);
+        return serveStored(ex, outcome.found, outcome.found.record.headers, outcome.found.policy, parts);
       }
       case "passed": {
         this.#host.count("misses");
         const headers = endToEnd(outcome.res.headers);
         appendCacheStatus(headers, { fwd: reason, fwdStatus: outcome.res.status });
-        return this.#answer(ex, outcome.res.status, headers, outcome.res.body);
+        return answer(ex, outcome.res.status, headers, outcome.res.body);
       }
     }
   }
@@ -431,7 +402,7 @@ class ReverseProxy {
     }
     const headers = endToEnd(res.headers);
     appendCacheStatus(headers, { fwd: reason, fwdStatus: res.status });
-    return this.#answer(ex, res.status, headers, res.body, false, false);
+    return answer(ex, res.status, headers, res.body, { conditional: false });
   }
 
   async #invalidate(uri: string): Promise<void> {
@@ -441,159 +412,11 @@ class ReverseProxy {
     await this.#host.remove(uri);
   }
 
-  // --- reading the stores --------------------------------------------------------------
-
-  async #lookup(ex: Exchange): Promise<Lookup> {
-    const first = await this.#host.read(ex.target);
-    if (first === undefined) return { varyMiss: false };
-    const parsed = parseEntry(first.entry.meta.extra);
-    if (parsed === undefined) {
-      discard(first.entry);
-      return { varyMiss: false };
-    }
-    if (parsed.kind === "response") return this.#match(ex, ex.target, first, parsed, undefined);
-    // A Vary marker: read its empty body so a marker found in a lower tier moves up.
-    if (first.entry.bytes === undefined) await drainQuietly(first.entry.body);
-    const key = variantKey(ex.target, parsed, ex.preq.headers);
-    const second = await this.#host.read(key);
-    if (second === undefined) return { marker: parsed, varyMiss: true };
-    const variant = parseEntry(second.entry.meta.extra);
-    if (variant?.kind !== "response") {
-      discard(second.entry);
-      return { marker: parsed, varyMiss: true };
-    }
-    return this.#match(ex, key, second, variant, parsed);
-  }
-
-  #match(ex: Exchange, key: string, hit: { entry: StoredEntry; source: string }, record: StoredResponse, marker: VaryMarker | undefined): Lookup {
-    let policy: SharedPolicy;
-    try {
-      policy = policyFromObject(this.#Policy, record.policy, policyResponseHeaders(headerRecord(record.headers), this.#targets));
-    } catch {
-      discard(hit.entry);
-      return { marker, varyMiss: false };
-    }
-    if (!policy.matches(ex.preq)) {
-      discard(hit.entry);
-      return { marker, varyMiss: true };
-    }
-    return { found: { key, entry: hit.entry, record, policy, source: hit.source }, marker, varyMiss: false };
-  }
-
   #policyFor(preq: PolicyRequest, status: number, list: HeaderList, requestTime: number): SharedPolicy {
     const policy = new this.#Policy(preq, { status, headers: policyResponseHeaders(headerRecord(list), this.#targets) }) as SharedPolicy;
     policy.requestTime = requestTime;
     return policy;
   }
-
-  // --- answering ---------------------------------------------------------------------
-
-  /** Answer from a stored response, with its current `Age`. */
-  #serve(ex: Exchange, found: Found, list: HeaderList, policy: SharedPolicy, parts: CacheStatusParts): Response {
-    const headers = headersFromList(list);
-    headers.set("age", String(Math.max(0, Math.floor(policy.age()))));
-    if (!headers.has("content-length") && found.entry.meta.size !== undefined && !NULL_BODY_STATUSES.has(found.record.status)) {
-      headers.set("content-length", String(found.entry.meta.size));
-    }
-    appendCacheStatus(headers, parts);
-    const size = found.entry.meta.size;
-    const rangeHeader = ex.req.headers.get("range");
-    if (rangeHeader !== null && found.record.status === 200 && size !== undefined && !clientHasCurrent(ex.req, headers)) {
-      const range = ifRangeAllows(ex.req.headers.get("if-range"), headers.get("etag"), headers.get("last-modified")) ? requestedRange(rangeHeader, size) : undefined;
-      if (range === "unsatisfiable") {
-        discard(found.entry);
-        headers.set("content-range", `bytes */${size}`);
-        headers.delete("content-length");
-        return new Response(null, { status: 416, headers });
-      }
-      if (range !== undefined) {
-        headers.set("content-range", `bytes ${range.start}-${range.end}/${size}`);
-        headers.set("content-length", String(range.end - range.start + 1));
-        if (ex.req.method === "HEAD") {
-          discard(found.entry);
-          return new Response(null, { status: 206, headers });
-        }
-        const bytes = found.entry.bytes;
-        return new Response(bytes !== undefined ? bytesStream(bytes.subarray(range.start, range.end + 1)) : sliceStream(found.entry.body, range), { status: 206, headers });
-      }
-    }
-    return this.#answer(ex, found.record.status, headers, found.entry.bytes ?? found.entry.body);
-  }
-
-  /** Answer with a response that is being stored as it streams. */
-  #respondStored(ex: Exchange, status: number, list: HeaderList, policy: SharedPolicy, body: ReadableStream<Uint8Array>, parts: CacheStatusParts): Response {
-    const headers = headersFromList(list);
-    if (parts.collapsed) headers.set("age", String(Math.max(0, Math.floor(policy.age()))));
-    appendCacheStatus(headers, parts);
-    return this.#answer(ex, status, headers, body, true);
-  }
-
-  /**
-   * The response to send: a 304 when the client's own validators match (the proxy asked
-   * the origin with its own), no body for HEAD and null-body statuses. A stored body the
-   * client will not read is drained in the background when it is still being stored.
-   */
-  #answer(ex: Exchange, status: number, headers: Headers, body: ReadableStream<Uint8Array> | Uint8Array | null, storing = false, conditional = true): Response {
-    const release = (b: ReadableStream<Uint8Array> | Uint8Array | null) => {
-      if (b === null || b instanceof Uint8Array) return;
-      if (storing) this.#host.track(drainQuietly(b));
-      else cancelQuietly(b);
-    };
-    if (conditional && status === 200 && clientHasCurrent(ex.req, headers)) {
-      release(body);
-      const out = new Headers();
-      for (const [name, value] of headers) if (NOT_MODIFIED_FIELDS.has(name) || name === "age" || name === "cache-status") out.append(name, value);
-      return new Response(null, { status: 304, headers: out });
-    }
-    if (ex.req.method === "HEAD" || NULL_BODY_STATUSES.has(status)) {
-      release(body);
-      return new Response(null, { status, headers });
-    }
-    // Bytes in hand go out as they are; without a Content-Type, as a stream (Bun.serve would
-    // label bare bytes application/octet-stream, which the origin did not say).
-    if (body instanceof Uint8Array && !headers.has("content-type")) return new Response(bytesStream(body), { status, headers });
-    return new Response(body, { status, headers });
-  }
-}
-
-/** The record to store for a response, or undefined when it must (or need) not be stored. */
-function storableRecord(policy: SharedPolicy, res: Response, list: HeaderList): string | undefined {
-  // no-store, private, Authorization without public/s-maxage/must-revalidate, a status
-  // the cache does not understand (206 included), or a request that said no-store.
-  if (!policy.storable()) return undefined;
-  if (parseVary(res.headers.get("vary"))[0] === "*") return undefined;
-  // Set-Cookie is stored only when the origin marked the response public.
-  if (list.some(([name]) => name === "set-cookie") && policy.directive("public") === undefined) return undefined;
-  const hasValidator = res.headers.has("etag") || res.headers.has("last-modified");
-  if (policy.maxAge() <= 0 && !hasValidator) return undefined;
-  const record: StoredResponse = { v: 1, kind: "response", status: res.status, headers: list, policy: policyToObject(policy) };
-  const extra = JSON.stringify(record);
-  return Buffer.byteLength(extra) <= MAX_EXTRA_BYTES ? extra : undefined;
-}
-
-/**
- * Whether a 304 to our conditional request is about the stored response (RFC 9111 §4.3.4).
- * The request carried only that response's validators, so a 304 with no validator of its
- * own is about it; one with a validator must match.
- */
-function validatesStored(stored: HeaderList, notModified: Headers): boolean {
-  const etag = notModified.get("etag");
-  const storedFields = headersFromList(stored);
-  if (etag !== null) {
-    const mine = storedFields.get("etag");
-    return mine !== null && opaqueTag(mine) === opaqueTag(etag);
-  }
-  const lastModified = notModified.get("last-modified");
-  if (lastModified !== null) {
-    const mine = storedFields.get("last-modified");
-    return mine !== null && parseHttpDate(mine) === parseHttpDate(lastModified);
-  }
-  return true;
-}
-
-function opaqueTag(tag: string): string {
-  const t = tag.trim();
-  return t.startsWith("W/") ? t.slice(2) : t;
 }
 
 /** Whether the request demands the origin's own answer (no waiting for another request's). */
@@ -602,54 +425,9 @@ function forcesOrigin(preq: PolicyRequest): boolean {
   return cc.has("no-cache") || cc.get("max-age") === "0" || (preq.headers["cache-control"] === undefined && /no-cache/i.test(preq.headers.pragma ?? ""));
 }
 
-/** RFC 9110 §13.1.2–3: the client's `If-None-Match` (or, without it, `If-Modified-Since`) says it has this response. */
-function clientHasCurrent(req: Request, headers: Headers): boolean {
-  const inm = req.headers.get("if-none-match");
-  if (inm !== null) return ifNoneMatchMatches(inm, headers.get("etag") ?? undefined);
-  const ims = parseHttpDate(req.headers.get("if-modified-since"));
-  const lastModified = parseHttpDate(headers.get("last-modified"));
-  return ims !== undefined && lastModified !== undefined && lastModified <= ims;
-}
-
 /** Throw `ERR_UPSTREAM` (after discarding the body) for a status outside 200–599, which can't be relayed. */
 function assertValidStatus(res: Response, ex: Exchange): void {
   if (res.status >= 200 && res.status <= 599) return;
   cancelQuietly(res.body);
   throw new OffheapError("ERR_UPSTREAM", `the origin answered ${ex.req.method} ${ex.target} with status ${res.status}, which is not a final HTTP status`, { status: res.status });
-}
-
-function errorCode(e: unknown): string {
-  return e instanceof OffheapError ? e.code : e instanceof Error && e.name === "AbortError" ? "aborted" : "error";
-}
-
-/** The answer for a failure: 400 bad target, 502 origin unreachable, 503 closed, 504 timeout. */
-function errorResponse(e: unknown): Response {
-  const code = errorCode(e);
-  const status = code === "ERR_INVALID" ? 400 : code === "ERR_TIMEOUT" ? 504 : code === "ERR_CLOSED" ? 503 : 502;
-  const text = status === 400 ? "bad request target" : status === 504 ? "origin timed out" : status === 503 ? "cache closed" : "origin failed";
-  return plainResponse(status, `${text}\n`, status === 400 ? { detail: code } : { fwd: "miss", detail: code });
-}
-
-function plainResponse(status: number, text: string, parts: CacheStatusParts): Response {
-  const headers = new Headers({ "content-type": "text/plain; charset=utf-8" });
-  appendCacheStatus(headers, parts);
-  return new Response(text, { status, headers });
-}
-
-function cancelQuietly(body: ReadableStream<Uint8Array> | null | undefined): void {
-  body?.cancel().catch(() => {});
-}
-
-/** Let go of a stored entry's body unread. */
-function discard(entry: StoredEntry | undefined): void {
-  if (entry !== undefined) discardBody(entry);
-}
-
-async function drainQuietly(body: ReadableStream<Uint8Array>): Promise<void> {
-  try {
-    const reader = body.getReader();
-    for (;;) if ((await reader.read()).done) return;
-  } catch {
-    // the fill failed or was superseded; nothing was published
-  }
 }
