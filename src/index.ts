@@ -78,4 +78,4 @@ export {
 
 export * from "./tiered/index.ts";
 
-export { renderMetrics, metricsHandler, type MetricsSource, type MetricsOptions } from "./metrics.ts";
+export { renderMetrics, metricsHandler, describeStats, type MetricsSource, type MetricsOptions, type MetricType, type StatSpec, type StatSpecs, type MetricsDescription } from "./metrics/index.ts";

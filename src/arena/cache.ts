@@ -10,7 +10,9 @@ import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
 import { codecs, type Codec } from "./codecs.ts";
 import { hashKey, keyByteLength, MAX_KEY_BYTES } from "./keys.ts";
 import { lockWord, unlockWord } from "./lock.ts";
-import { renderArenaMetrics } from "./prometheus.ts";
+import { describeStats } from "../metrics/describe.ts";
+import { renderMetrics } from "../metrics/render.ts";
+import { ARENA_METRICS, type ArenaStats } from "./stats.ts";
 import {
   C_BYTES,
   C_COMPACTIONS,
@@ -98,30 +100,6 @@ export interface ArenaHandle {
   readonly shard: ShardConfig;
 }
 
-/** Flat counters and gauges of an {@link ArenaCache}. */
-export interface ArenaStats {
-  entries: number;
-  bytes: number;
-  maxBytes: number;
-  maxEntries: number;
-  hits: number;
-  misses: number;
-  sets: number;
-  rejected: number;
-  evictions: number;
-  evictionsCapacity: number;
-  evictionsExpired: number;
-  evictionsDeleted: number;
-  evictionsReplaced: number;
-  compactions: number;
-  movedBytes: number;
-  loads: number;
-  loadErrors: number;
-  loadsInFlight: number;
-  stripes: number;
-  slabBytes: number;
-  arenaBytes: number;
-}
 
 interface InFlight<V> {
   promise: Promise<V>;
@@ -442,9 +420,14 @@ export class ArenaCache<V = Uint8Array> {
     };
   }
 
-  /** Prometheus text exposition (format 0.0.4) of hits, misses, evictions by reason, entries and bytes. */
-  metrics(prefix = "offheap_arena"): string {
-    return renderArenaMetrics(this.stats(), prefix);
+  /**
+   * This cache's stats as Prometheus text (format 0.0.4), as `renderMetrics` gives them:
+   * `<prefix>_arena_hits_total`, `<prefix>_arena_evictions_total{reason=...}`, … with
+   * `structure` set to `name`.
+   */
+  metrics(name = "arena", prefix = "offheap"): string {
+    this.check();
+    return renderMetrics({ [name]: this }, { prefix });
   }
 
   /** Bytes an entry of this key and value size is charged. */
@@ -606,3 +589,5 @@ export class ArenaCache<V = Uint8Array> {
 }
 
 export { MAX_KEY_BYTES };
+
+describeStats(ArenaCache, ARENA_METRICS);

@@ -6,7 +6,6 @@ export {
   MAX_KEY_BYTES,
   type ArenaCacheOptions,
   type ArenaHandle,
-  type ArenaStats,
   type AttachOptions,
   type EvictionReason,
   type Loader,
@@ -15,3 +14,4 @@ export {
 } from "./cache.ts";
 export { codecs, type Codec } from "./codecs.ts";
 export { ENTRY_OVERHEAD } from "./shard.ts";
+export type { ArenaStats } from "./stats.ts";

@@ -4,3 +4,5 @@
  */
 export { RingBuffer, type FollowOptions, type RingOptions, type RingRecord, type RingStats } from "./ring.ts";
 export { describeRing, verifyRing } from "./inspect.ts";
+// Registers how this structure's stats() appear as metrics.
+import "./metrics.ts";

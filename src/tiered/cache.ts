@@ -13,6 +13,8 @@ import { createFetcherHandler, type FetcherHandler } from "./http/fetcher-handle
 import { createProxy, type ProxyHandler, type ProxyOptions } from "./http/proxy.ts";
 import { assertExtraFits } from "./meta.ts";
 import { CacheResult } from "./result.ts";
+import { tieredMetrics, type TieredCacheStats } from "./stats.ts";
+import { describeStats } from "../metrics/describe.ts";
 import {
   NOT_FOUND,
   NOT_MODIFIED,
@@ -285,28 +287,29 @@ export class TieredCache {
     return createProxy(this.#host(), source, options);
   }
 
-  /** Flat counters, plus each tier's as `<tier>_<counter>`. */
-  stats(): Record<string, number> {
-    const out: Record<string, number> = { ...this.#stats };
-    out.inFlight = this.#flights.size;
-    out.refreshQueued = this.#refreshQueue.length;
-    out.refreshRunning = this.#refreshRunning;
-    out.negativeKeys = this.#negative.size;
-    this.#tiers.forEach((t, i) => {
-      let tierStats: Record<string, number>;
+  /** Counters and gauges (see {@link TieredCacheStats}), and each tier's own stats. */
+  stats(): TieredCacheStats {
+    const tiers: TieredCacheStats["tiers"] = [];
+    for (const t of this.#tiers) {
       try {
-        tierStats = t.stats();
+        tiers.push({ name: t.name, stats: t.stats() });
       } catch {
-        return; // a closed or broken store has nothing to report
+        // a broken store has nothing to report
       }
-      for (const [k, v] of Object.entries(tierStats)) out[`tier${i}_${t.name}_${k}`] = v;
-    });
-    return out;
+    }
+    return {
+      ...this.#stats,
+      inFlight: this.#flights.size,
+      refreshQueued: this.#refreshQueue.length,
+      refreshRunning: this.#refreshRunning,
+      negativeKeys: this.#negative.size,
+      tiers,
+    };
   }
 
-  /** True until {@link close}. */
-  get isOpen(): boolean {
-    return !this.#closed;
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /**
@@ -818,3 +821,5 @@ function checkFetchResult(key: string, result: unknown): asserts result is Fetch
     if (v != null && typeof v !== "string") throw new OffheapError("ERR_INVALID", `the fetcher for ${JSON.stringify(key)} returned ${field} ${describeValue(v)}; expected a string`);
   }
 }
+
+describeStats(TieredCache, tieredMetrics((cache) => (cache as TieredCache).tiers));

@@ -29,6 +29,8 @@ import { createPolicy, type EvictionPolicy, type PolicyName } from "../policy/in
 import { BytesEntry } from "./body.ts";
 import { keyHash } from "./key-hash.ts";
 import { metaFromRecord, metaRecord } from "./meta.ts";
+import { FILE_STORE_METRICS, type FileStoreStats } from "./stats.ts";
+import { describeStats } from "../metrics/describe.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
 
 /** The store directory's header. `fanout`: number of entry subdirectories (256, by the first two hex digits). */
@@ -302,6 +304,11 @@ export class FileStore implements Store {
     this.#scan();
   }
 
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Bytes of entry files held. */
   get bytes(): number {
     return this.#bytes;
@@ -439,7 +446,7 @@ export class FileStore implements Store {
     }
   }
 
-  stats(): Record<string, number> {
+  stats(): FileStoreStats {
     return { ...this.#stats, entries: this.#index.size, bytes: this.#bytes, maxBytes: this.#maxBytes, openWriters: this.#writers.size, openFiles: this.#fds.size };
   }
 
@@ -856,3 +863,5 @@ class FileWriter implements StoreWriter {
     this.#store.discarded(this, tooLarge);
   }
 }
+
+describeStats(FileStore, FILE_STORE_METRICS);

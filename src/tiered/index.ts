@@ -9,6 +9,7 @@ export { RedisStore, type RedisStoreOptions } from "./redis-store.ts";
 export { S3Store, type S3StoreOptions } from "./s3-store.ts";
 export { type ProxyHandler, type ProxyOptions } from "./http/proxy.ts";
 export { type FetcherHandler } from "./http/fetcher-handler.ts";
+export type { TieredCacheStats, StoreStats, MemoryStoreStats, FileStoreStats, RedisStoreStats, S3StoreStats } from "./stats.ts";
 export { ifNoneMatchMatches, normalizeEtag } from "./etag.ts";
 export {
   NOT_FOUND,

@@ -10,6 +10,8 @@ import { ArenaCache, type Codec } from "../arena/index.ts";
 import { OffheapError } from "../errors.ts";
 import type { PolicyName } from "../policy/index.ts";
 import { BytesEntry } from "./body.ts";
+import { MEMORY_STORE_METRICS, type MemoryStoreStats } from "./stats.ts";
+import { describeStats } from "../metrics/describe.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
 
 /** Options of a {@link MemoryStore}. */
@@ -114,17 +116,24 @@ export class MemoryStore implements Store {
   readonly name = "memory";
   readonly #arena: ArenaCache<MemoryValue>;
   readonly #maxEntryBytes: number;
+  readonly #maxBytes: number;
   #closed = false;
   readonly #stats = { writes: 0, aborts: 0, tooLarge: 0, touches: 0 };
 
   constructor(options: MemoryStoreOptions = {}) {
     const maxBytes = options.maxBytes ?? 64 << 20;
+    this.#maxBytes = maxBytes;
     const slab = Math.min(Math.max(256, Math.floor(maxBytes / 8)), 4 << 20);
     this.#maxEntryBytes = options.maxEntryBytes ?? Math.max(0, slab - 1024);
     const arenaOptions: ConstructorParameters<typeof ArenaCache<MemoryValue>>[0] = { maxBytes, codec: entryCodec, policy: options.policy ?? "s3-fifo" };
     if (options.maxEntries !== undefined) arenaOptions.maxEntries = options.maxEntries;
     if (options.maxEntryBytes !== undefined) arenaOptions.slabBytes = Math.min(maxBytes, Math.max(slab, options.maxEntryBytes + 8192));
     this.#arena = new ArenaCache<MemoryValue>(arenaOptions);
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Number of entries held. */
@@ -168,10 +177,10 @@ export class MemoryStore implements Store {
     return ok;
   }
 
-  stats(): Record<string, number> {
-    if (this.#closed) return { ...this.#stats, entries: 0, bytes: 0 };
-    const a = this.#arena.stats() as unknown as Record<string, number>;
-    return { ...this.#stats, entries: a.entries ?? 0, bytes: a.bytes ?? 0, maxBytes: a.maxBytes ?? 0, hits: a.hits ?? 0, misses: a.misses ?? 0, evictions: a.evictions ?? 0 };
+  stats(): MemoryStoreStats {
+    if (this.#closed) return { ...this.#stats, hits: 0, misses: 0, evictions: 0, entries: 0, bytes: 0, maxBytes: this.#maxBytes };
+    const a = this.#arena.stats();
+    return { ...this.#stats, hits: a.hits, misses: a.misses, evictions: a.evictionsCapacity + a.evictionsExpired, entries: a.entries, bytes: a.bytes, maxBytes: a.maxBytes };
   }
 
   /** Free the arena. Idempotent. */
@@ -255,3 +264,5 @@ class MemoryWriter implements StoreWriter {
     this.#store.discarded(false);
   }
 }
+
+describeStats(MemoryStore, MEMORY_STORE_METRICS);

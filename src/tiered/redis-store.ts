@@ -15,6 +15,8 @@
 import { OffheapError } from "../errors.ts";
 import { keyHash } from "./key-hash.ts";
 import { metaFromRecord, metaRecord } from "./meta.ts";
+import { REDIS_STORE_METRICS, type RedisStoreStats } from "./stats.ts";
+import { describeStats } from "../metrics/describe.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
 
 /** Options of a {@link RedisStore}. */
@@ -133,6 +135,11 @@ export class RedisStore implements Store {
     if (!(this.#chunkBytes >= 1)) throw new OffheapError("ERR_INVALID", `chunkBytes must be positive, got ${options.chunkBytes}`);
   }
 
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** The underlying client. */
   get client(): Bun.RedisClient {
     return this.#client;
@@ -174,7 +181,7 @@ export class RedisStore implements Store {
     return Number(n) === 1;
   }
 
-  stats(): Record<string, number> {
+  stats(): RedisStoreStats {
     return { ...this.#stats };
   }
 
@@ -361,3 +368,5 @@ class RedisWriter implements StoreWriter {
     await this.#store.dropChunks(this.#prefix, this.#chunks).catch(() => {});
   }
 }
+
+describeStats(RedisStore, REDIS_STORE_METRICS);

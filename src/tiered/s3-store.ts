@@ -15,6 +15,8 @@
 import { OffheapError } from "../errors.ts";
 import { keyHash } from "./key-hash.ts";
 import { metaFromRecord, metaRecord, type MetaRecord } from "./meta.ts";
+import { S3_STORE_METRICS, type S3StoreStats } from "./stats.ts";
+import { describeStats } from "../metrics/describe.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
 
 /** Options of an {@link S3Store}: the client's options (bucket, endpoint, credentials, …) plus these. */
@@ -61,6 +63,11 @@ export class S3Store implements Store {
     this.#prefix = prefix ?? "offheap/";
     this.#partSize = partSize ?? 5 * 1024 * 1024;
     this.#grace = graceMs ?? 60_000;
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** The underlying client. */
@@ -110,7 +117,7 @@ export class S3Store implements Store {
     return true;
   }
 
-  stats(): Record<string, number> {
+  stats(): S3StoreStats {
     return { ...this.#stats, pendingDeletes: this.#pendingDeletes.size };
   }
 
@@ -297,3 +304,5 @@ class S3Writer implements StoreWriter {
     }
   }
 }
+
+describeStats(S3Store, S3_STORE_METRICS);

@@ -1,3 +1,5 @@
+import type { StoreStats } from "./stats.ts";
+
 /**
  * The shapes shared by {@link TieredCache} and its stores: entry metadata, the `Store`
  * interface every tier implements, and what a fetcher returns.
@@ -64,8 +66,8 @@ export interface Store {
    * version. False when `key` is absent or holds another version.
    */
   touch(key: string, meta: EntryMeta): Promise<boolean> | boolean;
-  /** Flat numeric counters for metrics. */
-  stats(): Record<string, number>;
+  /** What the store counts (each store documents its own extension of {@link StoreStats}). */
+  stats(): StoreStats;
   /** Release files and connections. Idempotent. */
   close(): Promise<void> | void;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { ArenaCache, codecs, type Codec, MAX_KEY_BYTES } from "../../src/arena/index.ts";
 import { OffheapError } from "../../src/errors.ts";
 
@@ -336,22 +337,15 @@ describe("metrics", () => {
     for (let i = 0; i < 100; i++) c.set(`k${i}`, "x".repeat(30));
     const text = c.metrics();
     expect(text.endsWith("\n")).toBe(true);
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*)?\})? (-?[0-9.e+]+|NaN|[+-]Inf)$/;
-    const types = new Map<string, string>();
+    // Parsed by a real Prometheus text parser; each family typed, counters named _total.
+    const families = parsePrometheusTextFormat(text) as { name: string; type: string; metrics: { value: string; labels?: Record<string, string> }[] }[];
     const values = new Map<string, number>();
-    for (const line of text.trimEnd().split("\n")) {
-      let m: RegExpMatchArray | null;
-      if ((m = line.match(/^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$/))) continue;
-      if ((m = line.match(/^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge)$/))) {
-        expect(types.has(m[1]!)).toBe(false);
-        types.set(m[1]!, m[2]!);
-        continue;
+    for (const f of families) {
+      expect([f.name, f.type === "COUNTER"]).toEqual([f.name, f.name.endsWith("_total")]);
+      for (const m of f.metrics) {
+        expect(m.labels?.structure).toBe("arena");
+        values.set(`${f.name}${m.labels?.reason === undefined ? "" : `{reason="${m.labels.reason}"}`}`, Number(m.value));
       }
-      m = line.match(sample);
-      if (!m) throw new Error(`not a valid exposition line: ${JSON.stringify(line)}`);
-      expect(types.has(m[1]!)).toBe(true); // TYPE comes before samples
-      if (types.get(m[1]!) === "counter") expect(m[1]!.endsWith("_total")).toBe(true);
-      values.set(`${m[1]}${m[2] ?? ""}`, Number(m[5]));
     }
     const s = c.stats();
     expect(values.get("offheap_arena_hits_total")).toBe(1);

@@ -715,7 +715,7 @@ describe("TieredCache semantics", () => {
     await s.cache.get("/a", o.fetcher).then((r) => text(r.body));
     await s.cache.close();
     await s.cache.close();
-    expect(s.cache.isOpen).toBe(false);
+    expect(s.cache.closed).toBe(true);
     await expectCode(() => s.cache.get("/a", o.fetcher), "ERR_CLOSED");
     await expectCode(() => s.cache.set("/a", "x"), "ERR_CLOSED");
     await expectCode(() => s.cache.delete("/a"), "ERR_CLOSED");
@@ -756,7 +756,7 @@ describe("TieredCache semantics", () => {
       },
       delete: () => Promise.reject(new Error("down")),
       touch: () => Promise.reject(new Error("down")),
-      stats: () => ({}),
+      stats: () => ({ hits: 0, misses: 0, writes: 0, aborts: 0, touches: 0 }),
       close: () => {},
     };
     const dir = tempDir();
@@ -776,8 +776,8 @@ describe("TieredCache semantics", () => {
     {
       await using c = new TieredCache({ tiers: [new MemoryStore()] });
       cache = c;
-      expect(cache.isOpen).toBe(true);
+      expect(cache.closed).toBe(false);
     }
-    expect(cache.isOpen).toBe(false);
+    expect(cache.closed).toBe(true);
   });
 });

@@ -1,0 +1,76 @@
+/** What an ArenaCache reports in `stats()`, and how that appears as metrics (`offheap_arena_*`). */
+import type { MetricsDescription } from "../metrics/describe.ts";
+
+/** What `ArenaCache.stats()` reports: counters since the cache was made, and gauges. */
+export interface ArenaStats {
+  /** Entries held. */
+  entries: number;
+  /** Bytes charged for the entries held (keys, values, overhead). */
+  bytes: number;
+  /** Configured byte bound. */
+  maxBytes: number;
+  /** Most entries the index holds. */
+  maxEntries: number;
+  /** Lookups that found a live entry. */
+  hits: number;
+  /** Lookups that found nothing or an expired entry. */
+  misses: number;
+  /** Entries stored. */
+  sets: number;
+  /** Sets refused because the entry can never fit. */
+  rejected: number;
+  /** Entries removed, for any reason (the sum of the four below). */
+  evictions: number;
+  /** Entries evicted to make room. */
+  evictionsCapacity: number;
+  /** Entries dropped because their TTL ran out. */
+  evictionsExpired: number;
+  /** Entries removed by delete() or clear(). */
+  evictionsDeleted: number;
+  /** Entries replaced by a set() of the same key. */
+  evictionsReplaced: number;
+  /** Generations recycled. */
+  compactions: number;
+  /** Bytes of live entries moved forward by recycling. */
+  movedBytes: number;
+  /** Loader calls made by getOrLoad. */
+  loads: number;
+  /** Loader calls that failed. */
+  loadErrors: number;
+  /** Loader calls under way. */
+  loadsInFlight: number;
+  /** Stripes (independent index and arena each). */
+  stripes: number;
+  /** Bytes per slab. */
+  slabBytes: number;
+  /** Bytes of arena memory reserved. */
+  arenaBytes: number;
+}
+
+/** The metrics description of {@link ArenaStats}. */
+export const ARENA_METRICS: MetricsDescription<ArenaStats> = {
+  kind: "arena",
+  specs: {
+    entries: { type: "gauge", help: "Entries held." },
+    bytes: { type: "gauge", help: "Bytes charged for the entries held (keys, values, overhead)." },
+    maxBytes: { type: "gauge", family: "max_bytes", help: "Configured byte bound." },
+    maxEntries: { type: "gauge", family: "max_entries", help: "Most entries the index holds." },
+    hits: { type: "counter", help: "Lookups that found a live entry." },
+    misses: { type: "counter", help: "Lookups that found nothing or an expired entry." },
+    sets: { type: "counter", help: "Entries stored." },
+    rejected: { type: "counter", help: "Sets refused because the entry can never fit." },
+    evictions: { type: "counter", help: "Entries removed.", skip: true },
+    evictionsCapacity: { type: "counter", family: "evictions", labels: { reason: "capacity" }, help: "Entries removed, by reason." },
+    evictionsExpired: { type: "counter", family: "evictions", labels: { reason: "expired" }, help: "Entries removed, by reason." },
+    evictionsDeleted: { type: "counter", family: "evictions", labels: { reason: "deleted" }, help: "Entries removed, by reason." },
+    evictionsReplaced: { type: "counter", family: "evictions", labels: { reason: "replaced" }, help: "Entries removed, by reason." },
+    compactions: { type: "counter", help: "Generations recycled." },
+    movedBytes: { type: "counter", family: "moved_bytes", help: "Bytes of live entries moved forward by recycling." },
+    loads: { type: "counter", help: "Loader calls made by getOrLoad." },
+    loadErrors: { type: "counter", family: "load_errors", help: "Loader calls that failed." },
+    loadsInFlight: { type: "gauge", family: "loads_in_flight", help: "Loader calls under way." },
+    stripes: { type: "gauge", help: "Stripes (independent index and arena each)." },
+    slabBytes: { type: "gauge", family: "slab_bytes", help: "Bytes per slab." },
+    arenaBytes: { type: "gauge", family: "arena_bytes", help: "Bytes of arena memory reserved." },
+  },
+};
