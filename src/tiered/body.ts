@@ -1,17 +1,10 @@
 /** Turning the body types a fetcher, `set` or a writer may give into bytes and byte streams. */
+import { describeValue } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
 import type { CacheBody, EntryMeta, StoredEntry } from "./types.ts";
 
 const encoder = new TextEncoder();
 
-/** What a body is, for error messages: `"a number"`, `"an object (Object)"`, `"null"`. */
-export function describeValue(v: unknown): string {
-  if (v === null) return "null";
-  if (v === undefined) return "undefined";
-  if (Array.isArray(v)) return "an array";
-  if (typeof v === "object") return `an object (${(v as object).constructor?.name ?? "no prototype"})`;
-  return `a ${typeof v}`;
-}
 
 /** True for the body types a cache accepts (see {@link CacheBody}). */
 export function isCacheBody(body: unknown): body is CacheBody {

@@ -4,7 +4,8 @@
  * revalidation and one origin fetch per key at a time.
  */
 import { OffheapError, isOffheapError } from "../errors.ts";
-import { asBytes, assertCacheBody, describeValue, discardBody, isCacheBody, toStream } from "./body.ts";
+import { describeValue, functionArg, integerArg, numberArg, optionalArg, optionsArg, signalArg, stringArg } from "../arguments.ts";
+import { asBytes, assertCacheBody, discardBody, isCacheBody, toStream } from "./body.ts";
 import { ifNoneMatchMatches, normalizeEtag } from "./etag.ts";
 import { Fence, Fences } from "./fence.ts";
 import { drain, FanOut, fillStream, SharedFill, type FillReport } from "./fill.ts";
@@ -164,19 +165,20 @@ export class TieredCache {
   };
 
   constructor(options: TieredCacheOptions) {
-    if (!options || !Array.isArray(options.tiers)) {
-      throw new OffheapError("ERR_INVALID", "TieredCache needs { tiers: Store[] }");
+    if (typeof options !== "object" || options === null || !Array.isArray(options.tiers)) {
+      throw new OffheapError("ERR_INVALID", `TieredCache needs { tiers: Store[] }, got ${describeValue(options)}`);
     }
+    options.tiers.forEach((t, i) => assertStore(t, `tiers[${i}]`));
     this.#tiers = [...options.tiers];
+    const ms = (name: string, v: unknown, fallback: number) => optionalArg(v as number | undefined, fallback, (x) => numberArg(name, x, { min: 0 }));
     this.#fresh = ms("fresh", options.fresh, 60_000);
     this.#negativeMs = ms("negative", options.negative, 10_000);
     this.#swr = ms("staleWhileRevalidate", options.staleWhileRevalidate, 0);
     this.#sie = ms("staleIfError", options.staleIfError, 0);
     this.#timeout = ms("timeout", options.timeout, 30_000);
-    this.#workers = ms("workers", options.workers, 4);
-    if (this.#workers < 1) throw new OffheapError("ERR_INVALID", `workers must be at least 1, got ${this.#workers}`);
-    this.#maxNegative = ms("maxNegativeKeys", options.maxNegativeKeys, 100_000);
-    this.#clock = options.clock ?? Date.now;
+    this.#workers = optionalArg(options.workers, 4, (x) => integerArg("workers", x, { min: 1, max: 1024 }));
+    this.#maxNegative = optionalArg(options.maxNegativeKeys, 100_000, (x) => integerArg("maxNegativeKeys", x, { min: 0 }));
+    this.#clock = optionalArg(options.clock, Date.now, (x) => functionArg<() => number>("clock", x));
   }
 
   /** The stores, top first. */
@@ -193,6 +195,10 @@ export class TieredCache {
   async get(key: string, fetcher: Fetcher, options: GetOptions = {}): Promise<GetResult> {
     this.#assertOpen();
     assertKey(key);
+    functionArg("the fetcher given to get()", fetcher);
+    optionsArg("get()'s options", options);
+    if (options.ifNoneMatch != null) stringArg("ifNoneMatch", options.ifNoneMatch);
+    signalArg("signal", options.signal);
     this.#stats.gets++;
     const now = this.#clock();
     if (this.#negative.size > 0) {
@@ -710,7 +716,7 @@ export class TieredCache {
   }
 
   #metaFrom(meta: SetMeta): EntryMeta {
-    if (typeof meta !== "object" || meta === null) throw new OffheapError("ERR_INVALID", `metadata must be an object, got ${describeValue(meta)}`);
+    optionsArg("metadata", meta);
     const cachedAt = meta.cachedAt ?? this.#clock();
     if (typeof cachedAt !== "number" || !Number.isFinite(cachedAt)) throw new OffheapError("ERR_INVALID", `meta.cachedAt must be a finite number (ms since the epoch), got ${describeValue(meta.cachedAt)}`);
     const out: EntryMeta = { cachedAt };
@@ -786,12 +792,12 @@ export class TieredCache {
   }
 }
 
-function ms(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value >= 0) || value === Infinity) {
-    throw new OffheapError("ERR_INVALID", `${name} must be a finite non-negative number, got ${String(value)}`);
+/** Throw `ERR_INVALID` unless `t` has every method of a {@link Store}. */
+function assertStore(t: unknown, name: string): void {
+  const missing = ["get", "stat", "writer", "delete", "touch", "stats", "close"].filter((m) => typeof (t as Record<string, unknown> | null)?.[m] !== "function");
+  if (typeof t !== "object" || t === null || missing.length > 0 || typeof (t as { name?: unknown }).name !== "string") {
+    throw new OffheapError("ERR_INVALID", `${name} must be a Store (MemoryStore, FileStore, RedisStore, S3Store or your own), got ${describeValue(t)}${missing.length > 0 && t !== null && typeof t === "object" ? ` without ${missing.join(", ")}` : ""}`);
   }
-  return value;
 }
 
 function assertKey(key: string): void {

@@ -25,7 +25,8 @@ import { join } from "node:path";
 import { File, Lock, isNotFound, syncDirectory, viaNodeFs } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
 import { decodeHeader, encodeHeader, headerBytes, readHeader, registerKind, type HeaderSpec } from "../format.ts";
-import { createPolicy, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
+import { createPolicy, POLICY_NAMES, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
+import { booleanArg, integerArg, oneOfArg, optionsArg, pathArg } from "../arguments.ts";
 import { BytesEntry } from "./body.ts";
 import { keyHash } from "./key-hash.ts";
 import { metaFromRecord, metaRecord } from "./meta.ts";
@@ -243,6 +244,14 @@ export class FileStore implements Store {
    * store's, `ERR_SYSTEM` when it can't be read or made.
    */
   static open(dir: string, options: FileStoreOptions = {}): FileStore {
+    pathArg("the file store's directory", dir);
+    optionsArg("FileStore options", options);
+    if (options.maxBytes !== undefined) integerArg("maxBytes", options.maxBytes, { min: 1 });
+    if (options.maxEntries !== undefined) integerArg("maxEntries", options.maxEntries, { min: 1, max: 1 << 24 });
+    if (options.openFiles !== undefined) integerArg("openFiles", options.openFiles, { min: 0, max: 65_536 });
+    if (options.policy !== undefined) oneOfArg("policy", options.policy, POLICY_NAMES);
+    if (options.sync !== undefined) booleanArg("sync", options.sync);
+    if (options.readonly !== undefined) booleanArg("readonly", options.readonly);
     return new FileStore(dir, options);
   }
 

@@ -8,7 +8,8 @@
  */
 import { ArenaCache, type Codec } from "../arena/index.ts";
 import { OffheapError } from "../errors.ts";
-import type { PolicyName } from "../policy/index.ts";
+import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
+import { integerArg, oneOfArg, optionalArg, optionsArg } from "../arguments.ts";
 import { BytesEntry } from "./body.ts";
 import { MEMORY_STORE_METRICS, type MemoryStoreStats } from "./stats.ts";
 import { describeStats } from "../metrics/describe.ts";
@@ -121,7 +122,11 @@ export class MemoryStore implements Store {
   readonly #stats = { writes: 0, aborts: 0, tooLarge: 0, touches: 0 };
 
   constructor(options: MemoryStoreOptions = {}) {
-    const maxBytes = options.maxBytes ?? 64 << 20;
+    optionsArg("MemoryStore options", options);
+    const maxBytes = optionalArg(options.maxBytes, 64 << 20, (v) => integerArg("maxBytes", v, { min: 4096 }));
+    if (options.maxEntryBytes !== undefined) integerArg("maxEntryBytes", options.maxEntryBytes, { min: 0, max: maxBytes });
+    if (options.maxEntries !== undefined) integerArg("maxEntries", options.maxEntries, { min: 1 });
+    if (options.policy !== undefined) oneOfArg("policy", options.policy, POLICY_NAMES);
     this.#maxBytes = maxBytes;
     const slab = Math.min(Math.max(256, Math.floor(maxBytes / 8)), 4 << 20);
     this.#maxEntryBytes = options.maxEntryBytes ?? Math.max(0, slab - 1024);

@@ -13,6 +13,7 @@
  * body never sits whole in memory; the CRC is checked at the end.
  */
 import { OffheapError } from "../errors.ts";
+import { integerArg, optionsArg, stringArg } from "../arguments.ts";
 import { keyHash } from "./key-hash.ts";
 import { metaFromRecord, metaRecord } from "./meta.ts";
 import { REDIS_STORE_METRICS, type RedisStoreStats } from "./stats.ts";
@@ -124,6 +125,23 @@ export class RedisStore implements Store {
   readonly #stats = { hits: 0, misses: 0, writes: 0, aborts: 0, deletes: 0, touches: 0, corrupt: 0 };
 
   constructor(options: RedisStoreOptions = {}) {
+    optionsArg("RedisStore options", options);
+    if (options.url !== undefined) {
+      stringArg("url", options.url, true);
+      let url: URL | undefined;
+      try {
+        url = new URL(options.url);
+      } catch {
+        url = undefined;
+      }
+      if (url === undefined || !["redis:", "rediss:", "redis+unix:", "redis+tls:", "valkey:", "valkeys:"].includes(url.protocol)) {
+        throw new OffheapError("ERR_INVALID", `url must be a redis:// or rediss:// URL, got ${JSON.stringify(options.url)}`);
+      }
+    }
+    if (options.prefix !== undefined) stringArg("prefix", options.prefix);
+    for (const name of ["chunkBytes", "pendingTtlMs", "graceMs", "ttlMs"] as const) {
+      if (options[name] !== undefined) integerArg(name, options[name], { min: name === "chunkBytes" ? 1 : 0 });
+    }
     this.#ownsClient = options.client === undefined;
     const clientOptions: Bun.RedisOptions = options.clientOptions ?? { connectionTimeout: 2_000, maxRetries: 3 };
     this.#client = options.client ?? new Bun.RedisClient(options.url, clientOptions);

@@ -13,6 +13,7 @@
  * `graceMs`, so readers already streaming them finish.
  */
 import { OffheapError } from "../errors.ts";
+import { integerArg, optionsArg, stringArg } from "../arguments.ts";
 import { keyHash } from "./key-hash.ts";
 import { metaFromRecord, metaRecord, type MetaRecord } from "./meta.ts";
 import { S3_STORE_METRICS, type S3StoreStats } from "./stats.ts";
@@ -58,6 +59,10 @@ export class S3Store implements Store {
   readonly #stats = { hits: 0, misses: 0, writes: 0, aborts: 0, deletes: 0, touches: 0, corrupt: 0 };
 
   constructor(options: S3StoreOptions = {}) {
+    optionsArg("S3Store options", options);
+    if (options.prefix !== undefined) stringArg("prefix", options.prefix);
+    if (options.partSize !== undefined) integerArg("partSize", options.partSize, { min: 5 * 1024 * 1024 });
+    if (options.graceMs !== undefined) integerArg("graceMs", options.graceMs, { min: 0 });
     const { client, prefix, partSize, graceMs, ...s3 } = options;
     this.#client = client ?? new Bun.S3Client(s3);
     this.#prefix = prefix ?? "offheap/";
