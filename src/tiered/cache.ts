@@ -12,6 +12,7 @@ import { drain, FanOut, fillStream, SharedFill, type FillReport } from "./fill.t
 import type { CacheHost, HostCounter } from "./host.ts";
 import { createFetcherHandler, type FetcherHandler } from "./http/fetcher-handler.ts";
 import { createProxy, type ProxyHandler, type ProxyOptions } from "./http/proxy.ts";
+import type { InvalidationBus } from "./bus.ts";
 import { assertExtraFits } from "./meta.ts";
 import { CacheResult } from "./result.ts";
 import { tieredMetrics, type TieredCacheStats } from "./stats.ts";
@@ -50,6 +51,14 @@ export interface TieredCacheOptions {
   maxNegativeKeys?: number;
   /** Clock (ms since the epoch). Default `Date.now`; tests pass their own. */
   clock?: () => number;
+  /**
+   * An invalidation bus (e.g. `new RedisBus({ url })`) shared with the other instances of
+   * this cache: changes here are published, changes there drop the key from this
+   * instance's local tiers (those without `shared`). See `bus.ts`.
+   */
+  bus?: InvalidationBus;
+  /** While the bus is disconnected, how long a local copy is trusted after it was stored or validated. Default 1 000. */
+  busFallbackFresh?: number;
 }
 
 /** Options of one {@link TieredCache.get}. */
@@ -124,6 +133,11 @@ export class TieredCache {
   readonly #workers: number;
   readonly #maxNegative: number;
   readonly #clock: () => number;
+  readonly #bus: InvalidationBus | undefined;
+  readonly #busFallback: number;
+  #busUp = false;
+  /** Local copies stored or validated before this moment may have missed an invalidation. */
+  #busFloor = 0;
 
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -179,6 +193,22 @@ export class TieredCache {
     this.#workers = optionalArg(options.workers, 4, (x) => integerArg("workers", x, { min: 1, max: 1024 }));
     this.#maxNegative = optionalArg(options.maxNegativeKeys, 100_000, (x) => integerArg("maxNegativeKeys", x, { min: 0 }));
     this.#clock = optionalArg(options.clock, Date.now, (x) => functionArg<() => number>("clock", x));
+    this.#busFallback = ms("busFallbackFresh", options.busFallbackFresh, 1_000);
+    if (options.bus !== undefined) {
+      const bus = options.bus as Partial<InvalidationBus> | null;
+      if (typeof bus !== "object" || bus === null || typeof bus.start !== "function" || typeof bus.publish !== "function" || typeof bus.close !== "function") {
+        throw new OffheapError("ERR_INVALID", `bus must be an InvalidationBus (e.g. new RedisBus({ url })), got ${describeValue(options.bus)}`);
+      }
+    }
+    this.#bus = options.bus;
+    this.#bus?.start({
+      invalidate: (key) => void this.#dropLocal(key),
+      invalidateAll: () => void (this.#busFloor = this.#clock()),
+      connection: (up) => {
+        this.#busUp = up;
+        if (up) this.#busFloor = this.#clock();
+      },
+    });
   }
 
   /** The stores, top first. */
@@ -238,10 +268,13 @@ export class TieredCache {
     this.#assertOpen();
     assertKey(key);
     const fullMeta = this.#metaFrom(meta);
-    const { fan } = this.#startWrite(key, fullMeta);
+    const { fan, report } = this.#startWrite(key, fullMeta);
     return new WritableStream<Uint8Array>({
       write: (chunk) => fan.write(asBytes(chunk)),
-      close: () => fan.finish(),
+      close: async () => {
+        await fan.finish();
+        if ((await report).outcome === "published") this.#bus?.publish(key);
+      },
       abort: () => fan.abort("abandoned"),
     });
   }
@@ -270,6 +303,7 @@ export class TieredCache {
     await fan.finish();
     const r = await report;
     if (r.outcome === "published" && r.committed === 0 && this.#tiers.length > 0 && r.storeError !== undefined) throw r.storeError;
+    if (r.outcome === "published") this.#bus?.publish(key);
   }
 
   /** Remove `key` from every tier and the negative cache; fills in flight for it will not publish. */
@@ -277,7 +311,9 @@ export class TieredCache {
     this.#assertOpen();
     assertKey(key);
     this.#negative.delete(key);
-    return this.#remove(key);
+    const removed = await this.#remove(key);
+    this.#bus?.publish(key);
+    return removed;
   }
 
   /**
@@ -328,6 +364,7 @@ export class TieredCache {
     this.#closeController.abort(new OffheapError("ERR_CLOSED", "the tiered cache was closed"));
     this.#refreshQueue.length = 0;
     this.#closing = (async () => {
+      await this.#bus?.close().catch(() => {});
       while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
       for (const t of this.#tiers) await this.#safe(() => t.close(), undefined);
     })();
@@ -340,19 +377,52 @@ export class TieredCache {
 
   // ---------------------------------------------------------------------------------
 
+  /**
+   * The one freshness rule of the generic API: fresh for `fresh` ms after `cachedAt`, then
+   * stale (served while one refresh runs) for `staleWhileRevalidate` ms, then expired. A
+   * local copy the invalidation bus can't vouch for counts as expired.
+   */
+  #classify(tier: number, meta: EntryMeta, now: number): "fresh" | "stale" | "expired" {
+    if (!this.#trusted(tier, meta, now)) return "expired";
+    const age = now - meta.cachedAt;
+    if (age <= this.#fresh) return "fresh";
+    if (age <= this.#fresh + this.#swr) return "stale";
+    return "expired";
+  }
+
+  /** Whether an expired entry may still stand in for a failed origin (`staleIfError`). */
+  #withinStaleIfError(meta: EntryMeta, now: number): boolean {
+    return now - meta.cachedAt <= this.#fresh + this.#sie;
+  }
+
+  /** Whether tier `tier`'s copy can't have missed an invalidation (see `bus.ts`). */
+  #trusted(tier: number, meta: EntryMeta, now: number): boolean {
+    if (this.#bus === undefined || this.#tiers[tier]?.shared === true) return true;
+    if (!this.#busUp) return now - meta.cachedAt <= this.#busFallback;
+    return meta.cachedAt >= this.#busFloor;
+  }
+
+  /** Another instance changed `key`: forget the local copies (the shared tiers have the news). */
+  async #dropLocal(key: string): Promise<void> {
+    if (this.#closed) return;
+    this.#negative.delete(key);
+    await this.#fences.supersede(key);
+    await Promise.all(this.#tiers.map((t) => (t.shared === true ? false : this.#safe(() => t.delete(key), false))));
+  }
+
   #serve(key: string, tier: number, entry: StoredEntry, fetcher: Fetcher, options: GetOptions, now: number): Promise<GetResult> | GetResult {
-    const age = now - entry.meta.cachedAt;
-    if (age <= this.#fresh) {
-      this.#stats.hits++;
-      return this.#answer("hit", key, tier, entry, options);
+    switch (this.#classify(tier, entry.meta, now)) {
+      case "fresh":
+        this.#stats.hits++;
+        return this.#answer("hit", key, tier, entry, options);
+      case "stale":
+        this.#stats.staleHits++;
+        this.#scheduleRefresh(key, entry.meta, fetcher);
+        return this.#answer("stale", key, tier, entry, options);
+      case "expired":
+        discardBody(entry);
+        return this.#foreground(key, fetcher, options, { meta: entry.meta, age: now - entry.meta.cachedAt }, 0);
     }
-    if (age <= this.#fresh + this.#swr) {
-      this.#stats.staleHits++;
-      this.#scheduleRefresh(key, entry.meta, fetcher);
-      return this.#answer("stale", key, tier, entry, options);
-    }
-    discardBody(entry);
-    return this.#foreground(key, fetcher, options, { meta: entry.meta, age }, 0);
   }
 
   #answer(status: "hit" | "stale", key: string, tier: number, entry: StoredEntry, options: GetOptions, extra?: Partial<GetResult>): GetResult {
@@ -410,13 +480,13 @@ export class TieredCache {
       }
       const found = await this.#lookup(key);
       if (found !== undefined) {
-        const age = this.#clock() - found.entry.meta.cachedAt;
-        if (age <= this.#fresh) {
+        const now = this.#clock();
+        if (this.#classify(found.tier, found.entry.meta, now) === "fresh") {
           this.#stats.hits++;
           return this.#answer("hit", key, found.tier, found.entry, options, { collapsed: true });
         }
         discardBody(found.entry);
-        return this.#foreground(key, fetcher, options, { meta: found.entry.meta, age }, attempt + 1);
+        return this.#foreground(key, fetcher, options, { meta: found.entry.meta, age: now - found.entry.meta.cachedAt }, attempt + 1);
       }
       return this.#foreground(key, fetcher, options, undefined, attempt + 1);
     }
@@ -449,7 +519,7 @@ export class TieredCache {
         result = await this.#callFetcher(key, fetcher, etag, options.signal);
       } catch (error) {
         settle(options.signal?.aborted ? { kind: "abandoned" } : { kind: "error", error });
-        if (cached !== undefined && cached.age <= this.#fresh + this.#sie && !this.#closed) {
+        if (cached !== undefined && this.#withinStaleIfError(cached.meta, this.#clock()) && !this.#closed) {
           const stale = await this.#staleIfError(key, options);
           if (stale) return stale;
         }
@@ -473,7 +543,7 @@ export class TieredCache {
         settle({ kind: "renewed" });
         const found = await this.#lookup(key);
         // The origin just confirmed cached.meta.etag, so any copy with that tag is current.
-        if (found !== undefined && (found.entry.meta.etag === cached.meta.etag || this.#clock() - found.entry.meta.cachedAt <= this.#fresh)) {
+        if (found !== undefined && (found.entry.meta.etag === cached.meta.etag || this.#classify(found.tier, found.entry.meta, this.#clock()) === "fresh")) {
           this.#stats.hits++;
           return this.#answer("hit", key, found.tier, found.entry, options, { revalidated: true });
         }
@@ -484,9 +554,11 @@ export class TieredCache {
 
       const meta = this.#fetchedMeta(result);
       const writers = this.#writers(key, meta, this.#tiers.length);
-      const hooks = this.#fillHooks(key, fence, (r) =>
-        settle(r.outcome === "published" ? { kind: "published" } : r.outcome === "failed" ? { kind: "error", error: r.error } : { kind: "abandoned" }),
-      );
+      const hooks = this.#fillHooks(key, fence, (r) => {
+        // A revalidation that brought a new version: the other instances drop theirs.
+        if (r.outcome === "published" && cached !== undefined) this.#bus?.publish(key);
+        settle(r.outcome === "published" ? { kind: "published" } : r.outcome === "failed" ? { kind: "error", error: r.error } : { kind: "abandoned" });
+      });
       fenceHeld = false; // the fill releases it
       const fill = new SharedFill(toStream(result.body), writers, hooks);
       flight.fill = fill;
@@ -509,8 +581,7 @@ export class TieredCache {
   async #staleIfError(key: string, options: GetOptions): Promise<GetResult | undefined> {
     const found = await this.#lookup(key);
     if (found === undefined) return undefined;
-    const age = this.#clock() - found.entry.meta.cachedAt;
-    if (age > this.#fresh + this.#sie) {
+    if (!this.#withinStaleIfError(found.entry.meta, this.#clock())) {
       discardBody(found.entry);
       return undefined;
     }
@@ -606,7 +677,11 @@ export class TieredCache {
         return;
       }
       fenceHeld = false;
-      const body = fillStream(toStream(result.body), this.#writers(key, this.#fetchedMeta(result), this.#tiers.length), this.#fillHooks(key, fence));
+      const body = fillStream(
+        toStream(result.body),
+        this.#writers(key, this.#fetchedMeta(result), this.#tiers.length),
+        this.#fillHooks(key, fence, (r) => void (r.outcome === "published" && this.#bus?.publish(key))),
+      );
       await drain(body).catch(() => void this.#stats.refreshErrors++);
     } finally {
       if (fenceHeld) fence.release();
@@ -743,13 +818,14 @@ export class TieredCache {
         const found = await this.#lookup(key);
         if (found === undefined) return undefined;
         const source = this.#tiers[found.tier]!.name;
-        if (found.tier === 0) return { entry: found.entry, source };
-        return { entry: { meta: found.entry.meta, body: this.#promote(key, found.tier, found.entry) }, source };
+        const trusted = this.#trusted(found.tier, found.entry.meta, this.#clock());
+        if (found.tier === 0) return { entry: found.entry, source, trusted };
+        return { entry: { meta: found.entry.meta, body: this.#promote(key, found.tier, found.entry) }, source, trusted };
       },
       fence: (key) => this.#fences.begin(key),
       fill: (key, meta, fence, source, onEnd) => {
         const writers = this.#writers(key, meta, this.#tiers.length);
-        return new SharedFill(source, writers, this.#fillHooks(key, fence, onEnd === undefined ? undefined : () => onEnd()));
+        return new SharedFill(source, writers, this.#fillHooks(key, fence, onEnd === undefined ? undefined : (r) => onEnd(r.outcome === "published")));
       },
       put: async (key, meta, body, fence) => {
         const fan = new FanOut(this.#writers(key, meta, this.#tiers.length), {
@@ -766,7 +842,9 @@ export class TieredCache {
       remove: async (key) => {
         this.#negative.delete(key);
         await this.#remove(key);
+        this.#bus?.publish(key);
       },
+      announce: (key) => this.#bus?.publish(key),
       background: (key, task) => this.#runInBackground(key, task),
       track: (work) => this.#track(work),
       count: (counter: HostCounter) => void this.#stats[counter]++,

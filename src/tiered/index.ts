@@ -6,6 +6,8 @@ export { TieredCache, type TieredCacheOptions, type GetOptions, type SetMeta } f
 export { MemoryStore, type MemoryStoreOptions } from "./memory-store.ts";
 export { FileStore, type FileStoreOptions } from "./file-store.ts";
 export { RedisStore, type RedisStoreOptions } from "./redis-store.ts";
+export { RedisBus, type RedisBusOptions } from "./redis-bus.ts";
+export type { InvalidationBus, BusListener } from "./bus.ts";
 export { S3Store, type S3StoreOptions } from "./s3-store.ts";
 export { type ProxyHandler, type ProxyOptions } from "./http/proxy.ts";
 export { type FetcherHandler } from "./http/fetcher-handler.ts";

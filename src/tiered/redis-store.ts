@@ -114,6 +114,8 @@ function parseRecord(raw: string, key: string): (Record_ & { parsedMeta: EntryMe
 /** A tier in Redis. See the module comment for the key layout. */
 export class RedisStore implements Store {
   readonly name = "redis";
+  /** Every instance reads it: invalidations from others leave it alone. */
+  readonly shared = true;
   readonly #client: Bun.RedisClient;
   readonly #ownsClient: boolean;
   readonly #prefix: string;

@@ -50,6 +50,8 @@ function isMissing(e: unknown): boolean {
 /** A tier in an S3 bucket. See the module comment for the object layout. */
 export class S3Store implements Store {
   readonly name = "s3";
+  /** Every instance reads it: invalidations from others leave it alone. */
+  readonly shared = true;
   readonly #client: Bun.S3Client;
   readonly #prefix: string;
   readonly #partSize: number;

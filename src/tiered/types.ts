@@ -52,6 +52,11 @@ export interface StoreWriter {
 export interface Store {
   /** Short name for stats and `Cache-Status` details, e.g. `"memory"`, `"file"`. */
   readonly name: string;
+  /**
+   * True for a store every instance of the cache reads (Redis, S3): an invalidation from
+   * another instance leaves it alone. Local stores (memory, files) leave it unset.
+   */
+  readonly shared?: boolean;
   /** The entry for `key`, or `undefined`. Never returns a partial or uncommitted body. */
   get(key: string): Promise<StoredEntry | undefined> | StoredEntry | undefined;
   /** The metadata for `key` without opening the body, or `undefined`. */

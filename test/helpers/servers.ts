@@ -84,7 +84,7 @@ function makeStop(proc: Subprocess, dataDir: string): () => Promise<void> {
  * Start `redis-server` on a free port (no persistence, data in a temp dir). Throws when
  * the binary is missing or the server does not answer PING within `timeoutMs`.
  */
-export async function startRedis(timeoutMs = 15_000): Promise<TestServer> {
+export async function startRedis(timeoutMs = 15_000, fixedPort?: number): Promise<TestServer> {
   const bin = which("redis-server");
   if (bin === null) {
     throw new Error(
@@ -92,7 +92,7 @@ export async function startRedis(timeoutMs = 15_000): Promise<TestServer> {
     );
   }
   const dataDir = mkdtempSync(join(tmpdir(), "offheap-redis-"));
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const proc = Bun.spawn(
     [bin, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dataDir, "--protected-mode", "no"],
     { stdout: "pipe", stderr: "pipe", stdin: "ignore" },

@@ -29,6 +29,8 @@ export interface Found {
   policy: SharedPolicy;
   /** The tier it came from. */
   source: string;
+  /** False for a local copy that may have missed an invalidation: validate before use. */
+  trusted: boolean;
 }
 
 /** What the stores hold for a request. */

@@ -41,7 +41,7 @@ export async function lookup(ctx: LookupContext, ex: Exchange): Promise<Lookup> 
   return match(ctx, ex, key, second, variant, parsed);
 }
 
-function match(ctx: LookupContext, ex: Exchange, key: string, hit: { entry: StoredEntry; source: string }, record: StoredResponse, marker: VaryMarker | undefined): Lookup {
+function match(ctx: LookupContext, ex: Exchange, key: string, hit: { entry: StoredEntry; source: string; trusted: boolean }, record: StoredResponse, marker: VaryMarker | undefined): Lookup {
   let policy: SharedPolicy;
   try {
     policy = policyFromObject(ctx.Policy, record.policy, policyResponseHeaders(headerRecord(record.headers), ctx.targets));
@@ -53,5 +53,5 @@ function match(ctx: LookupContext, ex: Exchange, key: string, hit: { entry: Stor
     discard(hit.entry);
     return { marker, varyMiss: true };
   }
-  return { found: { key, entry: hit.entry, record, policy, source: hit.source }, marker, varyMiss: false };
+  return { found: { key, entry: hit.entry, record, policy, source: hit.source, trusted: hit.trusted }, marker, varyMiss: false };
 }

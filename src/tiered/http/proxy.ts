@@ -175,7 +175,7 @@ class ReverseProxy {
     const lookup = await lookupStored(this.#lookupContext, ex);
     const found = lookup.found;
     if (found !== undefined) {
-      const reuse = found.policy.reuse(ex.preq);
+      const reuse = found.trusted ? found.policy.reuse(ex.preq) : "revalidate";
       if (reuse === "fresh") {
         this.#host.count("hits");
         return serveStored(ex, found, found.record.headers, found.policy, { hit: true, ttl: found.policy.ttlSeconds(), detail: found.source });
@@ -346,7 +346,13 @@ class ReverseProxy {
       const type = res.headers.get("content-type");
       if (type !== null) meta.contentType = type;
       fenceHeld = false;
-      const fill = host.fill(key, meta, fence, res.body ?? bytesStream(EMPTY), onFillEnd);
+      // A stored response replaced by a new one: the other instances drop their copies.
+      const replacing = found !== undefined;
+      const onEnd = (published: boolean) => {
+        if (published && replacing) host.announce(ex.target);
+        onFillEnd?.();
+      };
+      const fill = host.fill(key, meta, fence, res.body ?? bytesStream(EMPTY), onEnd);
       return { kind: "stored", status: res.status, headers: list, policy, fill, body: fill.subscribe() };
     } finally {
       if (fenceHeld) fence.release();
