@@ -27,6 +27,18 @@ export interface CacheStatusParts {
   detail?: string;
 }
 
+const details = new Map<string, string>();
+
+/** `detail=<token>` or `detail="<string>"`, remembered (there are few distinct details). */
+function detailParam(detail: string): string {
+  let p = details.get(detail);
+  if (p === undefined) {
+    p = /^[A-Za-z][A-Za-z0-9_.:/*-]*$/.test(detail) ? `detail=${detail}` : `detail=${JSON.stringify(detail)}`;
+    if (details.size < 1024) details.set(detail, p);
+  }
+  return p;
+}
+
 /** The `Cache-Status` member for `parts`. */
 export function cacheStatusMember(parts: CacheStatusParts): string {
   const out = [CACHE_NAME];
@@ -36,7 +48,7 @@ export function cacheStatusMember(parts: CacheStatusParts): string {
   if (parts.stored) out.push("stored");
   if (parts.collapsed) out.push("collapsed");
   if (parts.ttl !== undefined && Number.isFinite(parts.ttl)) out.push(`ttl=${Math.round(parts.ttl)}`);
-  if (parts.detail !== undefined) out.push(/^[A-Za-z][A-Za-z0-9_.:/*-]*$/.test(parts.detail) ? `detail=${parts.detail}` : `detail=${JSON.stringify(parts.detail)}`);
+  if (parts.detail !== undefined) out.push(detailParam(parts.detail));
   return out.join("; ");
 }
 

@@ -13,9 +13,10 @@ export interface Exchange {
   req: Request;
   /** Path and query: the cache key. */
   target: string;
-  /** Where it goes at the origin. */
-  url: string;
-  client: ClientInfo;
+  /** Where it goes at the origin (`ERR_INVALID` when the target would leave it). */
+  readonly url: string;
+  /** Who asked. */
+  readonly client: ClientInfo;
   /** The request as the policy reads it: always GET (a stored GET answers a HEAD), canonical fields. */
   preq: PolicyRequest;
 }

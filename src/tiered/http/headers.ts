@@ -57,11 +57,18 @@ export function storedHeaderList(headers: Headers): HeaderList {
   return out;
 }
 
-/** `Headers` from a stored list. */
+/** Built once per stored list (a list never changes once stored), copied per answer. */
+const templates = new WeakMap<HeaderList, Headers>();
+
+/** A new `Headers` holding a stored list. */
 export function headersFromList(list: HeaderList): Headers {
-  const out = new Headers();
-  for (const [name, value] of list) out.append(name, value);
-  return out;
+  let template = templates.get(list);
+  if (template === undefined) {
+    template = new Headers();
+    for (const [name, value] of list) template.append(name, value);
+    templates.set(list, template);
+  }
+  return new Headers(template);
 }
 
 /**
@@ -69,6 +76,10 @@ export function headersFromList(list: HeaderList): Headers {
  * `Headers` does), the form the cache policy reads.
  */
 export function headerRecord(headers: Headers | HeaderList): Record<string, string> {
+  // Bun's Headers#toJSON joins repeated fields the same way, natively (Set-Cookie aside).
+  if (headers instanceof Headers && !headers.has("set-cookie") && typeof (headers as { toJSON?: unknown }).toJSON === "function") {
+    return (headers as unknown as { toJSON(): Record<string, string> }).toJSON();
+  }
   const out: Record<string, string> = {};
   for (const [name, value] of headers) out[name] = name in out ? `${out[name]}, ${value}` : value;
   return out;

@@ -16,42 +16,82 @@ export interface LookupContext {
   Policy: SharedPolicyClass;
   /** The targeted cache-control fields, lowercase. */
   targets: readonly string[];
+  /** Entries already parsed, by their `extra` (see {@link ParsedEntries}). */
+  parsed: ParsedEntries;
+}
+
+/** A stored response as parsed, with its policy: the same `extra` always parses the same. */
+interface Parsed {
+  record: StoredResponse;
+  policy: SharedPolicy;
+}
+
+/**
+ * Parsed entries by their `extra` text, so a hit does not parse JSON, dates and
+ * directives again: a stored response's fields never change (a 304 writes a new
+ * `extra`), and its policy only reads the clock. Bounded; emptied when full.
+ */
+export class ParsedEntries {
+  readonly #byExtra = new Map<string, Parsed | VaryMarker | null>();
+  readonly #max: number;
+
+  constructor(max = 4096) {
+    this.#max = max;
+  }
+
+  /** The parse of `extra`, made by `parse` the first time (null: not an HTTP entry). */
+  get(extra: string, parse: () => Parsed | VaryMarker | null): Parsed | VaryMarker | null {
+    let v = this.#byExtra.get(extra);
+    if (v === undefined) {
+      v = parse();
+      if (this.#byExtra.size >= this.#max) this.#byExtra.clear();
+      this.#byExtra.set(extra, v);
+    }
+    return v;
+  }
+}
+
+function parse(ctx: LookupContext, extra: string | undefined): Parsed | VaryMarker | null {
+  if (extra === undefined) return null;
+  return ctx.parsed.get(extra, () => {
+    const e = parseEntry(extra);
+    if (e === undefined) return null;
+    if (e.kind === "vary") return e;
+    try {
+      return { record: e, policy: policyFromObject(ctx.Policy, e.policy, policyResponseHeaders(headerRecord(e.headers), ctx.targets)) };
+    } catch {
+      return null;
+    }
+  });
 }
 
 /** What the stores hold for `ex`. */
 export async function lookup(ctx: LookupContext, ex: Exchange): Promise<Lookup> {
   const first = await ctx.host.read(ex.target);
   if (first === undefined) return { varyMiss: false };
-  const parsed = parseEntry(first.entry.meta.extra);
-  if (parsed === undefined) {
+  const parsed = parse(ctx, first.entry.meta.extra);
+  if (parsed === null) {
     discard(first.entry);
     return { varyMiss: false };
   }
-  if (parsed.kind === "response") return match(ctx, ex, ex.target, first, parsed, undefined);
+  if (!("kind" in parsed)) return match(ex, ex.target, first, parsed, undefined);
   // A Vary marker: read its empty body so a marker found in a lower tier moves up.
   if (first.entry.bytes === undefined) await drainQuietly(first.entry.body);
   const key = variantKey(ex.target, parsed, ex.preq.headers);
   const second = await ctx.host.read(key);
   if (second === undefined) return { marker: parsed, varyMiss: true };
-  const variant = parseEntry(second.entry.meta.extra);
-  if (variant?.kind !== "response") {
+  const variant = parse(ctx, second.entry.meta.extra);
+  if (variant === null || "kind" in variant) {
     discard(second.entry);
     return { marker: parsed, varyMiss: true };
   }
-  return match(ctx, ex, key, second, variant, parsed);
+  return match(ex, key, second, variant, parsed);
 }
 
-function match(ctx: LookupContext, ex: Exchange, key: string, hit: { entry: StoredEntry; source: string; trusted: boolean }, record: StoredResponse, marker: VaryMarker | undefined): Lookup {
-  let policy: SharedPolicy;
-  try {
-    policy = policyFromObject(ctx.Policy, record.policy, policyResponseHeaders(headerRecord(record.headers), ctx.targets));
-  } catch {
-    discard(hit.entry);
-    return { marker, varyMiss: false };
-  }
-  if (!policy.matches(ex.preq)) {
+function match(ex: Exchange, key: string, hit: { entry: StoredEntry; source: string; trusted: boolean }, p: Parsed, marker: VaryMarker | undefined): Lookup {
+  if (!p.policy.matches(ex.preq)) {
     discard(hit.entry);
     return { marker, varyMiss: true };
   }
-  return { found: { key, entry: hit.entry, record, policy, source: hit.source, trusted: hit.trusted }, marker, varyMiss: false };
+  return { found: { key, entry: hit.entry, record: p.record, policy: p.policy, source: hit.source, trusted: hit.trusted }, marker, varyMiss: false };
 }

@@ -138,8 +138,20 @@ export type SharedPolicy = InstanceType<SharedPolicyClass>;
 /** The policy class for a cache with these limits. */
 export function policyClass(limits: PolicyLimits) {
   return class SharedPolicy extends CachePolicy {
+    #requestTime = 0;
+    /** Memos: a stored response's headers never change, so these are worked out once. */
+    #initialAge: number | undefined;
+    #maxAge: number | undefined;
+
     /** When the request that produced the response was sent (ms); §4.2.3's request_time. */
-    requestTime = 0;
+    get requestTime(): number {
+      return this.#requestTime;
+    }
+
+    set requestTime(t: number) {
+      this.#requestTime = t;
+      this.#initialAge = undefined;
+    }
 
     now(): number {
       return limits.clock();
@@ -195,18 +207,24 @@ export function policyClass(limits: PolicyLimits) {
     override age(): number {
       const s = this.#state();
       const responseTime = s._responseTime;
-      const requestTime = this.requestTime > 0 ? this.requestTime : responseTime;
-      const dateValue = parseHttpDate(s._resHeaders.date) ?? responseTime;
-      const ageValue = parseAge(s._resHeaders.age) ?? 0;
-      const apparentAge = Math.max(0, responseTime - dateValue) / 1000;
-      const responseDelay = Math.max(0, responseTime - requestTime) / 1000;
-      const correctedInitialAge = Math.max(apparentAge, ageValue + responseDelay);
+      if (this.#initialAge === undefined) {
+        const requestTime = this.#requestTime > 0 ? this.#requestTime : responseTime;
+        const dateValue = parseHttpDate(s._resHeaders.date) ?? responseTime;
+        const ageValue = parseAge(s._resHeaders.age) ?? 0;
+        const apparentAge = Math.max(0, responseTime - dateValue) / 1000;
+        const responseDelay = Math.max(0, responseTime - requestTime) / 1000;
+        this.#initialAge = Math.max(apparentAge, ageValue + responseDelay);
+      }
       const residentTime = (this.now() - responseTime) / 1000;
-      return correctedInitialAge + residentTime;
+      return this.#initialAge + residentTime;
     }
 
     /** §4.2.1: the freshness lifetime in seconds. */
     override maxAge(): number {
+      return (this.#maxAge ??= this.#freshnessLifetime());
+    }
+
+    #freshnessLifetime(): number {
       const s = this.#state();
       const headers = s._resHeaders;
       if (!this.storable() || this.directive("no-cache") !== undefined) return 0;

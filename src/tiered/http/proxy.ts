@@ -18,7 +18,7 @@ import { appendCacheStatus, type CacheStatusParts, type ForwardReason } from "./
 import { newMarker, variantKey, type StoredResponse } from "./entry.ts";
 import { cancelQuietly, discard, drainQuietly, type Exchange, type Found, type Lookup } from "./exchange.ts";
 import { endToEnd, headerRecord, headersFromList, storedHeaderList, updatedHeaderList, type HeaderList } from "./headers.ts";
-import { lookup as lookupStored, type LookupContext } from "./lookup.ts";
+import { lookup as lookupStored, ParsedEntries, type LookupContext } from "./lookup.ts";
 import { parseCacheControl, parseVary } from "./parse.ts";
 import {
   STALE_IF_ERROR_STATUSES,
@@ -32,7 +32,7 @@ import {
 } from "./policy.ts";
 import { storableRecord, validatesStored } from "./storing.ts";
 import { parseOrigin, requestTarget, sameOriginTarget, upstreamUrl, type Origin } from "./target.ts";
-import { clientInfo, fetchUpstream, forwardedHeaders, isLoop, type ForwardingOptions, type ServerLike } from "./upstream.ts";
+import { clientInfo, fetchUpstream, forwardedHeaders, isLoop, type ClientInfo, type ForwardingOptions, type ServerLike } from "./upstream.ts";
 
 /** Options of the reverse proxy (`cache.handler(origin, options)`). */
 export interface ProxyOptions {
@@ -141,7 +141,7 @@ class ReverseProxy {
       heuristicFraction: settings.heuristicFraction,
       clock: host.clock,
     });
-    this.#lookupContext = { host, Policy: this.#Policy, targets: this.#targets };
+    this.#lookupContext = { host, Policy: this.#Policy, targets: this.#targets, parsed: new ParsedEntries() };
   }
 
   /** Answer `req`; never throws (failures are 4xx/5xx answers with a `Cache-Status` detail). */
@@ -149,17 +149,26 @@ class ReverseProxy {
     try {
       if (this.#host.closeSignal.aborted) throw new OffheapError("ERR_CLOSED", "the tiered cache is closed");
       const target = requestTarget(req);
-      const url = upstreamUrl(this.#origin, target);
-      if (url === undefined) throw new OffheapError("ERR_INVALID", `the request target ${JSON.stringify(target)} leaves the origin`);
       if (isLoop(req, this.#forwarding.via)) {
         return plainResponse(508, "request loop: this request already passed through this proxy\n", { detail: "loop" });
       }
+      // Where the request goes at the origin, and who asked: worked out (and the target's
+      // containment checked) only when the request is forwarded; a hit needs neither.
+      const origin = this.#origin;
+      let url: string | undefined;
+      let client: ClientInfo | undefined;
       const ex: Exchange = {
         req,
         target,
-        url,
-        client: clientInfo(req, server),
-        preq: { method: "GET", url: target, headers: policyRequestHeaders(headerRecord(req.headers), this.#origin.host) },
+        get url() {
+          url ??= upstreamUrl(origin, target);
+          if (url === undefined) throw new OffheapError("ERR_INVALID", `the request target ${JSON.stringify(target)} leaves the origin`);
+          return url;
+        },
+        get client() {
+          return (client ??= clientInfo(req, server));
+        },
+        preq: { method: "GET", url: target, headers: policyRequestHeaders(headerRecord(req.headers), origin.host) },
       };
       if (req.method !== "GET" && req.method !== "HEAD") return await this.#pass(ex, "method");
       if (Buffer.byteLength(target) > MAX_URI_BYTES) return await this.#pass(ex, "bypass");
