@@ -12,9 +12,9 @@
  * it must not have been.
  */
 import { existsSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { freePort } from "../test/helpers/servers.ts";
 import { MemoryStore, TieredCache } from "../src/index.ts";
 
 const { positionals, values } = parseArgs({ allowPositionals: true, options: { json: { type: "string" } } });
@@ -24,16 +24,6 @@ if (!dir || !existsSync(join(dir, "tests", "index.mjs")) || !existsSync(join(dir
   process.exit(2);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-    s.on("error", rej);
-  });
-}
 
 const originPort = await freePort();
 const origin = Bun.spawn(["node", "test-engine/server/server.mjs"], {
