@@ -7,6 +7,7 @@ import { ArenaCache } from "../arena/index.ts";
 import { DurableQueue } from "../queue/index.ts";
 import { RecordStore, schema, t } from "../records/index.ts";
 import { RingBuffer } from "../ring/index.ts";
+import { FileStore, MemoryStore, TieredCache } from "../tiered/index.ts";
 
 /** What a role reports. Latencies are in microseconds. */
 export interface RoleReport {
@@ -243,6 +244,51 @@ export const ROLES: Record<string, Role> = {
     const hits = Number(stats.hits ?? 0);
     const misses = Number(stats.misses ?? 0);
     rep.note = `hit ratio ${((100 * hits) / Math.max(1, hits + misses)).toFixed(1)}%, ${cache.size} entries, ${(cache.bytes / 2 ** 20).toFixed(1)} MiB; p: one get/set`;
+    rep.print();
+  },
+
+  /**
+   * A caching reverse proxy in front of a local origin (memory, then files), read by
+   * concurrent clients over real HTTP: the origin says which pages may be cached for how
+   * long (and that /account is private); p is one request through the proxy.
+   */
+  async tiered(dir, deadline) {
+    let originRequests = 0;
+    const origin = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        originRequests++;
+        const path = new URL(req.url).pathname;
+        if (path.startsWith("/account")) return new Response(`private page for ${req.headers.get("cookie")}`, { headers: { "cache-control": "private" } });
+        return new Response(`page ${path} `.repeat(64), { headers: { "cache-control": "public, max-age=60", "content-type": "text/html" } });
+      },
+    });
+    const cache = new TieredCache({ tiers: [new MemoryStore({ maxBytes: 8 << 20 }), FileStore.open(join(dir, "http-cache"), { maxBytes: 64 << 20, sync: false })] });
+    const proxy = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: cache.handler(`http://127.0.0.1:${origin.port}`) });
+    const rep = new Reporter();
+    let seed = 11;
+    let requests = 0;
+    const client = async () => {
+      while (Date.now() < producerEnd(deadline)) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        const r = seed / 2 ** 32;
+        const path = r < 0.05 ? `/account?u=${seed % 7}` : `/page/${Math.floor(500 * r ** 3)}`;
+        const t0 = performance.now();
+        const res = await fetch(`http://127.0.0.1:${proxy.port}${path}`, { headers: { cookie: `u=${seed % 7}` } });
+        await res.arrayBuffer();
+        rep.latency.add((performance.now() - t0) * 1000);
+        rep.ops++;
+        requests++;
+        rep.tick();
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, client));
+    const s = cache.stats();
+    rep.note = `hit ratio ${((100 * s.hits) / Math.max(1, requests)).toFixed(1)}%, origin asked ${originRequests}× for ${requests} requests; p: one request`;
+    proxy.stop(true);
+    origin.stop(true);
+    await cache.close();
     rep.print();
   },
 };

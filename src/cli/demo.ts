@@ -1,7 +1,8 @@
 /**
  * `offheap demo`: every structure at work across processes. One producer and several
  * consumer processes on a RingBuffer and on a DurableQueue, a RecordStore written by one
- * process and read by others, and an ArenaCache; a live progress line, then a table of
+ * process and read by others, an ArenaCache, and a TieredCache as a caching HTTP proxy in
+ * front of a local origin; a live progress line, then a table of
  * throughput and latency per structure.
  *
  * Each role is this same program started again (`offheap demo-role …`), so the demo also
@@ -66,10 +67,11 @@ export async function demo(options: DemoOptions): Promise<number> {
   await Bun.sleep(300); // let consumers open and start following before the producers run
   for (const structure of ["ring", "queue", "records"]) start(`${structure}-producer`, structure);
   start("arena", "arena");
+  start("tiered", "tiered");
 
   const progress = new Progress();
   const timer = setInterval(() => {
-    const parts = ["ring", "queue", "records", "arena"].map((s) => {
+    const parts = ["ring", "queue", "records", "arena", "tiered"].map((s) => {
       const ops = running.filter((r) => r.structure === s && !r.role.endsWith("producer")).reduce((n, r) => n + (r.last?.ops ?? 0), 0);
       return `${s} ${ops.toLocaleString("en-US")}`;
     });
@@ -82,7 +84,7 @@ export async function demo(options: DemoOptions): Promise<number> {
   const failed = running.filter((r, i) => codes[i] !== 0);
   for (const r of failed) console.error(`offheap demo: ${r.role} exited with ${r.proc.exitCode}: ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
 
-  const order = ["ring", "queue", "records", "arena"];
+  const order = ["ring", "queue", "records", "arena", "tiered"];
   const sorted = [...running].sort(
     (a, b) => order.indexOf(a.structure) - order.indexOf(b.structure) || Number(b.role.endsWith("producer")) - Number(a.role.endsWith("producer")),
   );
