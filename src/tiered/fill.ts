@@ -5,7 +5,13 @@
  * store writer, so a partial body is never published.
  */
 import { asBytes } from "./body.ts";
-import type { StoreWriter } from "./types.ts";
+import type { Store, StoreWriter } from "./types.ts";
+
+/** A writer with the store it writes to, so a failure can be pinned on that store. */
+export interface TierWriter {
+  readonly store: Store;
+  readonly writer: StoreWriter;
+}
 
 /** How a fill ended. */
 export type FillOutcome = "published" | "abandoned" | "failed";
@@ -36,7 +42,7 @@ export interface FillHooks {
    * it). The cache removes the key from that store then, so an older copy there cannot
    * shadow the new one in the stores below.
    */
-  onStoreError?(error: unknown, writer: StoreWriter | undefined): void;
+  onStoreError?(error: unknown, writer: TierWriter | undefined): void;
 }
 
 /**
@@ -44,14 +50,14 @@ export interface FillHooks {
  * dropped; the others go on.
  */
 export class FanOut {
-  #writers: StoreWriter[];
+  #writers: TierWriter[];
   #hooks: FillHooks;
   #ended = false;
   #finishing = false;
   #committed = 0;
   #storeError: unknown = undefined;
 
-  constructor(writers: StoreWriter[], hooks: FillHooks) {
+  constructor(writers: TierWriter[], hooks: FillHooks) {
     this.#writers = writers;
     this.#hooks = hooks;
   }
@@ -62,7 +68,7 @@ export class FanOut {
     for (let i = 0; i < writers.length; i++) {
       const w = writers[i]!;
       try {
-        const p = w.write(chunk);
+        const p = w.writer.write(chunk);
         if (p !== undefined) await p;
       } catch (e) {
         this.#drop(w, e);
@@ -84,7 +90,7 @@ export class FanOut {
       this.#writers = [];
       await Promise.all(
         writers.map((w) =>
-          w.commit().then(
+          w.writer.commit().then(
             () => void this.#committed++,
             (e) => this.#noteError(e, w),
           ),
@@ -102,18 +108,18 @@ export class FanOut {
     this.#ended = true;
     const writers = this.#writers;
     this.#writers = [];
-    await Promise.all(writers.map((w) => w.abort().catch((e) => this.#noteError(e, undefined))));
+    await Promise.all(writers.map((w) => w.writer.abort().catch((e) => this.#noteError(e, undefined))));
     this.#hooks.done({ outcome, error, committed: 0, storeError: this.#storeError });
   }
 
-  #drop(w: StoreWriter, e: unknown): void {
+  #drop(w: TierWriter, e: unknown): void {
     const at = this.#writers.indexOf(w);
     if (at >= 0) this.#writers.splice(at, 1);
     this.#noteError(e, w);
-    w.abort().catch(() => {});
+    w.writer.abort().catch(() => {});
   }
 
-  #noteError(e: unknown, w: StoreWriter | undefined): void {
+  #noteError(e: unknown, w: TierWriter | undefined): void {
     if (this.#storeError === undefined) this.#storeError = e;
     this.#hooks.onStoreError?.(e, w);
   }
@@ -140,7 +146,7 @@ export class SharedFill {
   #error: unknown = undefined;
   #pulling: Promise<void> | undefined;
 
-  constructor(source: ReadableStream<Uint8Array>, writers: StoreWriter[], hooks: FillHooks) {
+  constructor(source: ReadableStream<Uint8Array>, writers: TierWriter[], hooks: FillHooks) {
     this.#reader = source.getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
     this.#fan = new FanOut(writers, hooks);
   }
@@ -252,7 +258,7 @@ export class SharedFill {
  * `highWaterMark: 0`: nothing is read ahead of the reader, so a cancelled read stops the
  * copy where the reader stopped.
  */
-export function fillStream(source: ReadableStream<Uint8Array>, writers: StoreWriter[], hooks: FillHooks): ReadableStream<Uint8Array> {
+export function fillStream(source: ReadableStream<Uint8Array>, writers: TierWriter[], hooks: FillHooks): ReadableStream<Uint8Array> {
   return new SharedFill(source, writers, hooks).subscribe();
 }
 
