@@ -7,12 +7,10 @@
  * tmp/<16 hex>.tmp      writes in progress (swept on open)
  * <2 hex>/<30 hex>      entries; the 32 hex digits are a 128-bit hash of the key
  * ```
- * Entry file (kind "TFEN", version 2): the shared header with fields `keyBytes, metaBytes,
- * headCrc` (CRC-32 of the key and metadata bytes), then the key (UTF-8), the metadata
- * (JSON), the body, and a 16-byte trailer `{ bodyBytes u64, bodyCrc u32, "TEND" }`. The
+ * Each entry file is in the format of `file-entry.ts`, written by `file-writer.ts`. The
  * key is checked on read, so a hash collision reads as a miss; key and metadata are
- * checked against `headCrc` (a damaged ETag must never be served); the body CRC is checked
- * as the body is read. Version 1 entries (no `headCrc`) read as corrupt and are dropped.
+ * checked against their CRC (a damaged ETag must never be served); the body CRC is
+ * checked as the body is read. A damaged entry reads as a miss and is removed.
  *
  * A write goes to a temp file, is fsynced, renamed into place and the directory fsynced:
  * a reader sees the old entry or the new one, never part of one, and a crash leaves at
@@ -24,36 +22,24 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { File, Lock, isNotFound, syncDirectory, viaNodeFs } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
-import { decodeHeader, encodeHeader, headerBytes, readHeader, registerKind, type HeaderSpec } from "../format.ts";
+import { encodeHeader, readHeader, registerKind, type HeaderSpec } from "../format.ts";
 import { createPolicy, POLICY_NAMES, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
 import { booleanArg, integerArg, oneOfArg, optionsArg, pathArg } from "../arguments.ts";
 import { BytesEntry } from "./body.ts";
 import { keyHash } from "./key-hash.ts";
-import { metaFromRecord, metaRecord } from "./meta.ts";
+import { parseHead, parseTrailer, readHead, TRAILER, type EntryHead } from "./file-entry.ts";
+import { FileWriter, type FileWriterHost } from "./file-writer.ts";
 import { FILE_STORE_METRICS, type FileStoreStats } from "./stats.ts";
 import { describeStats } from "../metrics/describe.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
 
 /** The store directory's header. `fanout`: number of entry subdirectories (256, by the first two hex digits). */
 export const FILE_STORE_SPEC: HeaderSpec<"fanout"> = { kind: "TFST", name: "tiered cache file store", version: 1, fields: ["fanout"] };
-/** Each entry file's header. */
-export const FILE_ENTRY_SPEC: HeaderSpec<"keyBytes" | "metaBytes" | "headCrc"> = {
-  kind: "TFEN",
-  name: "tiered cache entry",
-  version: 2,
-  fields: ["keyBytes", "metaBytes", "headCrc"],
-};
 registerKind(FILE_STORE_SPEC);
-registerKind(FILE_ENTRY_SPEC);
 
 /** Name of the header file inside a store directory. */
 export const STORE_FILE = "offheap-filestore";
 const FANOUT = 256;
-const ENTRY_HEADER = headerBytes(FILE_ENTRY_SPEC);
-const TRAILER = 16;
-const TRAILER_MAGIC = 0x444e4554; // "TEND"
-const MAX_META = 64 * 1024;
-const MAX_KEY = 4096;
 /** Bodies up to this size are read whole and the file closed before the stream is handed out. */
 const WHOLE_READ = 256 * 1024;
 const CHUNK = 256 * 1024;
@@ -90,104 +76,6 @@ export interface FileStoreOptions {
    * writing): no sweep, no index; each get opens the entry file. Writes throw `ERR_READONLY`.
    */
   readonly?: boolean;
-}
-
-/** A parsed entry file head. */
-export interface EntryHead {
-  key: string;
-  meta: EntryMeta;
-  /** Offset of the body in the file. */
-  bodyStart: number;
-  bodyBytes: number;
-  bodyCrc: number;
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
-/** The 24 fixed bytes every entry header starts with (magic, kind, version, field count). */
-const ENTRY_PREFIX = encodeHeader(FILE_ENTRY_SPEC, { keyBytes: 0, metaBytes: 0, headCrc: 0 }).slice(0, 24);
-
-function u32le(b: Uint8Array, at: number): number {
-  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
-}
-
-function u64le(b: Uint8Array, at: number): number {
-  return u32le(b, at) + u32le(b, at + 4) * 0x1_0000_0000;
-}
-
-/** The entry header's fields; the common case is checked inline, anything odd goes through decodeHeader for its precise error. */
-function entryHeader(bytes: Uint8Array, path: string): { keyBytes: number; metaBytes: number; headCrc: number } {
-  if (bytes.length >= ENTRY_HEADER) {
-    let same = true;
-    for (let i = 0; i < 24; i++) {
-      if (bytes[i] !== ENTRY_PREFIX[i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same && (Bun.hash.crc32(bytes.subarray(0, ENTRY_HEADER - 4)) >>> 0) === u32le(bytes, ENTRY_HEADER - 4)) {
-      return { keyBytes: u64le(bytes, 24), metaBytes: u64le(bytes, 32), headCrc: u64le(bytes, 40) };
-    }
-  }
-  return decodeHeader(FILE_ENTRY_SPEC, bytes.subarray(0, Math.min(bytes.length, ENTRY_HEADER)), path);
-}
-
-/** Parse the head of an entry from `bytes` (which must hold at least header, key and meta). Throws ERR_FORMAT / ERR_CORRUPT. */
-export function parseHead(bytes: Uint8Array, fileSize: number, path: string): { key: string; meta: EntryMeta; bodyStart: number } {
-  const h = entryHeader(bytes, path);
-  const bodyStart = ENTRY_HEADER + h.keyBytes + h.metaBytes;
-  if (h.keyBytes > MAX_KEY || h.metaBytes > MAX_META || bodyStart + TRAILER > fileSize) {
-    throw new OffheapError("ERR_CORRUPT", `${path}: key ${h.keyBytes} B and meta ${h.metaBytes} B do not fit in a ${fileSize}-byte entry`, { path });
-  }
-  if (bytes.length < bodyStart) throw new RangeError("head not fully read");
-  if ((Bun.hash.crc32(bytes.subarray(ENTRY_HEADER, bodyStart)) >>> 0) !== h.headCrc) {
-    throw new OffheapError("ERR_CORRUPT", `${path}: key or metadata bytes fail their checksum`, { path });
-  }
-  let key: string;
-  let meta: EntryMeta;
-  try {
-    key = decoder.decode(bytes.subarray(ENTRY_HEADER, ENTRY_HEADER + h.keyBytes));
-    const parsed = metaFromRecord(JSON.parse(decoder.decode(bytes.subarray(ENTRY_HEADER + h.keyBytes, bodyStart))));
-    if (parsed === undefined) throw new Error("not an entry metadata record");
-    meta = parsed;
-  } catch (e) {
-    throw new OffheapError("ERR_CORRUPT", `${path}: key or metadata unreadable (${(e as Error).message})`, { path, cause: e });
-  }
-  return { key, meta, bodyStart };
-}
-
-/** Check the trailer at `bytes` (16 bytes) against the file; returns `{ bodyBytes, bodyCrc }`. */
-export function parseTrailer(bytes: Uint8Array, bodyStart: number, fileSize: number, path: string): { bodyBytes: number; bodyCrc: number } {
-  const bodyBytes = u64le(bytes, 0);
-  const bodyCrc = u32le(bytes, 8);
-  if (u32le(bytes, 12) !== TRAILER_MAGIC || bodyStart + bodyBytes + TRAILER !== fileSize) {
-    throw new OffheapError("ERR_CORRUPT", `${path}: entry trailer missing or says ${bodyBytes} body bytes where the file holds ${fileSize - bodyStart - TRAILER}`, { path });
-  }
-  return { bodyBytes, bodyCrc };
-}
-
-/** Read and check an entry's head and trailer from an open file. */
-export function readHead(file: File, path: string): EntryHead & { fileSize: number } {
-  const fileSize = file.size;
-  if (fileSize < ENTRY_HEADER + TRAILER) throw new OffheapError("ERR_CORRUPT", `${path}: entry cut short at ${fileSize} bytes`, { path });
-  let buf = new Uint8Array(Math.min(fileSize, 4096));
-  file.read(buf, 0);
-  let head: ReturnType<typeof parseHead>;
-  try {
-    head = parseHead(buf, fileSize, path);
-  } catch (e) {
-    if (!(e instanceof RangeError)) throw e;
-    const h = decodeHeader(FILE_ENTRY_SPEC, buf.subarray(0, ENTRY_HEADER), path);
-    buf = new Uint8Array(ENTRY_HEADER + h.keyBytes + h.metaBytes);
-    file.read(buf, 0);
-    head = parseHead(buf, fileSize, path);
-  }
-  const tail = new Uint8Array(TRAILER);
-  file.read(tail, fileSize - TRAILER);
-  const t = parseTrailer(tail, head.bodyStart, fileSize, path);
-  head.meta.size = t.bodyBytes;
-  return { ...head, ...t, fileSize };
 }
 
 /** The store header file of `dir`, read-only; throws ERR_FORMAT / ERR_CORRUPT / ERR_SYSTEM. */
@@ -261,6 +149,8 @@ export class FileStore implements Store {
     this.#maxBytes = options.maxBytes ?? 1 << 30;
     this.#maxEntries = options.maxEntries ?? 65_536;
     this.#sync = options.sync ?? true;
+    this.#writerHost.maxEntryBytes = this.#maxBytes;
+    this.#writerHost.syncWrites = this.#sync;
     this.#maxOpen = options.openFiles ?? 256;
     if (!(this.#maxBytes > 0)) throw new OffheapError("ERR_INVALID", `maxBytes must be positive, got ${options.maxBytes}`);
     this.#policy = createPolicy(options.policy ?? "lru", this.#maxEntries);
@@ -392,7 +282,7 @@ export class FileStore implements Store {
 
   writer(key: string, meta: EntryMeta): StoreWriter {
     this.#assertWritable();
-    const w = new FileWriter(this, key, meta);
+    const w = new FileWriter(this.#writerHost, key, meta);
     this.#writers.add(w);
     return w;
   }
@@ -423,7 +313,7 @@ export class FileStore implements Store {
     try {
       const head = readHead(src, path);
       if (head.key !== key || head.meta.etag !== meta.etag) return false;
-      const w = new FileWriter(this, key, meta);
+      const w = new FileWriter(this.#writerHost, key, meta);
       this.#writers.add(w);
       try {
         const buf = new Uint8Array(Math.min(CHUNK, Math.max(1, head.bodyBytes)));
@@ -473,26 +363,26 @@ export class FileStore implements Store {
     this.close();
   }
 
-  // --- used by FileWriter ---------------------------------------------------------
+  /** What this store's writers may do to it (kept off its public surface). */
+  readonly #writerHost: FileWriterHost = {
+    maxEntryBytes: 0,
+    syncWrites: false,
+    tempPath: () => {
+      const rnd = crypto.getRandomValues(new Uint32Array(2));
+      return join(this.#tmp, `${rnd[0]!.toString(16).padStart(8, "0")}${rnd[1]!.toString(16).padStart(8, "0")}.tmp`);
+    },
+    assertOpen: () => this.#assertOpen(),
+    publish: (w, temp, name, hash32, size) => this.#publish(w, temp, name, hash32, size),
+    discarded: (w, tooLarge) => {
+      this.#writers.delete(w);
+      this.#stats.aborts++;
+      if (tooLarge) this.#stats.tooLarge++;
+    },
+    removeFile: (path) => rmSync(path),
+  };
 
-  /** @internal */
-  get syncWrites(): boolean {
-    return this.#sync;
-  }
-
-  /** @internal */
-  get maxEntryBytes(): number {
-    return this.#maxBytes;
-  }
-
-  /** @internal A fresh temp path. */
-  tempPath(): string {
-    const rnd = crypto.getRandomValues(new Uint32Array(2));
-    return join(this.#tmp, `${rnd[0]!.toString(16).padStart(8, "0")}${rnd[1]!.toString(16).padStart(8, "0")}.tmp`);
-  }
-
-  /** @internal Publish a finished temp file as the entry `name`. */
-  publish(w: FileWriter, temp: string, name: string, hash32: number, size: number): void {
+  /** Publish a finished temp file as the entry `name`. */
+  #publish(w: FileWriter, temp: string, name: string, hash32: number, size: number): void {
     this.#writers.delete(w);
     if (this.#closed) {
       rmSync(temp);
@@ -508,18 +398,6 @@ export class FileStore implements Store {
     if (this.#sync) syncDirectory(sub);
     this.#account(name, hash32, size);
     this.#stats.writes++;
-  }
-
-  /** @internal */
-  discarded(w: FileWriter, tooLarge: boolean): void {
-    this.#writers.delete(w);
-    this.#stats.aborts++;
-    if (tooLarge) this.#stats.tooLarge++;
-  }
-
-  /** @internal */
-  assertOpen(): void {
-    this.#assertOpen();
   }
 
   // --------------------------------------------------------------------------------
@@ -767,110 +645,5 @@ const registry = new FinalizationRegistry<File>((file) => {
     // Nothing to report to: the stream that owned it is gone.
   }
 });
-
-/** One entry being written to a temp file. */
-class FileWriter implements StoreWriter {
-  readonly #store: FileStore;
-  readonly #name: string;
-  readonly #hash32: number;
-  readonly #temp: string;
-  #file: File | undefined;
-  #offset: number;
-  #bodyBytes = 0;
-  #crc = 0;
-  #done = false;
-
-  constructor(store: FileStore, key: string, meta: EntryMeta) {
-    const h = keyHash(key);
-    this.#store = store;
-    this.#name = h.name;
-    this.#hash32 = h.hash32;
-    const keyBytes = encoder.encode(key);
-    if (keyBytes.length > MAX_KEY) throw new OffheapError("ERR_TOO_LARGE", `key of ${keyBytes.length} bytes; the file store takes at most ${MAX_KEY}`);
-    const metaBytes = encoder.encode(JSON.stringify(metaRecord(meta)));
-    if (metaBytes.length > MAX_META) throw new OffheapError("ERR_TOO_LARGE", `metadata of ${metaBytes.length} bytes; at most ${MAX_META}`);
-    const head = new Uint8Array(ENTRY_HEADER + keyBytes.length + metaBytes.length);
-    head.set(keyBytes, ENTRY_HEADER);
-    head.set(metaBytes, ENTRY_HEADER + keyBytes.length);
-    const headCrc = Bun.hash.crc32(head.subarray(ENTRY_HEADER)) >>> 0;
-    head.set(encodeHeader(FILE_ENTRY_SPEC, { keyBytes: keyBytes.length, metaBytes: metaBytes.length, headCrc }), 0);
-    this.#temp = store.tempPath();
-    this.#file = File.open(this.#temp, { create: true, exclusive: true });
-    try {
-      this.#file.write(head, 0);
-    } catch (e) {
-      this.abortSync();
-      throw e;
-    }
-    this.#offset = head.length;
-  }
-
-  write(chunk: Uint8Array): void {
-    this.writeSync(chunk);
-  }
-
-  /** CRC-32 of the body written so far. */
-  get bodyCrc(): number {
-    return this.#crc >>> 0;
-  }
-
-  writeSync(chunk: Uint8Array): void {
-    const file = this.#file;
-    if (this.#done || file === undefined) throw new OffheapError("ERR_INVALID", "write after commit or abort");
-    if (this.#offset + chunk.length + TRAILER > this.#store.maxEntryBytes) {
-      this.abortSync(true);
-      throw new OffheapError("ERR_TOO_LARGE", `entry grew past the file store's maxBytes (${this.#store.maxEntryBytes})`);
-    }
-    file.write(chunk, this.#offset);
-    this.#offset += chunk.length;
-    this.#bodyBytes += chunk.length;
-    this.#crc = Bun.hash.crc32(chunk, this.#crc);
-  }
-
-  async commit(): Promise<void> {
-    this.commitSync();
-  }
-
-  commitSync(): void {
-    const file = this.#file;
-    if (this.#done || file === undefined) throw new OffheapError("ERR_INVALID", "commit after commit or abort");
-    this.#done = true;
-    try {
-      this.#store.assertOpen();
-      const trailer = new Uint8Array(TRAILER);
-      const view = new DataView(trailer.buffer);
-      view.setUint32(0, this.#bodyBytes >>> 0, true);
-      view.setUint32(4, Math.floor(this.#bodyBytes / 0x1_0000_0000), true);
-      view.setUint32(8, this.#crc >>> 0, true);
-      view.setUint32(12, TRAILER_MAGIC, true);
-      file.write(trailer, this.#offset);
-      if (this.#store.syncWrites) file.sync();
-      file.close();
-      this.#file = undefined;
-      this.#store.publish(this, this.#temp, this.#name, this.#hash32, this.#offset + TRAILER);
-    } catch (e) {
-      this.#done = false;
-      this.abortSync();
-      throw e;
-    }
-  }
-
-  async abort(): Promise<void> {
-    this.abortSync();
-  }
-
-  abortSync(tooLarge = false): void {
-    if (this.#done) return;
-    this.#done = true;
-    try {
-      this.#file?.close();
-    } catch {
-      // The temp file goes anyway.
-    }
-    this.#file = undefined;
-    rmSync(this.#temp);
-    this.#store.discarded(this, tooLarge);
-  }
-}
 
 describeStats(FileStore, FILE_STORE_METRICS);

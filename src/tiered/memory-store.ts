@@ -11,6 +11,7 @@ import { OffheapError } from "../errors.ts";
 import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
 import { integerArg, oneOfArg, optionalArg, optionsArg } from "../arguments.ts";
 import { BytesEntry } from "./body.ts";
+import { WriteProgress } from "./writer-state.ts";
 import { MEMORY_STORE_METRICS, type MemoryStoreStats } from "./stats.ts";
 import { describeStats } from "../metrics/describe.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
@@ -227,8 +228,7 @@ class MemoryWriter implements StoreWriter {
   readonly #meta: EntryMeta;
   readonly #max: number;
   #parts: Uint8Array[] = [];
-  #size = 0;
-  #done = false;
+  readonly #progress = new WriteProgress();
 
   constructor(store: MemoryStore, key: string, meta: EntryMeta, max: number) {
     this.#store = store;
@@ -238,21 +238,18 @@ class MemoryWriter implements StoreWriter {
   }
 
   write(chunk: Uint8Array): void {
-    if (this.#done) throw new OffheapError("ERR_INVALID", "write after commit or abort");
-    if (this.#size + chunk.length > this.#max) {
-      this.#done = true;
-      this.#parts = [];
-      this.#store.discarded(true);
+    if (this.#progress.ended) throw new OffheapError("ERR_INVALID", "write after commit or abort");
+    if (this.#progress.size + chunk.length > this.#max) {
+      this.#discard(true);
       throw new OffheapError("ERR_TOO_LARGE", `body passed the memory store's maxEntryBytes (${this.#max})`);
     }
+    this.#progress.add(chunk);
     this.#parts.push(chunk.slice());
-    this.#size += chunk.length;
   }
 
   async commit(): Promise<void> {
-    if (this.#done) throw new OffheapError("ERR_INVALID", "commit after commit or abort");
-    this.#done = true;
-    const { out, bodyStart } = encodeValue(this.#meta, this.#size);
+    this.#progress.beginCommit();
+    const { out, bodyStart } = encodeValue(this.#meta, this.#progress.size);
     let at = bodyStart;
     for (const p of this.#parts) {
       out.set(p, at);
@@ -263,10 +260,13 @@ class MemoryWriter implements StoreWriter {
   }
 
   async abort(): Promise<void> {
-    if (this.#done) return;
-    this.#done = true;
+    this.#discard(false);
+  }
+
+  #discard(tooLarge: boolean): void {
+    if (!this.#progress.beginAbort()) return;
     this.#parts = [];
-    this.#store.discarded(false);
+    this.#store.discarded(tooLarge);
   }
 }
 

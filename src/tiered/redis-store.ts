@@ -15,6 +15,7 @@
 import { OffheapError } from "../errors.ts";
 import { integerArg, optionsArg, stringArg } from "../arguments.ts";
 import { keyHash } from "./key-hash.ts";
+import { WriteProgress } from "./writer-state.ts";
 import { metaFromRecord, metaRecord } from "./meta.ts";
 import { REDIS_STORE_METRICS, type RedisStoreStats } from "./stats.ts";
 import { describeStats } from "../metrics/describe.ts";
@@ -325,9 +326,7 @@ class RedisWriter implements StoreWriter {
   readonly #buf: Uint8Array;
   #fill = 0;
   #chunks = 0;
-  #size = 0;
-  #crc = 0;
-  #done = false;
+  readonly #progress = new WriteProgress();
 
   constructor(store: RedisStore, key: string, meta: EntryMeta) {
     this.#store = store;
@@ -340,9 +339,7 @@ class RedisWriter implements StoreWriter {
   }
 
   async write(chunk: Uint8Array): Promise<void> {
-    if (this.#done) throw new OffheapError("ERR_INVALID", "write after commit or abort");
-    this.#crc = Bun.hash.crc32(chunk, this.#crc);
-    this.#size += chunk.length;
+    this.#progress.add(chunk);
     let off = 0;
     while (off < chunk.length) {
       const n = Math.min(chunk.length - off, this.#buf.length - this.#fill);
@@ -362,29 +359,27 @@ class RedisWriter implements StoreWriter {
   }
 
   async commit(): Promise<void> {
-    if (this.#done) throw new OffheapError("ERR_INVALID", "commit after commit or abort");
+    this.#progress.beginCommit();
     try {
       await this.#flush();
-      this.#done = true;
       await this.#store.publish(this.#key, {
         key: this.#key,
         id: this.#id,
         chunks: this.#chunks,
-        size: this.#size,
-        crc: this.#crc >>> 0,
+        size: this.#progress.size,
+        crc: this.#progress.crc,
         chunkPrefix: this.#prefix,
         meta: this.#meta,
       });
     } catch (e) {
-      this.#done = false;
+      this.#progress.commitFailed();
       await this.abort();
       throw e;
     }
   }
 
   async abort(): Promise<void> {
-    if (this.#done) return;
-    this.#done = true;
+    if (!this.#progress.beginAbort()) return;
     await this.#store.dropChunks(this.#prefix, this.#chunks).catch(() => {});
   }
 }

@@ -15,6 +15,7 @@
 import { OffheapError } from "../errors.ts";
 import { integerArg, optionsArg, stringArg } from "../arguments.ts";
 import { keyHash } from "./key-hash.ts";
+import { WriteProgress } from "./writer-state.ts";
 import { metaFromRecord, metaRecord, type MetaRecord } from "./meta.ts";
 import { S3_STORE_METRICS, type S3StoreStats } from "./stats.ts";
 import { describeStats } from "../metrics/describe.ts";
@@ -267,9 +268,7 @@ class S3Writer implements StoreWriter {
   readonly #meta: Pointer["meta"];
   readonly #data: string;
   #sink: ReturnType<S3Store["sink"]> | undefined;
-  #size = 0;
-  #crc = 0;
-  #done = false;
+  readonly #progress = new WriteProgress();
 
   constructor(store: S3Store, key: string, meta: Pointer["meta"]) {
     this.#store = store;
@@ -280,21 +279,18 @@ class S3Writer implements StoreWriter {
   }
 
   async write(chunk: Uint8Array): Promise<void> {
-    if (this.#done) throw new OffheapError("ERR_INVALID", "write after commit or abort");
+    this.#progress.add(chunk);
     this.#sink ??= this.#store.sink(this.#data, this.#meta.contentType);
-    this.#crc = Bun.hash.crc32(chunk, this.#crc);
-    this.#size += chunk.length;
     const r = this.#sink.write(chunk);
     if (typeof r !== "number") await r;
   }
 
   async commit(): Promise<void> {
-    if (this.#done) throw new OffheapError("ERR_INVALID", "commit after commit or abort");
-    this.#done = true;
+    this.#progress.beginCommit();
     try {
       if (this.#sink !== undefined) await this.#sink.end();
       else await this.#store.client.write(this.#data, new Uint8Array(0));
-      await this.#store.publish({ v: 1, key: this.#key, data: this.#data, size: this.#size, crc: this.#crc >>> 0, meta: this.#meta });
+      await this.#store.publish({ v: 1, key: this.#key, data: this.#data, size: this.#progress.size, crc: this.#progress.crc, meta: this.#meta });
     } catch (e) {
       await this.#store.discard(this.#data);
       throw e;
@@ -302,8 +298,7 @@ class S3Writer implements StoreWriter {
   }
 
   async abort(): Promise<void> {
-    if (this.#done) return;
-    this.#done = true;
+    if (!this.#progress.beginAbort()) return;
     if (this.#sink !== undefined) {
       // The writer cannot cancel an upload: finish it and delete the object.
       await Promise.resolve(this.#sink.end()).catch(() => {});
