@@ -4,7 +4,7 @@
  * views read the typed arrays from here; growth replaces them in place, so views made
  * before a growth keep working, and after close they read as empty.
  */
-import { File, Lock, Mapping, loadOrdered } from "../../ffi/index.ts";
+import { File, Lock, Mapping, allocate, loadOrdered } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import type { Ops } from "./codegen.ts";
 import { CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc, type RecordCrc } from "./crc.ts";
@@ -190,7 +190,10 @@ export class Core {
     }
     const bytes = fileBytesFor(this.base, this.rs, capacity);
     // File first, then the capacity word: the file always holds what the word claims.
-    if (this.#file.size < bytes) this.#file.truncate(bytes);
+    // The new records are allocated, not left a hole: a store into a hole on a full disk
+    // is SIGBUS; this way a full disk is ENOSPC from the append that needed the room.
+    const held = fileBytesFor(this.base, this.rs, this.cap);
+    allocate(this.#file, held, bytes - held);
     this.#mapping.grow(bytes);
     this.#bind(capacity);
     Atomics.store(this.i32, LIVE + CAPACITY_WORD, capacity);

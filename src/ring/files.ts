@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
-import { File, Lock, syncDirectory } from "../../ffi/index.ts";
+import { File, Lock, allocate, syncDirectory } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
 import { assertSameOptions, encodeHeader, readHeader } from "../format.ts";
 import {
@@ -78,11 +78,12 @@ function create(path: string, file0: File, layout: RingLayout, files: File[]): R
     const f = File.open(shardPath(path, i), { create: true });
     files.push(f);
     f.truncate(0);
-    f.truncate(shardFileBytes(layout, i));
+    // Every slot is written through a mapping: allocate it all now (no SIGBUS on a full disk).
+    allocate(f, 0, shardFileBytes(layout, i));
     f.write(encodeHeader(RING_SPEC, headerValues(layout, i)), 0);
     f.sync();
   }
-  file0.truncate(shardFileBytes(layout, 0));
+  allocate(file0, 0, shardFileBytes(layout, 0));
   file0.write(encodeHeader(RING_SPEC, headerValues(layout, 0)), 0);
   file0.sync();
   syncDirectory(dirname(path));

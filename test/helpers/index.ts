@@ -4,3 +4,4 @@ export { Child, ROOT, runScript, writeScript } from "./child.ts";
 export { crashRun, seededRandom, type CrashOptions, type CrashResult } from "./crash.ts";
 export { codeOf, codeOfAsync, thrown } from "./errors.ts";
 export { flipByte } from "./files.ts";
+export { canMount, tinyFilesystem, type TinyFilesystem } from "./tmpfs.ts";
