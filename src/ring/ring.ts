@@ -3,11 +3,11 @@
  * (ids 0, 1, 2, …; id `i` lives in slot `i % capacity`), any number of read-only handles in
  * other processes or Workers read and follow it live.
  */
-import { FutexWaiter, Mapping, futexWake, type File, type Lock } from "../../ffi/index.ts";
+import { Mapping, futexWake, type File, type Lock } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { openRingFiles } from "./files.ts";
 import { HEAD_FUTEX_OFFSET, headCandidates, loadHead, resetHead, storeHead } from "./head.ts";
-import { DATA_OFFSET, DELETED, HEAD_OFFSET, MAX_ID, WRITTEN, shardFileBytes, shardPath } from "./layout.ts";
+import { DATA_OFFSET, DELETED, HEAD_OFFSET, MARK_LIMIT, MAX_ID, UNCHECKED, WRITTEN, shardFileBytes, shardPath } from "./layout.ts";
 import { slotCrc } from "./slot.ts";
 import { ABSENT, BUSY_SLOT, GONE, MmapSlots, NEWER, PreadSlots, type SlotStore } from "./store.ts";
 import { HeadWaits, WAITERS_INDEX } from "./wait.ts";
@@ -105,13 +105,14 @@ export class RingBuffer {
   readonly #syncAlways: boolean;
   readonly #prefetch: number;
   #next = 0;
+  /** The writer's copy of the unchecked floor (see UNCHECKED in layout.ts). */
+  #uncheckedBelow = 0;
   #closed = false;
   #lastRead = -2;
   #prefetchedTo = 0;
   #prefetchTimer: ReturnType<typeof setImmediate> | undefined;
   #deleteScratch: Uint8Array | undefined;
   readonly #waits: HeadWaits;
-  readonly #followers = new Set<() => void>();
   readonly #counts = {
     appends: 0,
     bytesAppended: 0,
@@ -161,7 +162,8 @@ export class RingBuffer {
       this.#store = store;
       this.#headWords = new Int32Array(this.#headMap.buffer, 0, DATA_OFFSET / 4);
       if (!readonly) {
-        this.#next = this.#recoverHead();
+        this.#next = this.#recoverHead(shardPath(path, 0));
+        this.#uncheckedBelow = readUnchecked(this.#headMap, shardPath(path, 0));
         this.#repairInterrupted(store, layout.capacity);
       }
       this.#checkHead(readonly ? loadHead(this.#headWords) : this.#next, shardPath(path, 0));
@@ -263,6 +265,8 @@ export class RingBuffer {
       throw new OffheapError("ERR_RANGE", `id ${id} was already overwritten: the ring holds ids ${first} to ${this.#next - 1}`, { path: this.path });
     }
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    this.#checkSize(bytes);
+    if (id > this.#next) this.#skip(id);
     this.#put(id, bytes);
     this.#counts.writes++;
     this.#counts.bytesAppended += bytes.length;
@@ -299,9 +303,12 @@ export class RingBuffer {
     }
     const n = this.#store.read(id, target);
     if (this.#prefetch > 0) this.#readAhead(id);
-    if (n < 0) this.#counts.misses++;
-    else this.#counts.hits++;
-    return n;
+    if (n >= 0) {
+      this.#counts.hits++;
+      return n;
+    }
+    this.#counts.misses++;
+    return n === ABSENT ? this.#absentInWindow(id) : n;
   }
 
   /** Delete record `id`. Returns false when it is not there (absent, overwritten, deleted). */
@@ -319,6 +326,7 @@ export class RingBuffer {
       if (!(e instanceof OffheapError && e.code === "ERR_CORRUPT")) throw e;
       n = 0;
     }
+    if (n === ABSENT && id >= this.#uncheckedBelow) n = 0; // damaged too (see #absentInWindow)
     if (n < 0) return false;
     this.#store.put(id, DELETED, EMPTY, slotCrc(id, DELETED, EMPTY));
     if (this.#syncAlways) this.#store.syncSlot(id);
@@ -344,6 +352,7 @@ export class RingBuffer {
       if (id >= stop) return;
       const n = this.#store.read(id, null);
       if (n >= 0) yield { id, data: this.#store.copy };
+      else if (n === ABSENT) this.#absentInWindow(id);
       id++;
     }
   }
@@ -377,7 +386,7 @@ export class RingBuffer {
     const next = this.#loadNext();
     return {
       ...this.#counts,
-      followers: this.#followers.size,
+      followers: this.#waits.waiting,
       first: Math.max(0, next - this.capacity),
       next,
       size: Math.min(next, this.capacity),
@@ -396,9 +405,7 @@ export class RingBuffer {
     this.#closed = true;
     if (this.#prefetchTimer !== undefined) clearImmediate(this.#prefetchTimer);
     this.#prefetchTimer = undefined;
-    for (const stop of this.#followers) stop();
-    this.#followers.clear();
-    this.#waits.close();
+    this.#waits.close(); // ends every follower's wait: their loops see the handle closed
     this.#store.close();
     this.#headMap.close();
     this.#headWords = new Int32Array(0);
@@ -458,8 +465,42 @@ export class RingBuffer {
     }
   }
 
+  /**
+   * A write(id) past `next` skips the ids between: those still in the window are marked
+   * deleted, so that every slot in the window holds its id (see layout.ts); a jump past
+   * MARK_LIMIT ids raises the unchecked floor instead. Both happen before the head moves.
+   */
+  #skip(id: number): void {
+    const from = Math.max(this.#next, id + 1 - this.capacity);
+    if (id - from <= MARK_LIMIT) {
+      for (let k = from; k < id; k++) this.#store.put(k, DELETED, EMPTY, slotCrc(k, DELETED, EMPTY));
+      if (this.#syncAlways) this.#store.syncDirty();
+      return;
+    }
+    const bytes = this.#headMap.bytes;
+    const seq = UNCHECKED.read(bytes, this.path)?.seq ?? 0;
+    UNCHECKED.write(bytes, seq + 1, [id]);
+    this.#uncheckedBelow = id;
+    if (this.#syncAlways) this.#headMap.sync(UNCHECKED.offset, UNCHECKED.size);
+  }
+
+  /**
+   * What a read of `id`, inside the window, does when its slot is empty or holds an older
+   * id: that slot was damaged (a zeroed page, say), since every id in the window has its
+   * slot written. Ids below the unchecked floor were skipped by a far jump: absent.
+   */
+  #absentInWindow(id: number): number {
+    const floor = this.readonly ? readUnchecked(this.#headMap, this.path) : this.#uncheckedBelow;
+    if (id < floor) return ABSENT;
+    throw new OffheapError(
+      "ERR_CORRUPT",
+      `${this.path}: record ${id} is inside the window (${Math.max(0, this.#loadNext() - this.capacity)} to ${this.#loadNext() - 1}) but its slot ${id % this.capacity} holds no record for it: the slot was damaged`,
+      { path: this.path },
+    );
+  }
+
   /** The writer's head on open; a crash during a high-bits change is settled by the slots. */
-  #recoverHead(): number {
+  #recoverHead(path: string): number {
     const candidates = headCandidates(this.#headWords);
     let next = candidates[candidates.length - 1]!;
     if (candidates.length > 1) {
@@ -471,7 +512,7 @@ export class RingBuffer {
       }
       resetHead(this.#headWords, next);
     }
-    if (next > MAX_ID) throw new OffheapError("ERR_CORRUPT", `${this.#files[0]!.path}: head ${next} is past the largest id`, { path: this.#files[0]!.path });
+    if (next > MAX_ID) throw new OffheapError("ERR_CORRUPT", `${path}: head ${next} is past the largest id`, { path });
     return next;
   }
 
@@ -546,42 +587,36 @@ export class RingBuffer {
 
   async *#follow(from: number, signal: AbortSignal | undefined, onLap: "throw" | "skip"): AsyncGenerator<RingRecord> {
     let pos = from;
-    let waiter: FutexWaiter | undefined;
-    const stop = () => waiter?.close();
-    this.#followers.add(stop);
-    try {
-      for (;;) {
-        if (this.#closed) return;
-        signal?.throwIfAborted();
-        const next = this.#loadNext();
-        const first = Math.max(0, next - this.capacity);
-        if (pos < first) {
-          pos = this.#lap(pos, first, onLap);
-          continue;
-        }
-        if (pos < next) {
-          const n = this.#store.read(pos, null);
-          if (n >= 0) {
-            const data = this.#store.copy;
-            yield { id: pos, data };
-            pos++;
-          } else if (n === BUSY_SLOT) {
-            await Bun.sleep(1); // a writer is mid-rewrite of this slot (or died there)
-          } else if (n === NEWER) {
-            // Overwritten between loading the head and reading the slot.
-            const now = Math.max(0, this.#loadNext() - this.capacity);
-            pos = this.#lap(pos, Math.max(now, pos + 1), onLap);
-          } else {
-            pos++; // deleted, or skipped by a write(id) past it
-          }
-          continue;
-        }
-        waiter ??= new FutexWaiter();
-        await this.#waits.waitPast(next, waiter, signal);
+    // Nothing is held between waits (the handle's HeadWaits owns the one Worker), so an
+    // iterator dropped without return() leaks nothing.
+    for (;;) {
+      if (this.#closed) return;
+      signal?.throwIfAborted();
+      const next = this.#loadNext();
+      const first = Math.max(0, next - this.capacity);
+      if (pos < first) {
+        pos = this.#lap(pos, first, onLap);
+        continue;
       }
-    } finally {
-      waiter?.close();
-      this.#followers.delete(stop);
+      if (pos < next) {
+        const n = this.#store.read(pos, null);
+        if (n >= 0) {
+          const data = this.#store.copy;
+          yield { id: pos, data };
+          pos++;
+        } else if (n === BUSY_SLOT) {
+          await Bun.sleep(1); // a writer is mid-rewrite of this slot (or died there)
+        } else if (n === NEWER) {
+          // Overwritten between loading the head and reading the slot.
+          const now = Math.max(0, this.#loadNext() - this.capacity);
+          pos = this.#lap(pos, Math.max(now, pos + 1), onLap);
+        } else {
+          if (n === ABSENT) this.#absentInWindow(pos);
+          pos++; // deleted, or skipped by a write(id) past it
+        }
+        continue;
+      }
+      await this.#waits.waitPast(next, signal);
     }
   }
 
@@ -598,4 +633,9 @@ export class RingBuffer {
     this.#counts.lapMissed += missed;
     return first;
   }
+}
+
+/** The unchecked floor stored in shard 0's header page (0 when never raised). */
+function readUnchecked(headMap: Mapping, path: string): number {
+  return UNCHECKED.read(headMap.bytes, path)?.values[0] ?? 0;
 }

@@ -142,7 +142,7 @@ export class MmapSlots implements SlotStore {
           words[w]! >>> 0 === meta && words[w + 1] === lo && words[w + 2] === hi && words[w + 3]! >>> 0 === crc;
         if (!stable) {
           if (attempt < this.#retries) continue;
-          return ABSENT;
+          return BUSY_SLOT; // rewritten under every attempt: still busy, not absent
         }
       }
       if (Number.isNaN(result)) {

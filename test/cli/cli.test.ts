@@ -44,10 +44,10 @@ describe("inspect", () => {
   test("a ring: kind, options and counts, as text and as JSON", () => {
     const text = cli("inspect", ringPath);
     expect(text.code).toBe(0);
-    expect(text.out).toContain("ring buffer (kind RING, format version 1)");
+    expect(text.out).toContain("ring buffer (kind RING, format version 2)");
     expect(text.out).toMatch(/recordSize\s+32/);
     const json = JSON.parse(cli("inspect", ringPath, "--json").out);
-    expect(json).toMatchObject({ path: ringPath, kind: "RING", version: 1, options: { recordSize: 32, capacity: 16 } });
+    expect(json).toMatchObject({ path: ringPath, kind: "RING", version: 2, options: { recordSize: 32, capacity: 16 } });
     expect(json.counts.next).toBe(3);
   });
 

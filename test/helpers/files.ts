@@ -15,3 +15,13 @@ export function flipByte(path: string, offset: number): void {
     closeSync(fd);
   }
 }
+
+/** Overwrite the bytes at `offset` of the file at `path` with `bytes`. */
+export function patchFile(path: string, offset: number, bytes: Uint8Array): void {
+  const fd = openSync(path, "r+");
+  try {
+    writeSync(fd, bytes, 0, bytes.length, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
