@@ -174,8 +174,9 @@ export class RecordStore<S extends Schema = Schema> {
         assertSameSchema(path, layout, schema);
       }
       core = new Core(file, lock, layout, readTimeout);
-      if (!readonly) {
-        core.repairSequences();
+      if (readonly) core.checkCount();
+      else {
+        core.recover();
         if (capacity !== undefined && capacity > core.cap) core.growTo(capacity);
       }
       return new RecordStore(path, schema, core, readonly, verify);
