@@ -171,5 +171,5 @@ describe("compiled binary", () => {
     expect({ code: demo.code, err: demo.err }).toEqual({ code: 0, err: "" });
     expect(demo.out).toContain("0 torn reads");
     expect(run("inspect", work.file("ring"), "--json").out).toEqual(cli("inspect", work.file("ring"), "--json").out);
-  });
+  }, 60_000); // a compile and a 2-second demo: over the default 5 s on a loaded machine
 });

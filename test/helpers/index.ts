@@ -3,5 +3,5 @@ export { tempDir, type TempDir } from "./temp.ts";
 export { Child, ROOT, runScript, writeScript } from "./child.ts";
 export { crashRun, seededRandom, type CrashOptions, type CrashResult } from "./crash.ts";
 export { codeOf, codeOfAsync, thrown } from "./errors.ts";
-export { flipByte, patchFile } from "./files.ts";
+export { dirSnapshot, flipByte, patchFile } from "./files.ts";
 export { canMount, tinyFilesystem, type TinyFilesystem } from "./tmpfs.ts";

@@ -116,15 +116,12 @@ describe("damaged index live area", () => {
     });
   }
 
-  test("written lowered to a plausible integer: the get past it is ERR_CORRUPT", () => {
+  test("written lowered to a plausible integer: the read-only open is ERR_CORRUPT (the entries past it exist)", () => {
     using dir = tempDir();
     build(dir.path);
     putF64(join(dir.path, IDX0), IDX.written, 4);
     putF64(join(dir.path, IDX0), IDX.live, 4);
-    using q = DurableQueue.open(dir.path, { readonly: true });
-    expect(text(q.get(3))).toBe("item 3");
-    expect(() => q.get(4)).toThrow(code("ERR_CORRUPT"));
-    expect(() => q.get(7)).toThrow(code("ERR_CORRUPT"));
+    expect(() => DurableQueue.open(dir.path, { readonly: true })).toThrow(code("ERR_CORRUPT"));
   });
 
   test("a writable open recomputes a damaged live area", () => {
