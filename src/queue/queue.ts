@@ -193,6 +193,8 @@ export class DurableQueue {
   #closed = false;
   /** The one futex waiter every follower of this handle waits on (made on first use). */
   #waiter: FutexWaiter | undefined;
+  /** Followers of this handle counted in the wake file now (taken out again at close). */
+  #counted = 0;
   #pending: Pending | undefined;
   #staging = false;
   #stage = new Uint8Array(0);
@@ -695,6 +697,8 @@ export class DurableQueue {
     this.#floorsAtClose();
     this.#closed = true;
     this.#waiter?.close(); // every follower's wait ends; their loops see the queue closed
+    if (this.#counted !== 0 && this.#wakeMap?.isOpen) Atomics.sub(this.#wakeWords, W_WAITERS, this.#counted);
+    this.#counted = 0;
     for (const segment of this.#segments) segment.close();
     this.#segments = [];
     this.#last = undefined;
@@ -1409,6 +1413,7 @@ export class DurableQueue {
     if (this.#wakeMap === undefined) return true; // producers wake unconditionally
     if (!this.#wakeWritable || !this.#wakeMap.isOpen) return false;
     Atomics.add(this.#wakeWords, W_WAITERS, delta);
+    this.#counted += delta;
     return true;
   }
 }

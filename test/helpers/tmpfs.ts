@@ -16,6 +16,8 @@ export interface TinyFilesystem {
   fill(): void;
   /** Remove the filler file. */
   free(): void;
+  /** Remount read-only (`true`) or read-write again (`false`). */
+  setReadonly(readonly: boolean): void;
   [Symbol.dispose](): void;
 }
 
@@ -59,6 +61,9 @@ export function tinyFilesystem(bytes = 2 << 20): TinyFilesystem {
       if (!filled) return;
       filled = false;
       unlinkSync(filler);
+    },
+    setReadonly(readonly: boolean) {
+      run(["mount", "-o", `remount,${readonly ? "ro" : "rw"}`, path]);
     },
     [Symbol.dispose]() {
       run(["umount", "-l", path]);
