@@ -2,7 +2,7 @@
  * A tiny filesystem for disk-full tests: a tmpfs mounted on a temp directory (root only;
  * CI runs as root), with a filler file that takes every free byte and gives it back.
  */
-import { closeSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -12,9 +12,9 @@ export interface TinyFilesystem {
   readonly path: string;
   /** `join(path, ...parts)`. */
   file(...parts: string[]): string;
-  /** Take every free byte with a filler file (idempotent until {@link free}). */
+  /** Take every free byte with a filler file `.filler` (idempotent until {@link free}). */
   fill(): void;
-  /** Remove the filler file. */
+  /** Remove the filler file `.filler`. */
   free(): void;
   /** Remount read-only (`true`) or read-write again (`false`). */
   setReadonly(readonly: boolean): void;
@@ -58,9 +58,8 @@ export function tinyFilesystem(bytes = 2 << 20): TinyFilesystem {
       }
     },
     free() {
-      if (!filled) return;
       filled = false;
-      unlinkSync(filler);
+      rmSync(filler, { force: true }); // also a filler a child process made (the same name)
     },
     setReadonly(readonly: boolean) {
       run(["mount", "-o", `remount,${readonly ? "ro" : "rw"}`, path]);
