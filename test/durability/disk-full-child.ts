@@ -4,28 +4,18 @@
  * call returned, `threw <call> <code> <errno>` for every call that failed, and `done`.
  * Running in a child makes a SIGBUS a signal the parent sees, not a dead test runner.
  */
-import { openSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { OffheapError } from "../../src/errors.ts";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { RecordStore, schema, t } from "../../src/records/index.ts";
 import { RingBuffer } from "../../src/ring/index.ts";
+import { fillDisk } from "../helpers/tmpfs.ts";
 
 export const DISK_FULL_ROW = schema({ n: t.u32, tag: t.string(20) }, { name: "DiskFull", version: 1 });
 
 const [mode, root] = process.argv.slice(2) as [string, string];
 
-function fillDisk(): void {
-  const fd = openSync(join(root, ".filler"), "a");
-  const chunk = new Uint8Array(4096).fill(0x55);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (e) {
-    if ((e as { code?: string }).code !== "ENOSPC") throw e;
-  } finally {
-    closeSync(fd);
-  }
-}
+const fill = () => fillDisk(join(root, ".filler")); // the name the parent's free() removes
 
 /** Run `fn`; print what an OffheapError said; anything else is a failure of the child. */
 function attempt(call: string, fn: () => void): boolean {
@@ -44,7 +34,7 @@ if (mode === "ring-mmap" || mode === "ring-pread") {
   const path = join(root, "events.ring");
   let ring = RingBuffer.open(path, { recordSize: 64, capacity: 2048, io });
   for (let i = 0; i < 100; i++) console.log(`acked ${ring.append(`record ${i}`)}`);
-  fillDisk();
+  fill();
   // Every slot was allocated at create: appends go on, through a full lap and more.
   for (let i = 100; i < 3000; i++) console.log(`acked ${ring.append(`record ${i}`)}`);
   ring.sync();
@@ -59,7 +49,7 @@ if (mode === "ring-mmap" || mode === "ring-pread") {
   let q = DurableQueue.open(join(root, "q"), { segmentBytes: 64 << 10, segmentItems: 256 });
   const item = (i: number) => `item ${i} `.padEnd(200, "x");
   for (let i = 0; i < 100; i++) console.log(`acked ${q.append(item(i))}`);
-  fillDisk();
+  fill();
   // Appends go on inside the allocated segment (256 items)...
   let i = 100;
   for (; i < 254; i++) console.log(`acked ${q.append(item(i))}`);
@@ -76,7 +66,7 @@ if (mode === "ring-mmap" || mode === "ring-pread") {
 } else if (mode === "records") {
   let store = RecordStore.open(join(root, "r.rec"), DISK_FULL_ROW, { capacity: 64 });
   for (let i = 0; i < 64; i++) console.log(`acked ${store.append({ n: i, tag: `t${i}` })}`);
-  fillDisk();
+  fill();
   // The 65th needs the file to grow: that append fails, and the store goes on.
   let i = 64;
   while (i < 100_000 && attempt("append", () => console.log(`acked ${store.append({ n: i, tag: `t${i}` })}`))) i++;

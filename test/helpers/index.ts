@@ -4,4 +4,4 @@ export { Child, ROOT, runScript, runScriptAs, writeScript } from "./child.ts";
 export { crashRun, seededRandom, type CrashOptions, type CrashResult } from "./crash.ts";
 export { codeOf, codeOfAsync, thrown } from "./errors.ts";
 export { dirSnapshot, flipByte, patchFile } from "./files.ts";
-export { canMount, tinyFilesystem, type TinyFilesystem } from "./tmpfs.ts";
+export { canMount, fillDisk, tinyFilesystem, type TinyFilesystem } from "./tmpfs.ts";

@@ -24,6 +24,19 @@ export interface TinyFilesystem {
 /** Whether this process may mount filesystems (the tests that need it fail without). */
 export const canMount = process.getuid?.() === 0;
 
+/** Append to `path` until the filesystem is full (ENOSPC): the file takes every free byte. */
+export function fillDisk(path: string): void {
+  const fd = openSync(path, "a");
+  const chunk = new Uint8Array(4096).fill(0xaa);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ENOSPC") throw e;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function run(cmd: string[]): void {
   const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")} failed (${r.exitCode}): ${r.stderr.toString()}`);
@@ -47,15 +60,7 @@ export function tinyFilesystem(bytes = 2 << 20): TinyFilesystem {
     fill() {
       if (filled) return;
       filled = true;
-      const fd = openSync(filler, "a");
-      const chunk = new Uint8Array(4096).fill(0xaa);
-      try {
-        for (;;) writeSync(fd, chunk);
-      } catch (e) {
-        if ((e as { code?: string }).code !== "ENOSPC") throw e;
-      } finally {
-        closeSync(fd);
-      }
+      fillDisk(filler);
     },
     free() {
       filled = false;
