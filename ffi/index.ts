@@ -12,7 +12,7 @@
 export { allocate, writeZeros } from "./allocate.ts";
 export { File, syncDirectory, type FileOpenOptions } from "./file.ts";
 export { Mapping, MAX_MAPPING_BYTES, type Advice, type FileMappingOptions } from "./mapping.ts";
-export { Lock, type LockMode, type LockWaitOptions } from "./lock.ts";
+export { Lock, writerHolds, type LockMode, type LockWaitOptions } from "./lock.ts";
 export { FutexWaiter, futexWait, futexWake, hasFutex, type WaitResult } from "./futex.ts";
 export { FENCE, barrierCall, compilerBarrier, loadOrdered } from "./barrier.ts";
 export { C as platform, platformKey } from "./platform.ts";

@@ -4,7 +4,7 @@
  * views read the typed arrays from here; growth replaces them in place, so views made
  * before a growth keep working, and after close they read as empty.
  */
-import { File, Lock, Mapping, allocate, loadOrdered } from "../../ffi/index.ts";
+import { File, Lock, Mapping, allocate, loadOrdered, writerHolds } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import type { Ops } from "./codegen.ts";
 import { CRC_NEVER, CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc, type RecordCrc } from "./crc.ts";
@@ -285,7 +285,7 @@ export class Core {
     if (n === SPINS_UNTIMED) {
       // Writers hold the exclusive lock for as long as they are open, so an odd word with
       // no writer can't become even: a writer died mid-update, or the file was damaged.
-      if (this.readonly && !this.#writerAlive()) {
+      if (this.readonly && !writerHolds(this.#file)) {
         const index = (o - this.base) / this.rs;
         throw new OffheapError(
           "ERR_CORRUPT",
@@ -327,18 +327,6 @@ export class Core {
     return new OffheapError("ERR_CLOSED", `record store ${this.path} is closed`, { path: this.path });
   }
 
-  /** Whether a writer holds the store's lock (a shared lock can't be had while it does). */
-  #writerAlive(): boolean {
-    const probe = new Lock(this.#file, "shared");
-    try {
-      probe.tryLock();
-    } catch (e) {
-      if (e instanceof OffheapError && e.code === "ERR_LOCKED") return true;
-      throw e;
-    }
-    probe.unlock();
-    return false;
-  }
 
   #remap(count: number): void {
     const capacity = loadOrdered(this.i32, LIVE + CAPACITY_WORD);

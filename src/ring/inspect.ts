@@ -3,7 +3,7 @@
  * and `verifyRing` (a CRC scan of every slot that lists damaged records).
  */
 import { File } from "../../ffi/index.ts";
-import { DATA_OFFSET, HEAD_OFFSET, RING_SPEC, UNCHECKED, WAITERS_OFFSET, slotsInShard, shardPath } from "./layout.ts";
+import { DATA_OFFSET, HEAD_OFFSET, RING_SPEC, JUMPS, WAITERS_OFFSET, slotsInShard, shardPath } from "./layout.ts";
 import { openRingFiles, readShardHeader } from "./files.ts";
 import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc } from "./slot.ts";
 import type { Description, VerifyReport } from "../inspection.ts";
@@ -20,7 +20,7 @@ function readHeadWords(file: File): { next: number; waiters: number; uncheckedBe
   const state = view.getUint32(HEAD_OFFSET + 4, true);
   const prev = view.getUint32(HEAD_OFFSET + 8, true);
   const hi = (state & 1) === 0 ? state >>> 1 : prev;
-  const uncheckedBelow = UNCHECKED.read(page, file.path)?.values[0] ?? 0;
+  const uncheckedBelow = JUMPS.read(page, file.path)?.values[0] ?? 0;
   return { next: hi * TWO32 + lo, waiters: view.getInt32(WAITERS_OFFSET, true), uncheckedBelow };
 }
 

@@ -7,7 +7,7 @@
  *      0  shared header (src/format.ts), kind "RING", fields below
  *    128  shard 0 only: the published head, as aligned 32-bit atomic words (see head.ts)
  *    192  shard 0 only: the count of waiting followers (futex wake is skipped at zero)
- *    256  shard 0 only: the unchecked floor (a two-copy counter block, see UNCHECKED)
+ *    256  shard 0 only: the jump block (a two-copy counter block, see JUMPS)
  *   4096  slots: slotsInShard × slotBytes
  * ```
  * Slot (slotBytes = 16 + recordSize rounded up to 8):
@@ -27,6 +27,12 @@
  * zeroed page, say), and reads as `ERR_CORRUPT`, not as a record never written. Marking is
  * bounded: a jump skipping more than {@link MARK_LIMIT} ids raises the unchecked floor
  * instead, and ids below it may read as absent for the lap that follows.
+ *
+ * Likewise the slot of `next` holds an id below `next` (or nothing) once every write has
+ * been published: a newer id there means the head was moved back (damaged), which an open
+ * reports as `ERR_CORRUPT`, unless it is the write a crash left unpublished — exactly
+ * `next` (an open publishes such whole records, as that write would have), or part of
+ * a jump or an oversized batch the jump block says was under way from this very head.
  */
 import { OffheapError } from "../errors.ts";
 import { CounterBlock, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
@@ -65,11 +71,14 @@ export const HEAD_OFFSET = 128;
 /** Byte offset of the waiting-followers counter in shard 0 (its own cache line). */
 export const WAITERS_OFFSET = 192;
 /**
- * The unchecked floor, `[uncheckedBelow]`: ids below it may have slots a far `write(id)`
- * skipped without marking them. Written (rarely) before the head that needs it.
+ * The jump block, `[uncheckedBelow, jumpFrom, jumpTo]`, written (rarely) before the slots
+ * and the head that need it: ids below `uncheckedBelow` may have slots a far `write(id)`
+ * skipped without marking them; `jumpFrom`..`jumpTo` are the head before and the last id
+ * of the latest `write(id)` past `next` or batch larger than the ring, whose slots are all
+ * written before the head moves.
  */
-export const UNCHECKED = new CounterBlock(256, 1);
-/** Most ids one `write(id)` marks deleted; a longer jump raises {@link UNCHECKED} instead. */
+export const JUMPS = new CounterBlock(256, 3);
+/** Most ids one `write(id)` marks deleted; a longer jump raises the unchecked floor instead. */
 export const MARK_LIMIT = 1 << 16;
 /** Bytes of a slot's header. */
 export const SLOT_HEADER = 16;
@@ -87,7 +96,7 @@ export const DEFAULT_SHARD_BYTES = 1 << 30;
 export const MAX_ID = Number.MAX_SAFE_INTEGER;
 
 if (headerBytes(RING_SPEC) > HEAD_OFFSET) throw new Error("ring header overlaps the head words");
-if (UNCHECKED.offset + UNCHECKED.size > DATA_OFFSET) throw new Error("ring unchecked floor overlaps the slots");
+if (JUMPS.offset + JUMPS.size > DATA_OFFSET) throw new Error("ring jump block overlaps the slots");
 
 /** The layout values stored in shard 0's header. */
 export interface RingLayout {

@@ -3,11 +3,11 @@
  * (ids 0, 1, 2, …; id `i` lives in slot `i % capacity`), any number of read-only handles in
  * other processes or Workers read and follow it live.
  */
-import { Mapping, futexWake, type File, type Lock } from "../../ffi/index.ts";
+import { Mapping, futexWake, writerHolds, type File, type Lock } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { openRingFiles } from "./files.ts";
 import { HEAD_FUTEX_OFFSET, headCandidates, loadHead, resetHead, storeHead } from "./head.ts";
-import { DATA_OFFSET, DELETED, HEAD_OFFSET, MARK_LIMIT, MAX_ID, UNCHECKED, WRITTEN, shardFileBytes, shardPath } from "./layout.ts";
+import { DATA_OFFSET, DELETED, HEAD_OFFSET, JUMPS, MARK_LIMIT, MAX_ID, WRITTEN, shardFileBytes, shardPath } from "./layout.ts";
 import { slotCrc } from "./slot.ts";
 import { ABSENT, BUSY_SLOT, GONE, MmapSlots, NEWER, PreadSlots, type SlotStore } from "./store.ts";
 import { HeadWaits, WAITERS_INDEX } from "./wait.ts";
@@ -105,8 +105,12 @@ export class RingBuffer {
   readonly #syncAlways: boolean;
   readonly #prefetch: number;
   #next = 0;
-  /** The writer's copy of the unchecked floor (see UNCHECKED in layout.ts). */
+  /** The writer's copy of the jump block (see JUMPS in layout.ts). */
   #uncheckedBelow = 0;
+  #jumpFrom = 0;
+  #jumpTo = 0;
+  /** A read-only handle's view of the head never goes below this (see #settledHead). */
+  #headAtLeast = 0;
   #closed = false;
   #lastRead = -2;
   #prefetchedTo = 0;
@@ -147,6 +151,13 @@ export class RingBuffer {
       shards: options.shards,
     });
     const { layout, files } = opened;
+    // Set before the checks below, which use them.
+    this.path = path;
+    this.recordSize = layout.recordSize;
+    this.capacity = layout.capacity;
+    this.shards = layout.shards;
+    this.readonly = readonly;
+    this.io = io;
     const maps: Mapping[] = [];
     try {
       let store: SlotStore;
@@ -163,22 +174,21 @@ export class RingBuffer {
       this.#headWords = new Int32Array(this.#headMap.buffer, 0, DATA_OFFSET / 4);
       if (!readonly) {
         this.#next = this.#recoverHead(shardPath(path, 0));
-        this.#uncheckedBelow = readUnchecked(this.#headMap, shardPath(path, 0));
+        [this.#uncheckedBelow, this.#jumpFrom, this.#jumpTo] = readJumps(this.#headMap, shardPath(path, 0));
         this.#repairInterrupted(store, layout.capacity);
       }
-      this.#checkHead(readonly ? loadHead(this.#headWords) : this.#next, shardPath(path, 0));
+      this.#checkHead(readonly ? loadHead(this.#headWords) : this.#next, shardPath(path, 0), readonly);
+      if (!readonly) this.#settleHead();
+      else if (!writerHolds(files[0]!)) {
+        // No writer will publish what a dead one left whole until one opens: see it meanwhile.
+        this.#headAtLeast = this.#settledHead(loadHead(this.#headWords), readJumps(this.#headMap, shardPath(path, 0)));
+      }
     } catch (e) {
       for (const m of maps) m.close();
       opened.lock?.unlock();
       for (const f of files) f.close();
       throw e;
     }
-    this.path = path;
-    this.recordSize = layout.recordSize;
-    this.capacity = layout.capacity;
-    this.shards = layout.shards;
-    this.readonly = readonly;
-    this.io = io;
     this.#waits = new HeadWaits(path, this.#headMap, readonly ? undefined : this.#headWords, () => this.#loadNext());
     this.#files = files;
     this.#lock = opened.lock;
@@ -240,6 +250,7 @@ export class RingBuffer {
     if (list.length === 0) return start;
     // Only the last `capacity` items survive a batch larger than the ring.
     const skip = Math.max(0, list.length - this.capacity);
+    if (skip > 0) this.#writeJumps(this.#uncheckedBelow, start, start + list.length - 1);
     for (let i = skip; i < list.length; i++) {
       const bytes = list[i]!;
       this.#store.put(start + i, (WRITTEN | bytes.length) >>> 0, bytes, slotCrc(start + i, (WRITTEN | bytes.length) >>> 0, bytes));
@@ -442,7 +453,7 @@ export class RingBuffer {
   }
 
   #loadNext(): number {
-    return this.readonly ? loadHead(this.#headWords) : this.#next;
+    return this.readonly ? Math.max(loadHead(this.#headWords), this.#headAtLeast) : this.#next;
   }
 
   #put(id: number, bytes: Uint8Array): void {
@@ -472,16 +483,22 @@ export class RingBuffer {
    */
   #skip(id: number): void {
     const from = Math.max(this.#next, id + 1 - this.capacity);
-    if (id - from <= MARK_LIMIT) {
-      for (let k = from; k < id; k++) this.#store.put(k, DELETED, EMPTY, slotCrc(k, DELETED, EMPTY));
-      if (this.#syncAlways) this.#store.syncDirty();
-      return;
-    }
+    const mark = id - from <= MARK_LIMIT;
+    this.#writeJumps(mark ? this.#uncheckedBelow : id, this.#next, id);
+    if (!mark) return;
+    for (let k = from; k < id; k++) this.#store.put(k, DELETED, EMPTY, slotCrc(k, DELETED, EMPTY));
+    if (this.#syncAlways) this.#store.syncDirty();
+  }
+
+  /** Store the jump block (before the slots and head it covers are written). */
+  #writeJumps(uncheckedBelow: number, jumpFrom: number, jumpTo: number): void {
     const bytes = this.#headMap.bytes;
-    const seq = UNCHECKED.read(bytes, this.path)?.seq ?? 0;
-    UNCHECKED.write(bytes, seq + 1, [id]);
-    this.#uncheckedBelow = id;
-    if (this.#syncAlways) this.#headMap.sync(UNCHECKED.offset, UNCHECKED.size);
+    const seq = JUMPS.read(bytes, this.path)?.seq ?? 0;
+    JUMPS.write(bytes, seq + 1, [uncheckedBelow, jumpFrom, jumpTo]);
+    this.#uncheckedBelow = uncheckedBelow;
+    this.#jumpFrom = jumpFrom;
+    this.#jumpTo = jumpTo;
+    if (this.#syncAlways) this.#headMap.sync(JUMPS.offset, JUMPS.size);
   }
 
   /**
@@ -490,7 +507,7 @@ export class RingBuffer {
    * slot written. Ids below the unchecked floor were skipped by a far jump: absent.
    */
   #absentInWindow(id: number): number {
-    const floor = this.readonly ? readUnchecked(this.#headMap, this.path) : this.#uncheckedBelow;
+    const floor = this.readonly ? readJumps(this.#headMap, this.path)[0] : this.#uncheckedBelow;
     if (id < floor) return ABSENT;
     throw new OffheapError(
       "ERR_CORRUPT",
@@ -537,23 +554,81 @@ export class RingBuffer {
   /**
    * The head is published only after the slot of `next - 1` is complete, and a slot only
    * ever takes newer ids; so when that slot is empty or holds an older id, the head was
-   * damaged (it points past what was ever written). A head moved back cannot be told
-   * from a crash between writing slots and publishing them, and reads as fewer records.
+   * damaged (it points past what was ever written). And the slot of `next` holds an older
+   * id until the next write: a newer one there means the head was moved back (see
+   * layout.ts), unless it is `next` itself or within a jump under way (a crash between
+   * writing slots and publishing them).
    */
-  #checkHead(next: number, path: string): void {
-    if (next === 0) return;
-    let state: number;
-    try {
-      state = this.#store.read(next - 1, null);
-    } catch {
-      return; // a damaged slot: its own CRC reports it to get and verify
+  #checkHead(next: number, path: string, readonly: boolean): void {
+    if (next > 0) {
+      let state = 0;
+      try {
+        state = this.#store.read(next - 1, null);
+      } catch {
+        // a damaged slot: its own CRC reports it to get and verify
+      }
+      if (state === ABSENT) {
+        throw new OffheapError(
+          "ERR_CORRUPT",
+          `${path}: the head says the next id is ${next}, but the slot of id ${next - 1} does not hold it: the head is damaged`,
+          { path },
+        );
+      }
     }
-    if (state !== ABSENT) return;
-    throw new OffheapError(
-      "ERR_CORRUPT",
-      `${path}: the head says the next id is ${next}, but the slot of id ${next - 1} does not hold it: the head is damaged`,
-      { path },
-    );
+    if (next >= MAX_ID) return;
+    const held = this.#store.storedId(next);
+    const [, jumpFrom, jumpTo] = readonly ? readJumps(this.#headMap, path) : [0, this.#jumpFrom, this.#jumpTo];
+    // A reader's head may be stale by then (a live writer lapped it): only a head that
+    // stood still meanwhile counts.
+    if (readonly && loadHead(this.#headWords) !== next) return;
+    const jumping = next === jumpFrom && held <= jumpTo;
+    if (held > next && !jumping && this.#holds(held)) {
+      throw new OffheapError(
+        "ERR_CORRUPT",
+        `${path}: the head says the next id is ${next}, but the slot of id ${next} already holds the later id ${held}: the head was moved back (damaged)`,
+        { path },
+      );
+    }
+  }
+
+  /**
+   * The head a writer killed between writing slots and publishing them would have
+   * published: past a jump (or oversized batch) under way from this head whose last slot
+   * is written, then past whole records in the slots of `next`, `next + 1`, … (an
+   * append's or a batch's). Their ids were never handed out, and publishing them (as the
+   * writer's open does) means they never are twice.
+   */
+  #settledHead(next: number, jumps: readonly [number, number, number]): number {
+    const [, jumpFrom, jumpTo] = jumps;
+    let n = next;
+    if (next === jumpFrom && jumpTo >= next && this.#store.storedId(jumpTo) === jumpTo && this.#holds(jumpTo)) n = jumpTo + 1;
+    while (n < MAX_ID && this.#store.storedId(n) === n && this.#holds(n)) n++;
+    return n;
+  }
+
+  /**
+   * The writer's open: publish what a killed writer left whole (see #settledHead). A jump
+   * that died before its last slot leaves slots holding ids past `next`, which the
+   * records they replaced can't come back from: they become deletion markers of those
+   * records, so that every slot again holds an id below the head.
+   */
+  #settleHead(): void {
+    const jumps: [number, number, number] = [this.#uncheckedBelow, this.#jumpFrom, this.#jumpTo];
+    const next = this.#settledHead(this.#next, jumps);
+    if (next === this.#next && this.#next === this.#jumpFrom && this.#jumpTo >= next) {
+      const capacity = this.capacity;
+      for (let k = Math.max(next, this.#jumpTo + 1 - capacity); k <= this.#jumpTo; k++) {
+        if (this.#store.storedId(k) !== k) continue;
+        // The id the slot held before: the one of the window congruent to k.
+        const lost = next - capacity + ((((k - (next - capacity)) % capacity) + capacity) % capacity);
+        if (lost >= 0) this.#store.put(lost, DELETED, EMPTY, slotCrc(lost, DELETED, EMPTY));
+        else this.#store.put(k, 0, EMPTY, 0); // never written before: empty again
+      }
+      this.#writeJumps(this.#uncheckedBelow, 0, 0);
+    }
+    if (next !== this.#next) this.#publish(next);
+    this.#store.syncDirty();
+    this.#headMap.sync(HEAD_OFFSET, 16);
   }
 
   #holds(id: number): boolean {
@@ -635,7 +710,8 @@ export class RingBuffer {
   }
 }
 
-/** The unchecked floor stored in shard 0's header page (0 when never raised). */
-function readUnchecked(headMap: Mapping, path: string): number {
-  return UNCHECKED.read(headMap.bytes, path)?.values[0] ?? 0;
+/** The jump block stored in shard 0's header page: `[uncheckedBelow, jumpFrom, jumpTo]` (0s when never written). */
+function readJumps(headMap: Mapping, path: string): [number, number, number] {
+  const values = JUMPS.read(headMap.bytes, path)?.values;
+  return [values?.[0] ?? 0, values?.[1] ?? 0, values?.[2] ?? 0];
 }

@@ -117,6 +117,33 @@ describe("RingBuffer window", () => {
     });
   }
 
+  test("a head zeroed or moved back across a lap is ERR_CORRUPT for both opens, never ids handed out again", () => {
+    for (const lo of [0, 1]) {
+      using dir = tempDir();
+      const path = dir.file("r");
+      ring10(path); // next 10: the slot of id 0 (or 1) holds id 8 (or 9)
+      putU32(path, 128, lo);
+      for (const readonly of [true, false]) expect(thrown(() => RingBuffer.open(path, { readonly })).code).toBe("ERR_CORRUPT");
+    }
+  });
+
+  test("a head a few ids behind whole records (a writer killed before publishing them): readers see them, the writer publishes them", () => {
+    using dir = tempDir();
+    const path = dir.file("r");
+    {
+      using ring = RingBuffer.open(path, { recordSize: 16, capacity: 8 });
+      for (let i = 0; i < 6; i++) ring.append(`r${i}`);
+    }
+    putU32(path, 128, 3); // records 3, 4, 5 written, the head not moved past them
+    {
+      using ro = RingBuffer.open(path, { readonly: true });
+      expect([ro.next, text(ro.get(5))]).toEqual([6, "r5"]);
+    }
+    using ring = RingBuffer.open(path);
+    expect(ring.next).toBe(6);
+    expect(ring.append("r6")).toBe(6);
+  });
+
   test("a ring file of format version 1 is refused with ERR_FORMAT", () => {
     using dir = tempDir();
     const path = dir.file("r");
