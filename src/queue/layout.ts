@@ -75,7 +75,7 @@ for (const spec of [DIR_SPEC, INDEX_SPEC, DATA_SPEC, READER_SPEC, WAKE_SPEC]) {
 export const DIR_FILE_BYTES = 4096;
 /**
  * Crash-safe floors `[firstFloor, nextFloor, epoch]`, raised at rollover, close, truncate,
- * segment removal and recovery (the first floor also after every removal). Indexes below
+ * segment removal and recovery (with a sync mode, the first floor also after every removal). Indexes below
  * `firstFloor` are gone, whatever their entries say; `next` is never below `nextFloor`,
  * so an index is never handed out twice even when every segment was removed; and every
  * item below `nextFloor` had its entry written (and, with a sync mode, flushed) before

@@ -16,7 +16,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { File, FutexWaiter, futexWake, isNotFound, Lock, Mapping } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { assertSameOptions, decodeHeader, encodeHeader, readHeader } from "../format.ts";
+import { assertSameOptions, decodeHeader, encodeHeader, readHeader, type CounterSnapshot } from "../format.ts";
 import { listDir, makeDir, publishFile, removeFile } from "./fsops.ts";
 import {
   DATA_START,
@@ -185,6 +185,9 @@ export class DurableQueue {
   #lock: Lock | undefined;
   #dirMap: Mapping;
   #dirBytes: Uint8Array;
+  #dirView: DataView;
+  /** The floors as this handle last read or wrote them (see #floorsSnapshot). */
+  #floors: CounterSnapshot | undefined;
   #words: Int32Array;
   #state: Float64Array;
   #segments: Segment[] = [];
@@ -239,6 +242,7 @@ export class DurableQueue {
     this.#maxItem = stored.segmentBytes - DATA_START - RECORD_HEADER;
     this.#dirMap = dirMap;
     this.#dirBytes = dirMap.bytes;
+    this.#dirView = new DataView(dirMap.buffer);
     this.#words = new Int32Array(dirMap.buffer, 0, DIR_FILE_BYTES / 4);
     this.#state = new Float64Array(dirMap.buffer, 0, DIR_FILE_BYTES / 8);
     this.#wakeWords = new Int32Array(WAKE_FILE_BYTES / 4);
@@ -1125,31 +1129,46 @@ export class DurableQueue {
   }
 
   #readFloors(): [number, number, number] {
-    const snapshot = FLOORS.read(this.#dirBytes, join(this.dir, dirFileName(this.prefix)));
+    const snapshot = this.#floorsSnapshot();
     return snapshot === undefined ? [0, 0, 0] : [snapshot.values[0]!, snapshot.values[1]!, snapshot.values[2]!];
+  }
+
+  /**
+   * The floors, checked; the copy this handle last read or wrote when nobody wrote since
+   * (the floors are raised on every removal: a full read each time would cost more than
+   * the removal).
+   */
+  #floorsSnapshot(): CounterSnapshot | undefined {
+    const cached = this.#floors;
+    if (cached !== undefined && FLOORS.newestSeq(this.#dirView) === cached.seq) return cached;
+    this.#floors = FLOORS.read(this.#dirBytes, join(this.dir, dirFileName(this.prefix)));
+    return this.#floors;
   }
 
   /** Raise the crash-safe floors (and the epoch) and flush them unless `sync: "none"`. */
   /**
-   * After items were removed: raise the first floor to `first`, so that shifted items stay
-   * gone even if their entries are later damaged (recovery marks everything below the
-   * floor deleted). That needs no flush first, so the floors are only stored, not flushed
-   * (they reach the disk with the next flush, after the deletes' own). Without a sync mode
-   * the next floor follows too: there is no flush for it to wait on.
+   * After items were removed, with a sync mode: raise the first floor to `first`, so that
+   * shifted items stay gone even if their entries are damaged while this writer runs
+   * (recovery marks everything below the floor deleted). That needs no flush first, so the
+   * floors are only stored (they reach the disk with the next flush, after the deletes'
+   * own). Next to the call's flush this costs nothing; without a sync mode it would be a
+   * third of a shift, so there the floors rise at rollover, removal, truncate and close.
    */
   #floorAfterRemoval(): void {
-    this.#writeFloors(this.#state[F_FIRST]!, this.syncMode === "none" ? this.#state[F_NEXT]! : 0, undefined, false);
+    if (this.syncMode !== "none") this.#writeFloors(this.#state[F_FIRST]!, 0, undefined, false);
   }
 
   #writeFloors(first: number | undefined, next: number, epoch?: number, flush = true): void {
-    const path = join(this.dir, dirFileName(this.prefix));
-    const snapshot = FLOORS.read(this.#dirBytes, path);
+    const snapshot = this.#floorsSnapshot();
     const [oldFirst, oldNext, oldEpoch] = snapshot === undefined ? [0, 0, 0] : [snapshot.values[0]!, snapshot.values[1]!, snapshot.values[2]!];
     const newFirst = Math.max(oldFirst, first ?? 0);
     const newNext = Math.max(oldNext, next);
     const newEpoch = Math.max(oldEpoch, epoch ?? 0);
     if (newFirst === oldFirst && newNext === oldNext && newEpoch === oldEpoch && snapshot !== undefined) return;
-    FLOORS.write(this.#dirBytes, (snapshot?.seq ?? 0) + 1, [newFirst, newNext, newEpoch]);
+    const values = [newFirst, newNext, newEpoch];
+    const seq = (snapshot?.seq ?? 0) + 1;
+    FLOORS.write(this.#dirBytes, seq, values, this.#dirView);
+    this.#floors = { seq, values };
     if (flush && this.syncMode !== "none") this.#dirMap.sync(FLOORS.offset, FLOORS.size);
   }
 
