@@ -20,14 +20,25 @@ const ENOSYS = 38;
 const ZERO_CHUNK = 1 << 20;
 let zeros: Uint8Array | undefined;
 
+/** Options of {@link allocate}. */
+export interface AllocateOptions {
+  /**
+   * The range may hold data (a file made by an older version, which left holes): use
+   * `fallocate` only, which keeps the bytes, and where it is missing leave the range be
+   * rather than write zeros over it. Default false.
+   */
+  keepData?: boolean;
+}
+
 /**
  * Allocate `[offset, offset + length)` of `file`, growing the file when the range passes
  * its end. Uses `fallocate(fd, 0, …)`; where the filesystem or OS has none, writes zeros
- * instead ({@link writeZeros}), so the range must not hold data yet: a new file, or the
- * new tail of a growing one. Throws `ERR_SYSTEM` (`ENOSPC` on a full disk); a failed call
- * leaves the file's size as it was.
+ * instead ({@link writeZeros}), so the range must not hold data yet (a new file, or the
+ * new tail of a growing one) unless `keepData` is set. Throws `ERR_SYSTEM` (`ENOSPC` on a
+ * full disk); a failed call leaves the file's size as it was. On a range already
+ * allocated it needs no space and changes nothing.
  */
-export function allocate(file: File, offset: number, length: number): void {
+export function allocate(file: File, offset: number, length: number, options: AllocateOptions = {}): void {
   if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
     throw new OffheapError("ERR_INVALID", `allocate needs a non-negative offset and length, got ${offset} and ${length}`, { path: file.path });
   }
@@ -46,7 +57,7 @@ export function allocate(file: File, offset: number, length: number): void {
       throw error;
     }
   }
-  writeZeros(file, offset, length);
+  if (!options.keepData) writeZeros(file, offset, length);
 }
 
 /** Undo the growth of a failed call (some filesystems extend the file for what they got). */

@@ -9,7 +9,7 @@
  * - `allocate.ts`: disk blocks reserved before a range is written through a mapping
  * - `barrier.ts`: an opaque native call that orders plain reads (seqlock readers)
  */
-export { allocate, writeZeros } from "./allocate.ts";
+export { allocate, writeZeros, type AllocateOptions } from "./allocate.ts";
 export { File, syncDirectory, type FileOpenOptions } from "./file.ts";
 export { Mapping, MAX_MAPPING_BYTES, type Advice, type FileMappingOptions } from "./mapping.ts";
 export { Lock, writerHolds, type LockMode, type LockWaitOptions } from "./lock.ts";

@@ -11,7 +11,7 @@
  * be opened or mapped is an `ERR_SYSTEM` error, never read as "no items".
  */
 import { join } from "node:path";
-import { File, Mapping } from "../../ffi/index.ts";
+import { File, Mapping, allocate } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { crc32, decodeHeader, encodeHeader, headerBytes } from "../format.ts";
 import { publishFile, removeFile } from "./fsops.ts";
@@ -140,6 +140,9 @@ export class Segment {
         );
       }
       checkSize(file, indexFileBytes(geometry.segmentItems), "index");
+      // Files this version made are allocated already (a no-op); older ones had holes,
+      // which a store on a full disk would fault on: ENOSPC now instead.
+      if (!readonly) allocate(file, 0, indexFileBytes(geometry.segmentItems), { keepData: true });
       const index = Mapping.file(file, { length: indexFileBytes(geometry.segmentItems), readonly });
       const segment = new Segment(base, dir, prefix, geometry, readonly, index);
       // A writable open recomputes the live area (recovery); a read-only one relies on it.
@@ -414,6 +417,7 @@ export class Segment {
     if (this.#dataBytes !== undefined) return this.#dataBytes;
     const file = this.#openData(this.readonly);
     try {
+      if (!this.readonly) allocate(file, 0, this.geometry.segmentBytes, { keepData: true }); // see open()
       this.#data = Mapping.file(file, { length: this.geometry.segmentBytes, readonly: this.readonly });
       this.#dataBytes = this.#data.bytes;
       this.#dataView = new DataView(this.#data.buffer);

@@ -149,7 +149,7 @@ describe("demo", () => {
     // The files it left are ours and intact.
     expect(cli("verify", work.file("ring")).code).toBe(0);
     expect(cli("verify", work.file("queue")).code).toBe(0);
-  });
+  }, 60_000); // a 2-second demo across processes: past the default 5 s on a loaded machine
 });
 
 describe("compiled binary", () => {

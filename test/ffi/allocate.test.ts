@@ -48,6 +48,25 @@ describe("allocate", () => {
     expect(f.size).toBe((1 << 20) + 123);
   });
 
+  test("keepData fills the holes of a file with data, keeping every byte (a file made before allocation)", () => {
+    using fs = tinyFilesystem();
+    using f = File.open(fs.file("old"), { create: true });
+    f.truncate(256 << 10); // holes, as older versions made their files
+    f.write(new TextEncoder().encode("head"), 0);
+    f.write(new TextEncoder().encode("tail"), 200 << 10);
+    expect(statSync(fs.file("old")).blocks * 512).toBeLessThan(256 << 10);
+    allocate(f, 0, 256 << 10, { keepData: true });
+    expect(statSync(fs.file("old")).blocks * 512).toBeGreaterThanOrEqual(256 << 10);
+    const back = new Uint8Array(4);
+    f.read(back, 200 << 10);
+    expect(new TextDecoder().decode(back)).toBe("tail");
+    f.read(back, 0);
+    expect(new TextDecoder().decode(back)).toBe("head");
+    // Allocated already: on a full disk it needs nothing and succeeds.
+    fs.fill();
+    allocate(f, 0, 256 << 10, { keepData: true });
+  });
+
   test("bad arguments and read-only files are refused", () => {
     using dir = tempDir();
     using f = File.open(dir.file("a"), { create: true });
