@@ -107,48 +107,131 @@ self.onmessage = (event) => {
 
 let workerUrl: string | undefined;
 
+/** One caller's wait, while it is pending. */
+interface PendingWait {
+  expected: number;
+  deadline: number;
+  resolve: (r: WaitResult) => void;
+  reject: (e: Error) => void;
+}
+
 /**
- * Waits on futex words from the JS thread without blocking it: each wait runs in a
- * dedicated Worker. One waiter serves one wait at a time; make one per follower.
- * The Worker does not keep the process alive.
+ * Waits on one futex word from the JS thread without blocking it: the wait itself runs in
+ * a Worker. Any number of waits on the word may be pending at once, so one waiter serves
+ * every follower of a handle: the Worker sleeps on the word's current value, and when it
+ * wakes (or the value moved) every pending wait resolves; one that only ran into the
+ * Worker's timeout before its own deadline waits on. So followers cost no thread each,
+ * and one dropped while waiting holds nothing beyond its entry here until it resolves.
+ * The Worker does not keep the process alive unless a wait is pending.
  */
 export class FutexWaiter {
   #worker: Worker | undefined;
-  #pending: { id: number; resolve: (r: WaitResult) => void; reject: (e: Error) => void } | undefined;
+  #mapping: Mapping | undefined;
+  #offset = 0;
+  #address = 0;
+  #word: Int32Array | undefined;
+  #pending: PendingWait[] = [];
+  #inFlight = false;
   #nextId = 0;
   #closed = false;
 
+  /** Waits pending now. */
+  get pending(): number {
+    return this.#pending.length;
+  }
+
   /**
    * Resolve when the word at `byteOffset` of `mapping` is woken, differs from `expected`,
-   * or after `timeoutMs` (keep it short, e.g. ≤ 1000, so that close is prompt).
+   * or after `timeoutMs` (keep it short, e.g. ≤ 1000, so that close is prompt). Every
+   * pending wait of one waiter must be on the same word (`ERR_INVALID` otherwise).
    */
   wait(mapping: Mapping, byteOffset: number, expected: number, timeoutMs: number): Promise<WaitResult> {
     if (this.#closed) return Promise.reject(new OffheapError("ERR_CLOSED", "futex waiter is closed"));
-    if (this.#pending) return Promise.reject(new OffheapError("ERR_INVALID", "a FutexWaiter serves one wait at a time"));
     const address = wordAddress(mapping, byteOffset);
+    if (this.#pending.length > 0 && (mapping !== this.#mapping || byteOffset !== this.#offset)) {
+      return Promise.reject(new OffheapError("ERR_INVALID", "the waits of one FutexWaiter must all be on one word"));
+    }
     if (!hasFutex) return Bun.sleep(Math.min(timeoutMs, 5)).then(() => "timeout" as const);
-    const worker = this.#ensureWorker();
-    const id = ++this.#nextId;
+    if (mapping !== this.#mapping || byteOffset !== this.#offset || this.#word?.length !== 1) {
+      this.#mapping = mapping;
+      this.#offset = byteOffset;
+      this.#address = address;
+      // Plain loads only: the mapping may be read-only (see barrier.ts).
+      this.#word = new Int32Array(mapping.buffer, byteOffset, 1);
+    }
+    if (this.#current() !== (expected | 0)) return Promise.resolve("changed");
     return new Promise<WaitResult>((resolve, reject) => {
-      this.#pending = { id, resolve, reject };
-      worker.ref();
-      worker.postMessage({ id, address, expected: expected | 0, timeoutMs });
+      this.#pending.push({ expected: expected | 0, deadline: performance.now() + Math.max(0, timeoutMs), resolve, reject });
+      this.#arm();
     });
   }
 
-  /** Stop the Worker. A wait in progress resolves as `"timeout"`. Idempotent. */
+  /** Stop the Worker. Pending waits resolve as `"timeout"`. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     const pending = this.#pending;
-    this.#pending = undefined;
+    this.#pending = [];
     this.#worker?.terminate();
     this.#worker = undefined;
-    pending?.resolve("timeout");
+    this.#mapping = undefined;
+    this.#word = undefined;
+    for (const p of pending) p.resolve("timeout");
   }
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** The word's value now, or undefined once its mapping was closed (the view detached). */
+  #current(): number | undefined {
+    return this.#word?.[0];
+  }
+
+  /**
+   * Settle the waits that are done (the value moved, or their deadline passed) and, if
+   * any remain, send the Worker to sleep on the current value until the nearest deadline.
+   */
+  #arm(): void {
+    if (this.#inFlight || this.#closed) return;
+    const now = performance.now();
+    const current = this.#current();
+    let nearest = Infinity;
+    const waiting: PendingWait[] = [];
+    for (const p of this.#pending) {
+      if (current === undefined || p.deadline <= now) p.resolve("timeout");
+      else if (p.expected !== current) p.resolve("changed");
+      else {
+        waiting.push(p);
+        if (p.deadline < nearest) nearest = p.deadline;
+      }
+    }
+    this.#pending = waiting;
+    if (waiting.length === 0) return;
+    const worker = this.#ensureWorker();
+    this.#inFlight = true;
+    worker.ref();
+    worker.postMessage({ id: ++this.#nextId, address: this.#address, expected: current, timeoutMs: nearest - now });
+  }
+
+  #onResult(result: string): void {
+    this.#inFlight = false;
+    this.#worker?.unref();
+    if (result.startsWith("error:")) {
+      const error = systemError("futex", undefined, Number(result.slice(6)));
+      const pending = this.#pending;
+      this.#pending = [];
+      for (const p of pending) p.reject(error);
+      return;
+    }
+    if (result !== "timeout") {
+      // Woken, or the value moved: every waiter looks again (they loop on their condition).
+      const pending = this.#pending;
+      this.#pending = [];
+      for (const p of pending) p.resolve(result as WaitResult);
+      return;
+    }
+    this.#arm();
   }
 
   #ensureWorker(): Worker {
@@ -156,21 +239,14 @@ export class FutexWaiter {
     workerUrl ??= URL.createObjectURL(new Blob([workerSource], { type: "application/javascript" }));
     const worker = new Worker(workerUrl);
     worker.onmessage = (event: MessageEvent<{ id: number; result: string }>) => {
-      const pending = this.#pending;
-      if (!pending || pending.id !== event.data.id) return;
-      this.#pending = undefined;
-      worker.unref();
-      const result = event.data.result;
-      if (result.startsWith("error:")) {
-        pending.reject(systemError("futex", undefined, Number(result.slice(6))));
-      } else {
-        pending.resolve(result as WaitResult);
-      }
+      if (this.#worker === worker && event.data.id === this.#nextId) this.#onResult(event.data.result);
     };
     worker.onerror = (event) => {
+      if (this.#worker !== worker) return;
+      this.#inFlight = false;
       const pending = this.#pending;
-      this.#pending = undefined;
-      pending?.reject(new OffheapError("ERR_SYSTEM", `futex worker failed: ${event.message}`));
+      this.#pending = [];
+      for (const p of pending) p.reject(new OffheapError("ERR_SYSTEM", `futex worker failed: ${event.message}`));
     };
     worker.unref();
     this.#worker = worker;

@@ -6,11 +6,13 @@
  * - `platform.ts`: per-platform constants (flags, struct offsets, errno names)
  * - `system-error.ts`: errno -> `OffheapError` with code `ERR_SYSTEM`
  * - `file.ts`, `mapping.ts`, `lock.ts`, `futex.ts`: the safe wrappers
+ * - `allocate.ts`: disk blocks reserved before a range is written through a mapping
  * - `barrier.ts`: an opaque native call that orders plain reads (seqlock readers)
  */
+export { allocate, writeZeros, type AllocateOptions } from "./allocate.ts";
 export { File, syncDirectory, type FileOpenOptions } from "./file.ts";
 export { Mapping, MAX_MAPPING_BYTES, type Advice, type FileMappingOptions } from "./mapping.ts";
-export { Lock, type LockMode, type LockWaitOptions } from "./lock.ts";
+export { Lock, writerHolds, type LockMode, type LockWaitOptions } from "./lock.ts";
 export { FutexWaiter, futexWait, futexWake, hasFutex, type WaitResult } from "./futex.ts";
 export { FENCE, barrierCall, compilerBarrier, loadOrdered } from "./barrier.ts";
 export { C as platform, platformKey } from "./platform.ts";

@@ -78,21 +78,33 @@ export const libc = raw as unknown as {
 };
 
 /**
- * Linux's `sync_file_range`, bound on its own because other platforms' libc lacks it (a
- * missing symbol would fail the whole dlopen above); `undefined` there.
+ * Bind one libc function that some platforms lack, on its own: a missing symbol would
+ * fail the whole dlopen above. `undefined` where no libc has it.
  */
-export const syncFileRange: ((fd: number, offset: number, length: number, flags: number) => number) | undefined = (() => {
+function bindOptional<F>(symbol: string, args: FFIType[], returns: FFIType): F | undefined {
   for (const name of C.libcNames) {
     try {
-      return dlopen(name, {
-        sync_file_range: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32], returns: FFIType.i32 },
-      }).symbols.sync_file_range;
+      return dlopen(name, { [symbol]: { args, returns } }).symbols[symbol] as unknown as F;
     } catch {
       // not this name, or no such symbol here
     }
   }
   return undefined;
-})();
+}
+
+/** Linux's `sync_file_range`; `undefined` elsewhere. */
+export const syncFileRange = bindOptional<(fd: number, offset: number, length: number, flags: number) => number>(
+  "sync_file_range",
+  [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32],
+  FFIType.i32,
+);
+
+/** Linux's `fallocate`; `undefined` where libc lacks it (macOS), and callers write zeros instead. */
+export const fallocate = bindOptional<(fd: number, mode: number, offset: number, length: number) => number>(
+  "fallocate",
+  [FFIType.i32, FFIType.i32, FFIType.i64, FFIType.i64],
+  FFIType.i32,
+);
 
 /** `munmap`'s address, used as the deallocator of buffers over mappings. */
 export const munmapPointer = (raw as unknown as Record<string, { ptr: Pointer }>)["munmap"]!.ptr;

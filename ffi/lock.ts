@@ -133,3 +133,19 @@ export class Lock {
     }
   }
 }
+
+/**
+ * Whether some handle holds the exclusive (writer's) lock on `file`, probed with a shared
+ * lock that can't be had while it does (and is released at once when it can).
+ */
+export function writerHolds(file: File): boolean {
+  const probe = new Lock(file, "shared");
+  try {
+    probe.tryLock();
+  } catch (e) {
+    if (e instanceof OffheapError && e.code === "ERR_LOCKED") return true;
+    throw e;
+  }
+  probe.unlock();
+  return false;
+}

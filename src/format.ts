@@ -29,6 +29,24 @@ export function crc32(bytes: Uint8Array): number {
   return Bun.hash.crc32(bytes) >>> 0;
 }
 
+const CRC_TABLE = new Int32Array(256);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  CRC_TABLE[n] = c;
+}
+
+/**
+ * CRC-32 (IEEE) of `bytes[start..end)`, the same value as {@link crc32} of that range,
+ * computed in JS: for the few dozen bytes of a counter copy a native call and its
+ * subarray cost more than the loop, and queues write their floors on every removal.
+ */
+export function crc32Range(bytes: Uint8Array, start: number, end: number): number {
+  let c = -1;
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
 /** Read a u64 stored as two little-endian u32 halves, as a number (exact below 2^53). */
 export function getU64(view: DataView, offset: number): number {
   return view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 0x1_0000_0000;
@@ -227,41 +245,57 @@ export class CounterBlock {
    * Throws `ERR_CORRUPT` when both copies were written but neither passes its CRC.
    */
   read(bytes: Uint8Array, path: string): CounterSnapshot | undefined {
-    const a = this.#readCopy(bytes, 0);
-    const b = this.#readCopy(bytes, 1);
+    // Plain loops, no closures: queues read their floors under the lock on every removal.
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const a = this.#readCopy(bytes, view, 0);
+    const b = this.#readCopy(bytes, view, 1);
     if (a === "bad" && b === "bad") {
       throw new OffheapError("ERR_CORRUPT", `${path}: both copies of the counters fail their checksum`, { path });
     }
-    const candidates = [a, b].filter((c): c is CounterSnapshot => typeof c === "object");
-    if (candidates.length === 0) return undefined;
-    return candidates.reduce((x, y) => (y.seq > x.seq ? y : x));
+    if (typeof a !== "object") return typeof b === "object" ? b : undefined;
+    if (typeof b !== "object") return a;
+    return b.seq > a.seq ? b : a;
+  }
+
+  /**
+   * The higher of the two copies' sequence numbers, unchecked: a cheap test of whether
+   * anyone wrote the block since a snapshot this caller read or wrote (every write raises it).
+   */
+  newestSeq(view: DataView): number {
+    return Math.max(getU64(view, this.offset), getU64(view, this.offset + this.copyBytes));
   }
 
   /**
    * Write `values` with sequence `seq` into copy `seq % 2` and return which copy was
    * written, so a caller using pwrite can write just that range. Give `seq` as one more
-   * than the sequence of the snapshot last read or written.
+   * than the sequence of the snapshot last read or written. `view` (over the same bytes)
+   * saves making one per call, for callers that write often.
    */
-  write(bytes: Uint8Array, seq: number, values: readonly number[]): 0 | 1 {
+  write(bytes: Uint8Array, seq: number, values: readonly number[], view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)): 0 | 1 {
     if (values.length !== this.count) throw new Error(`counter block holds ${this.count} values, got ${values.length}`);
     const index = (seq % 2) as 0 | 1;
-    const [start] = this.copyRange(index);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const start = this.offset + index * this.copyBytes;
     setU64(view, start, seq);
-    values.forEach((v, i) => setU64(view, start + 8 + i * 8, v));
+    for (let i = 0; i < values.length; i++) setU64(view, start + 8 + i * 8, values[i]!);
     const crcAt = start + 8 + this.count * 8;
-    view.setUint32(crcAt, crc32(bytes.subarray(start, crcAt)), true);
+    view.setUint32(crcAt, crc32Range(bytes, start, crcAt), true);
     return index;
   }
 
-  #readCopy(bytes: Uint8Array, index: 0 | 1): CounterSnapshot | "empty" | "bad" {
-    const [start, end] = this.copyRange(index);
+  #readCopy(bytes: Uint8Array, view: DataView, index: 0 | 1): CounterSnapshot | "empty" | "bad" {
+    const start = this.offset + index * this.copyBytes;
+    const end = start + this.copyBytes;
     if (end > bytes.length) return "bad";
-    const copy = bytes.subarray(start, end);
-    if (copy.every((b) => b === 0)) return "empty";
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let zero = true;
+    for (let i = start; i < end; i++) {
+      if (bytes[i] !== 0) {
+        zero = false;
+        break;
+      }
+    }
+    if (zero) return "empty";
     const crcAt = start + 8 + this.count * 8;
-    if (view.getUint32(crcAt, true) !== crc32(bytes.subarray(start, crcAt))) return "bad";
+    if (view.getUint32(crcAt, true) !== crc32Range(bytes, start, crcAt)) return "bad";
     const values: number[] = [];
     for (let i = 0; i < this.count; i++) values.push(getU64(view, start + 8 + i * 8));
     return { seq: getU64(view, start), values };

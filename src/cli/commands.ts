@@ -2,6 +2,7 @@
  * The CLI's inspection commands: inspect, verify and tail.
  */
 import { EXIT, CliError, Progress, table } from "./output.ts";
+import { isOffheapError } from "../errors.ts";
 import { detect } from "./kinds.ts";
 
 /** `offheap inspect PATH [--json]` */
@@ -26,12 +27,20 @@ export function verify(path: string, json: boolean): number {
   const { tools } = detect(path);
   if (!tools.verify) throw new CliError(`verify does not apply to a ${tools.name}`);
   const progress = new Progress();
-  const report = tools.verify(path, (done, total) => progress.update(`verifying ${path}: ${done}/${total}`));
-  progress.done();
+  let report: ReturnType<NonNullable<typeof tools.verify>>;
+  try {
+    report = tools.verify(path, (done, total) => progress.update(`verifying ${path}: ${done}/${total}`));
+  } catch (e) {
+    // Damage that keeps the whole file from being read is corruption found, not a usage error.
+    if (!isOffheapError(e, "ERR_CORRUPT")) throw e;
+    report = { checked: 0, bad: [{ id: -1, reason: e.message }] };
+  } finally {
+    progress.done();
+  }
   if (json) {
     console.log(JSON.stringify({ path, ...report }, null, 2));
   } else {
-    for (const bad of report.bad) console.log(`bad record ${bad.id}: ${bad.reason}`);
+    for (const bad of report.bad) console.log(bad.id < 0 ? `unreadable: ${bad.reason}` : `bad record ${bad.id}: ${bad.reason}`);
     console.log(`${path}: ${report.checked} checked, ${report.bad.length} bad`);
   }
   return report.bad.length === 0 ? EXIT.ok : EXIT.corrupt;

@@ -5,7 +5,7 @@
  */
 import { linkSync, mkdirSync, readdirSync, renameSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { File, errnoOfNodeError, nodeSystemError, syncDirectory } from "../../ffi/index.ts";
+import { File, allocate, errnoOfNodeError, nodeSystemError, syncDirectory } from "../../ffi/index.ts";
 
 
 
@@ -42,7 +42,8 @@ let tmpCounter = 0;
 
 /**
  * Create `dir/name` holding `header` at offset 0 and `size` bytes in all (the rest zero,
- * sparse), so that no process ever sees the file half made: it is written under a temp
+ * allocated: queue files are written through mappings, and a store into a hole of a full
+ * disk is SIGBUS), so that no process ever sees the file half made: it is written under a temp
  * name and then published. With `replace` false an existing file wins and `false` is
  * returned; with `durable` the file and the directory are flushed first.
  */
@@ -51,8 +52,8 @@ export function publishFile(dir: string, name: string, header: Uint8Array, size:
   const tmp = join(dir, `${name}.tmp-${process.pid}-${++tmpCounter}`);
   const file = File.open(tmp, { create: true, exclusive: true });
   try {
+    allocate(file, 0, Math.max(size, header.length));
     file.write(header, 0);
-    if (size > header.length) file.truncate(size);
     if (durable) file.sync();
   } catch (e) {
     file.close();

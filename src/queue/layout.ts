@@ -9,8 +9,10 @@
  * p.reader-<name>        a named reader's position (header QRDR + counter block)
  * ```
  * `<base>` is the segment's first index, 16 decimal digits, so names sort in index order.
- * Index and data files are created at full size (sparse) and never resized, so a mapping of
- * them can never reach past the end of the file (no SIGBUS), in this process or another.
+ * Index and data files are created at full size, allocated (a store into a hole on a full
+ * disk is SIGBUS), and never resized, so a mapping of them can never reach past the end of
+ * the file or need a new block, in this process or another; a file of another size is
+ * `ERR_CORRUPT`.
  */
 import { CounterBlock, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
 
@@ -72,10 +74,13 @@ for (const spec of [DIR_SPEC, INDEX_SPEC, DATA_SPEC, READER_SPEC, WAKE_SPEC]) {
 /** Size of the directory file (one page). */
 export const DIR_FILE_BYTES = 4096;
 /**
- * Crash-safe floors, written (and flushed) before a segment is removed, on truncate and on
- * recovery: `[firstFloor, nextFloor, epoch]`. Indexes below `firstFloor` are gone; `next`
- * is never below `nextFloor`, so an index is never handed out twice even when every
- * segment was removed. `epoch` grows at every recovery (see {@link RECORD_HEADER}).
+ * Crash-safe floors `[firstFloor, nextFloor, epoch]`, raised at rollover, close, truncate,
+ * segment removal and recovery (with a sync mode, the first floor also after every removal). Indexes below
+ * `firstFloor` are gone, whatever their entries say; `next` is never below `nextFloor`,
+ * so an index is never handed out twice even when every segment was removed; and every
+ * item below `nextFloor` had its entry written (and, with a sync mode, flushed) before
+ * the floor rose, so recovery treats a blank entry there as damage (see recovery.ts).
+ * `epoch` grows at every recovery (see {@link RECORD_HEADER}).
  */
 export const FLOORS = new CounterBlock(HEADER_ROOM, 3);
 if (FLOORS.offset + FLOORS.size > 192) throw new Error("queue floors overlap the shared words");

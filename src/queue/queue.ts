@@ -14,9 +14,9 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { File, futexWake, Lock, Mapping } from "../../ffi/index.ts";
+import { File, FutexWaiter, futexWake, isNotFound, Lock, Mapping } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { assertSameOptions, decodeHeader, encodeHeader, readHeader } from "../format.ts";
+import { assertSameOptions, decodeHeader, encodeHeader, readHeader, type CounterSnapshot } from "../format.ts";
 import { listDir, makeDir, publishFile, removeFile } from "./fsops.ts";
 import {
   DATA_START,
@@ -42,6 +42,7 @@ import {
   wakeFileName,
 } from "./layout.ts";
 import { QueueReader, type ReaderHost } from "./reader.ts";
+import { applySegmentPlan, countSegment, deriveState, holdsNothing, planRecovery, type DerivedState } from "./recovery.ts";
 import { encodeRecord, Segment, type SegmentGeometry } from "./segment.ts";
 
 /** When writes reach the disk. */
@@ -184,13 +185,19 @@ export class DurableQueue {
   #lock: Lock | undefined;
   #dirMap: Mapping;
   #dirBytes: Uint8Array;
+  #dirView: DataView;
+  /** The floors as this handle last read or wrote them (see #floorsSnapshot). */
+  #floors: CounterSnapshot | undefined;
   #words: Int32Array;
   #state: Float64Array;
   #segments: Segment[] = [];
   #segGen = -1;
   #last: Segment | undefined;
   #closed = false;
-  #readers = new Set<QueueReader>();
+  /** The one futex waiter every follower of this handle waits on (made on first use). */
+  #waiter: FutexWaiter | undefined;
+  /** Followers of this handle counted in the wake file now (taken out again at close). */
+  #counted = 0;
   #pending: Pending | undefined;
   #staging = false;
   #stage = new Uint8Array(0);
@@ -235,6 +242,7 @@ export class DurableQueue {
     this.#maxItem = stored.segmentBytes - DATA_START - RECORD_HEADER;
     this.#dirMap = dirMap;
     this.#dirBytes = dirMap.bytes;
+    this.#dirView = new DataView(dirMap.buffer);
     this.#words = new Int32Array(dirMap.buffer, 0, DIR_FILE_BYTES / 4);
     this.#state = new Float64Array(dirMap.buffer, 0, DIR_FILE_BYTES / 8);
     this.#wakeWords = new Int32Array(WAKE_FILE_BYTES / 4);
@@ -278,7 +286,15 @@ export class DurableQueue {
       };
       const header = new Uint8Array(DIR_FILE_BYTES);
       header.set(encodeHeader(DIR_SPEC, values));
-      if (!existsSync(path)) publishFile(dir, dirFileName(prefix), header, DIR_FILE_BYTES, true);
+      if (!existsSync(path)) {
+        // Segments without their directory file: it was lost, not never made. A new one
+        // would forget the floors (and with them which items were removed).
+        const orphan = listDir(dir).find((name) => parseSegmentName(prefix, name) !== undefined);
+        if (orphan !== undefined) {
+          throw new OffheapError("ERR_CORRUPT", `${path} is missing, but ${join(dir, orphan)} and maybe other segment files are there: the queue's directory file was lost`, { path });
+        }
+        publishFile(dir, dirFileName(prefix), header, DIR_FILE_BYTES, true);
+      }
       if (!existsSync(join(dir, wakeFileName(prefix)))) {
         const wake = new Uint8Array(HEADER_ROOM);
         wake.set(encodeHeader(WAKE_SPEC, { reserved: 0 }));
@@ -305,6 +321,7 @@ export class DurableQueue {
       if (readonly) {
         queue.#checkState();
         queue.#relist();
+        queue.#checkAgainstIndex();
       }
       else if (exclusive) {
         // Held until close (a killed process's lock goes with it); the next opener recovers.
@@ -446,6 +463,9 @@ export class DurableQueue {
       this.#stats.appends++;
       ok = true;
       return index;
+    } catch (e) {
+      this.#takeBack();
+      throw e;
     } finally {
       this.#leave(ok);
     }
@@ -491,6 +511,9 @@ export class DurableQueue {
         }
         ok = true;
         return first;
+      } catch (e) {
+        this.#takeBack();
+        throw e;
       } finally {
         this.#leave(ok);
       }
@@ -516,6 +539,7 @@ export class DurableQueue {
       this.#deleteAt(segment, first - segment.base);
       this.#flushDeletes(segment, first - segment.base, first - segment.base + 1);
       this.#advanceFirst();
+      this.#floorAfterRemoval();
       this.#stats.shifts++;
       return item;
     });
@@ -554,6 +578,7 @@ export class DurableQueue {
         out.push(item);
       }
       for (const [segment, [from, to]] of touched) this.#flushDeletes(segment, from, to);
+      if (out.length > 0) this.#floorAfterRemoval();
       this.#stats.shifts += out.length;
       return out;
     });
@@ -592,6 +617,7 @@ export class DurableQueue {
       if (deleted === 0) return 0;
       for (const [segment, [from, to]] of touched) if (!segment.closed) this.#flushDeletes(segment, from, to);
       this.#advanceFirst();
+      this.#floorAfterRemoval();
       this.#stats.deletes += deleted;
       return deleted;
     });
@@ -612,7 +638,7 @@ export class DurableQueue {
       }
       if (until <= this.#state[F_FIRST]!) return;
       this.#dirty();
-      this.#writeFloors(until, next);
+      this.#raiseFloors({ first: until });
       for (const segment of [...this.#segments]) {
         if (segment.base >= until) break;
         const end = Math.min(segment.base + segment.written, until);
@@ -643,9 +669,7 @@ export class DurableQueue {
     if (typeof name !== "string" || !NAME_PATTERN.test(name)) {
       throw invalid(`reader name must be 1-64 letters, digits, "_", "." or "-" (not starting with "." or "-"), got ${JSON.stringify(name)}`);
     }
-    const reader = new QueueReader(name, this.#readerHost());
-    this.#readers.add(reader);
-    return reader;
+    return new QueueReader(name, this.#readerHost());
   }
 
   /** Counters for metrics, all numbers. */
@@ -666,12 +690,19 @@ export class DurableQueue {
     return this.#closed;
   }
 
-  /** Release every mapping, file and reader. Idempotent; later calls throw `ERR_CLOSED`. */
+  /**
+   * Release every mapping, file and reader. Idempotent; later calls throw `ERR_CLOSED`.
+   * A writable handle first raises the crash-safe floors to what the queue holds, when it
+   * can take the lock without waiting (see recovery.ts: damage to the index below them is
+   * then `ERR_CORRUPT`, never items rebuilt or lost).
+   */
   close(): void {
     if (this.#closed) return;
+    this.#floorsAtClose();
     this.#closed = true;
-    for (const reader of this.#readers) reader.close();
-    this.#readers.clear();
+    this.#waiter?.close(); // every follower's wait ends; their loops see the queue closed
+    if (this.#counted !== 0 && this.#wakeMap?.isOpen) Atomics.sub(this.#wakeWords, W_WAITERS, this.#counted);
+    this.#counted = 0;
     for (const segment of this.#segments) segment.close();
     this.#segments = [];
     this.#last = undefined;
@@ -906,6 +937,58 @@ export class DurableQueue {
     this.#stageSegment = undefined;
   }
 
+  /**
+   * After an append call failed: take back what it wrote, so that it committed none of its
+   * items (all or nothing, also for this handle and any other that reads the files). Its
+   * items are the entries at or past the committed `next`, which only a call that
+   * completes moves: segments it created go; in the segment before them its entries are
+   * cleared, the counters wound back, and its first record's header zeroed so that
+   * recovery's walk over the records stops there. The dirty word is then cleared. If this
+   * fails too, the word stays set and the next call recovers.
+   */
+  #takeBack(): void {
+    if (this.#words[W_DIRTY] === 0) return; // failed before writing anything
+    try {
+      this.#stageLen = 0; // staged records are dropped, not written
+      const committed = this.#state[F_NEXT]!;
+      const segments = this.#segments;
+      let removed = false;
+      while (segments.length > 0 && segments[segments.length - 1]!.base >= committed) {
+        const segment = segments.pop()!;
+        removeFile(segment.dataPath);
+        removeFile(segment.indexPath);
+        segment.close();
+        removed = true;
+      }
+      const tail = segments[segments.length - 1];
+      const from = tail === undefined ? 0 : committed - tail.base;
+      if (tail !== undefined && from < tail.limit && !tail.isBlank(from)) {
+        const firstRecord = tail.offset(from) - RECORD_HEADER;
+        let pos = from;
+        for (; pos < tail.limit && !tail.isBlank(pos); pos++) {
+          if (pos < tail.written && tail.isLive(pos)) {
+            tail.live -= 1;
+            tail.liveBytes -= tail.length(pos);
+          }
+          tail.clearEntry(pos);
+        }
+        tail.eraseRecord(firstRecord);
+        tail.written = from;
+        tail.dataEnd = firstRecord;
+        if (this.syncMode !== "none") {
+          tail.syncEntries(from, pos);
+          tail.syncData(firstRecord, firstRecord + RECORD_HEADER);
+        }
+      }
+      this.#last = tail;
+      this.#listChanged();
+      if (removed) this.#segGen = Atomics.add(this.#words, W_SEGGEN, 1) + 1;
+      Atomics.store(this.#words, W_DIRTY, 0);
+    } catch {
+      // the dirty word stays set: the next call (or open) recovers from the files
+    }
+  }
+
   #publishAppends(first: number, count: number, bytes: number): void {
     const state = this.#state;
     state[F_NEXT] = first + count;
@@ -915,6 +998,9 @@ export class DurableQueue {
   }
 
   #createSegment(base: number): Segment {
+    // What the previous segments hold is complete: raise the floors to it (the items of a
+    // call in progress are not counted yet, so a call that fails can still take them back).
+    this.#raiseFloors();
     this.#last?.releaseWriter();
     const segment = Segment.create(this.dir, this.prefix, base, this.#geometry, this.syncMode !== "none");
     this.#segments.push(segment);
@@ -942,12 +1028,14 @@ export class DurableQueue {
 
   /**
    * Remove a segment's files. The floors go to disk first, so that `next` survives even
-   * when this was the last segment.
+   * when this was the last segment; then the data file, then the index: a removal cut
+   * short leaves an index of removed items (recovery finishes it), never data without
+   * its index (which recovery refuses as damage).
    */
   #removeSegment(segment: Segment): void {
-    this.#writeFloors(undefined, this.#state[F_NEXT]!);
-    removeFile(segment.indexPath);
+    this.#raiseFloors();
     removeFile(segment.dataPath);
+    removeFile(segment.indexPath);
     segment.close();
     const i = this.#segments.indexOf(segment);
     if (i >= 0) this.#segments.splice(i, 1);
@@ -995,22 +1083,93 @@ export class DurableQueue {
     throw new OffheapError("ERR_CORRUPT", `${path}: ${problem}`, { path });
   }
 
+  /**
+   * For a read-only open, which uses the shared state instead of recomputing it: every
+   * segment's data file must be there and readable, and — while no writer is mid-call —
+   * the shared state and each segment's live area must be what the index entries say
+   * (those are checksummed; the state is not). So a damaged `first`, `next` or count, or
+   * damaged entries, are `ERR_CORRUPT` here, never items silently hidden. A writer busy
+   * the whole time leaves the state unchecked: its own open recomputed it.
+   */
+  #checkAgainstIndex(): void {
+    for (const segment of [...this.#segments]) {
+      try {
+        segment.probeData();
+      } catch (e) {
+        // Removed items only, and the data file gone: a removal a crash cut short.
+        if (!isNotFound(e)) throw e;
+        if (!holdsNothing(segment)) {
+          throw new OffheapError("ERR_CORRUPT", `${segment.dataPath} is missing, but its index ${segment.indexPath} lists items`, { path: segment.dataPath, cause: e });
+        }
+        segment.close();
+        this.#segments.splice(this.#segments.indexOf(segment), 1);
+        this.#last = this.#segments[this.#segments.length - 1];
+        this.#listChanged();
+      }
+    }
+    const words = this.#words;
+    const state = this.#state;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (attempt > 0) Bun.sleepSync(1);
+      const changes = words[W_CHANGES];
+      if (words[W_DIRTY] !== 0) continue;
+      if (words[W_SEGGEN] !== this.#segGen) this.#relist();
+      const [firstFloor, nextFloor] = this.#readFloors();
+      const derived = deriveState(this.#segments, firstFloor, nextFloor);
+      const stored = { first: state[F_FIRST]!, next: state[F_NEXT]!, count: state[F_COUNT]!, bytes: state[F_BYTES]! };
+      const areas = this.#segments.map((s) => ({ written: s.written, live: s.live, liveBytes: s.liveBytes, dataEnd: s.dataEnd }));
+      if (words[W_DIRTY] !== 0 || words[W_CHANGES] !== changes) continue; // a writer moved meanwhile
+      const problem = stateProblem(derived, stored, areas, this.#segments);
+      if (problem !== undefined) {
+        const path = join(this.dir, dirFileName(this.prefix));
+        throw new OffheapError("ERR_CORRUPT", `${path}: ${problem}`, { path });
+      }
+      return;
+    }
+  }
+
   #readFloors(): [number, number, number] {
-    const snapshot = FLOORS.read(this.#dirBytes, join(this.dir, dirFileName(this.prefix)));
+    const snapshot = this.#floorsSnapshot();
     return snapshot === undefined ? [0, 0, 0] : [snapshot.values[0]!, snapshot.values[1]!, snapshot.values[2]!];
   }
 
+  /**
+   * The floors, checked; the copy this handle last read or wrote when nobody wrote since
+   * (the floors are raised on every removal: a full read each time would cost more than
+   * the removal).
+   */
+  #floorsSnapshot(): CounterSnapshot | undefined {
+    const cached = this.#floors;
+    if (cached !== undefined && FLOORS.newestSeq(this.#dirView) === cached.seq) return cached;
+    this.#floors = FLOORS.read(this.#dirBytes, join(this.dir, dirFileName(this.prefix)));
+    return this.#floors;
+  }
+
   /** Raise the crash-safe floors (and the epoch) and flush them unless `sync: "none"`. */
-  #writeFloors(first: number | undefined, next: number, epoch?: number): void {
-    const path = join(this.dir, dirFileName(this.prefix));
-    const snapshot = FLOORS.read(this.#dirBytes, path);
+  /**
+   * After items were removed, with a sync mode: raise the first floor to `first`, so that
+   * shifted items stay gone even if their entries are damaged while this writer runs
+   * (recovery marks everything below the floor deleted). That needs no flush first, so the
+   * floors are only stored (they reach the disk with the next flush, after the deletes'
+   * own). Next to the call's flush this costs nothing; without a sync mode it would be a
+   * third of a shift, so there the floors rise at rollover, removal, truncate and close.
+   */
+  #floorAfterRemoval(): void {
+    if (this.syncMode !== "none") this.#writeFloors(this.#state[F_FIRST]!, 0, undefined, false);
+  }
+
+  #writeFloors(first: number | undefined, next: number, epoch?: number, flush = true): void {
+    const snapshot = this.#floorsSnapshot();
     const [oldFirst, oldNext, oldEpoch] = snapshot === undefined ? [0, 0, 0] : [snapshot.values[0]!, snapshot.values[1]!, snapshot.values[2]!];
     const newFirst = Math.max(oldFirst, first ?? 0);
     const newNext = Math.max(oldNext, next);
     const newEpoch = Math.max(oldEpoch, epoch ?? 0);
     if (newFirst === oldFirst && newNext === oldNext && newEpoch === oldEpoch && snapshot !== undefined) return;
-    FLOORS.write(this.#dirBytes, (snapshot?.seq ?? 0) + 1, [newFirst, newNext, newEpoch]);
-    if (this.syncMode !== "none") this.#dirMap.sync(FLOORS.offset, FLOORS.size);
+    const values = [newFirst, newNext, newEpoch];
+    const seq = (snapshot?.seq ?? 0) + 1;
+    FLOORS.write(this.#dirBytes, seq, values, this.#dirView);
+    this.#floors = { seq, values };
+    if (flush && this.syncMode !== "none") this.#dirMap.sync(FLOORS.offset, FLOORS.size);
   }
 
   /** Move `first` forward past items that are no longer live. */
@@ -1150,133 +1309,164 @@ export class DurableQueue {
   }
 
   /**
-   * Rebuild the shared state from the files (under the lock): drop a torn tail, clear
-   * stale entries, recount, and remove segments with nothing live.
+   * Rebuild the shared state from the files (under the lock): see recovery.ts. Every file
+   * is read and judged first; a queue that can't be read throws with every file as it was.
+   * Then: lost entries are rebuilt, a torn tail dropped, stale entries cleared, the counts
+   * recomputed, segments with nothing live removed, and the floors raised to what the
+   * index now holds.
    */
   #recover(): void {
     this.#stats.recoveries++;
     for (const segment of this.#segments) segment.close();
     this.#segments = [];
+    this.#last = undefined;
     this.#listChanged();
-    const names = listDir(this.dir);
-    const idx = new Set<number>();
-    const dat = new Set<number>();
-    for (const name of names) {
-      if (name.startsWith(`${this.prefix}-`) && name.includes(".tmp-")) {
-        removeFile(join(this.dir, name)); // a segment half made by a process that died holding the lock
-        continue;
-      }
-      const parsed = parseSegmentName(this.prefix, name);
-      if (parsed === undefined) continue;
-      (parsed.ext === "idx" ? idx : dat).add(parsed.base);
+    const [firstFloor, nextFloor, lastEpoch] = this.#readFloors();
+    const plan = planRecovery(this.dir, this.prefix, this.#geometry, nextFloor);
+    // Decided: from here on the files change.
+    for (const path of plan.remove) removeFile(path);
+    for (const orphan of plan.orphans) {
+      removeFile(orphan.indexPath);
+      orphan.close();
     }
-    for (const base of dat) {
-      if (!idx.has(base)) removeFile(join(this.dir, `${this.prefix}-${String(base).padStart(16, "0")}.dat`));
-    }
-    const segments: Segment[] = [];
-    try {
-      for (const base of [...idx].sort((a, b) => a - b)) segments.push(Segment.open(this.dir, this.prefix, base, this.#geometry, false));
-    } catch (e) {
-      for (const s of segments) s.close();
-      throw e;
-    }
+    const segments = plan.plans.map((p) => p.segment);
     this.#segments = segments;
     this.#last = segments[segments.length - 1];
     this.#listChanged();
-    const [firstFloor, nextFloor, lastEpoch] = this.#readFloors();
-    // Records written from now on carry a higher epoch than anything a dead writer left.
-    const epoch = Math.min(lastEpoch + 1, 0xffffffff);
-    this.#writeFloors(undefined, nextFloor, epoch);
-    this.#state[F_EPOCH] = epoch;
     let next = nextFloor;
     let count = 0;
     let bytes = 0;
-    for (let k = 0; k < segments.length; k++) {
-      const segment = segments[k]!;
-      const following = segments[k + 1];
-      const room = following === undefined ? segment.limit : Math.min(segment.limit, following.base - segment.base);
-      let written = 0;
-      while (written < room && segment.entryOk(written)) written++;
-      // A crash leaves an entry's flags word either unset or whole (it is stored last, in
-      // one store): one that is set but fails its check was damaged, not torn, unless the
-      // file was cut through it (the entry is then rebuilt from its record, like a torn one).
-      if (segment.damaged(written) && written < segment.whole) {
-        throw new OffheapError("ERR_CORRUPT", `${segment.indexPath}: entry ${written} (item ${segment.base + written}) is damaged: its check does not match its offset, length, CRC and flags`, { path: segment.indexPath });
-      }
-      if (following === undefined) {
-        // The tail: drop entries whose data never fully reached the file.
-        while (written > 0 && segment.isLive(written - 1) && segment.check(written - 1) !== undefined) written--;
-      }
-      // Rebuild entries a crash lost from the self-describing records that follow.
-      let at = written > 0 ? segment.offset(written - 1) + segment.length(written - 1) : DATA_START;
-      let minEpoch = written > 0 ? segment.recordEpoch(segment.offset(written - 1)) : 0;
-      while (written < room) {
-        const record = segment.readRecord(at, written, minEpoch);
-        if (record === undefined) break;
-        segment.writeEntry(written, at + RECORD_HEADER, record.length, record.crc);
-        written++;
-        at += RECORD_HEADER + record.length;
-        minEpoch = record.epoch;
-      }
-      for (let pos = written; pos < segment.limit && !segment.isBlank(pos); pos++) segment.clearEntry(pos);
-      let live = 0;
-      let liveBytes = 0;
-      let dataEnd = DATA_START;
-      const words = segment.words;
-      for (let pos = 0; pos < written; pos++) {
-        const w = 32 + pos * 4;
-        const end = words[w]! + words[w + 1]!;
-        if (end > dataEnd && end <= this.segmentBytes) dataEnd = end;
-        if (!segment.isLive(pos)) continue;
-        if (segment.base + pos < firstFloor) {
-          segment.markDeleted(pos);
-          continue;
-        }
-        live++;
-        liveBytes += words[w + 1]!;
-      }
-      segment.written = written;
-      segment.live = live;
-      segment.liveBytes = liveBytes;
-      segment.dataEnd = dataEnd;
-      count += live;
-      bytes += liveBytes;
-      next = Math.max(next, segment.base + written);
+    for (const p of plan.plans) {
+      applySegmentPlan(p);
+      const counts = countSegment(p.segment, p.written, firstFloor, true);
+      p.segment.written = p.written;
+      p.segment.live = counts.live;
+      p.segment.liveBytes = counts.liveBytes;
+      p.segment.dataEnd = counts.dataEnd;
+      count += counts.live;
+      bytes += counts.liveBytes;
+      next = Math.max(next, p.segment.base + p.written);
     }
+    // Records written from now on carry a higher epoch than anything a dead writer left.
+    const epoch = Math.min(lastEpoch + 1, 0xffffffff);
     const state = this.#state;
+    state[F_EPOCH] = epoch;
     state[F_NEXT] = next;
     state[F_COUNT] = count;
     state[F_BYTES] = bytes;
     state[F_FIRST] = Math.min(Math.max(firstFloor, segments[0]?.base ?? next), next);
     for (const segment of [...segments]) if (segment.live <= 0) this.#removeSegment(segment);
     this.#advanceFirst();
-    if (this.syncMode !== "none") for (const segment of this.#segments) segment.syncEntries(0, segment.written);
+    this.#raiseFloors({ epoch });
     this.#segGen = Atomics.add(this.#words, W_SEGGEN, 1) + 1;
     Atomics.store(this.#words, W_DIRTY, 0);
     Atomics.add(this.#words, W_CHANGES, 1);
     this.#wake();
   }
 
+  /**
+   * Raise the crash-safe floors to the current first and next (under the lock, with no
+   * mutation half done): from here on, every item below `next` has its entry in the index
+   * (flushed first, with a sync mode), which recovery then requires (see recovery.ts).
+   */
+  #raiseFloors(options: { first?: number; epoch?: number } = {}): void {
+    if (this.syncMode !== "none") for (const segment of this.#segments) segment.syncEntries(0, segment.written);
+    this.#writeFloors(options.first ?? this.#state[F_FIRST]!, this.#state[F_NEXT]!, options.epoch);
+  }
+
+  /** Best effort: a lock another process holds, or a failure, leaves the floors lower (still safe). */
+  #floorsAtClose(): void {
+    if (this.readonly || this.#lock === undefined || !this.#dirMap.isOpen) return;
+    let locked = this.exclusive;
+    try {
+      if (!locked) {
+        this.#lock.tryLock();
+        locked = true;
+      }
+      if (this.#words[W_DIRTY] !== 0) return; // a call died halfway: the next open recovers
+      if (this.#words[W_SEGGEN] !== this.#segGen) this.#relist();
+      this.#raiseFloors();
+    } catch {
+      // not raised: the floors stay where they were
+    } finally {
+      if (locked && !this.exclusive) this.#lock.unlock();
+    }
+  }
+
   #readerHost(): ReaderHost {
     return {
       dir: this.dir,
       prefix: this.prefix,
-      mapping: this.#dirMap,
-      changesOffset: DIR_CHANGES,
+      readonly: this.readonly,
       check: () => this.#check(),
       isClosed: () => this.#closed,
       changes: () => this.#words[W_CHANGES]!,
       first: () => this.#state[F_FIRST]!,
       next: () => this.#state[F_NEXT]!,
       get: (index) => this.get(index),
-      forget: (reader) => this.#readers.delete(reader),
-      addWaiter: (delta) => {
-        if (this.#wakeMap === undefined) return true; // producers wake unconditionally
-        if (!this.#wakeWritable || !this.#wakeMap.isOpen) return false;
-        Atomics.add(this.#wakeWords, W_WAITERS, delta);
-        return true;
-      },
+      waitForChange: (seen, pollMs) => this.#waitForChange(seen, pollMs),
     };
+  }
+
+  /**
+   * Wait until the change counter moves from `seen` (producers bump it and wake its futex),
+   * `pollMs` passed, or the queue closes. The follower is counted in the wake file only
+   * while it waits, so that producers make the wake-up call only when someone waits and a
+   * follower that is dropped leaves no count behind.
+   */
+  async #waitForChange(seen: number, pollMs: number): Promise<void> {
+    if (this.#closed) return;
+    const counted = this.#countWaiter(1);
+    try {
+      // Counted first, checked second: a producer that changes it after this sees the count.
+      if (this.#words[W_CHANGES] !== seen) return;
+      this.#waiter ??= new FutexWaiter();
+      await this.#waiter.wait(this.#dirMap, DIR_CHANGES, seen, counted ? pollMs : Math.min(pollMs, 20));
+    } finally {
+      if (counted && !this.#closed) this.#countWaiter(-1);
+    }
+  }
+
+  /** Count a follower in (+1) or out (-1); false when it cannot be counted (then poll quickly). */
+  #countWaiter(delta: 1 | -1): boolean {
+    if (this.#wakeMap === undefined) return true; // producers wake unconditionally
+    if (!this.#wakeWritable || !this.#wakeMap.isOpen) return false;
+    Atomics.add(this.#wakeWords, W_WAITERS, delta);
+    this.#counted += delta;
+    return true;
   }
 }
 
+/**
+ * What differs between the shared state (and segment live areas) a read-only open found
+ * and what the index entries say, or `undefined`. With damaged entries among them, only
+ * what they can't change is compared: next, each segment's entries, and that no item
+ * known live lies below `first`.
+ */
+function stateProblem(
+  derived: DerivedState,
+  stored: { first: number; next: number; count: number; bytes: number },
+  areas: ReadonlyArray<{ written: number; live: number; liveBytes: number; dataEnd: number }>,
+  segments: readonly Segment[],
+): string | undefined {
+  const found = (what: string, value: number, expected: number | string) => `the shared state says ${what} is ${value}, but the index files say ${expected}`;
+  if (stored.next !== derived.next) return found("next", stored.next, derived.next);
+  for (let k = 0; k < segments.length; k++) {
+    const a = areas[k]!;
+    const d = derived.segments[k]!;
+    const where = `segment ${segments[k]!.base}`;
+    if (a.written !== d.written) return `${where}: its live area says ${a.written} entries written, but it holds ${d.written}`;
+    if (derived.damaged > 0) continue;
+    if (a.live !== d.live || a.liveBytes !== d.liveBytes || a.dataEnd !== d.dataEnd) {
+      return `${where}: its live area says ${a.live} live items, ${a.liveBytes} bytes, data to ${a.dataEnd}; its entries say ${d.live}, ${d.liveBytes}, ${d.dataEnd}`;
+    }
+  }
+  if (derived.damaged > 0) {
+    if (stored.first > derived.firstKnownLive) return found("first", stored.first, `at most ${derived.firstKnownLive}`);
+    return undefined;
+  }
+  if (stored.first !== derived.first) return found("first", stored.first, derived.first);
+  if (stored.count !== derived.count) return found("the item count", stored.count, derived.count);
+  if (stored.bytes !== derived.bytes) return found("the byte count", stored.bytes, derived.bytes);
+  return undefined;
+}

@@ -3,12 +3,18 @@
  * without consuming them; its position lives in its own small file (two alternating
  * copies with a sequence number and CRC), so a crash during `commit()` leaves either the
  * old or the new position.
+ *
+ * A reader holds no file descriptor: the position file is read once, when the reader is
+ * made, and opened again only for the write of each `commit()`. So readers cost nothing
+ * to keep around or drop, and a reader works on a read-only filesystem or through a
+ * read-only handle as far as it can: it reads (from a committed position, or the oldest
+ * item) and only `commit()` fails where the file can't be written.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { File, FutexWaiter, type Mapping } from "../../ffi/index.ts";
+import { File } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { CounterBlock, decodeHeader, encodeHeader } from "../format.ts";
+import { CounterBlock, crc32, decodeHeader, encodeHeader } from "../format.ts";
 import { publishFile } from "./fsops.ts";
 import { HEADER_ROOM, READER_SPEC, readerFileName } from "./layout.ts";
 
@@ -16,18 +22,19 @@ import { HEADER_ROOM, READER_SPEC, readerFileName } from "./layout.ts";
 export interface ReaderHost {
   dir: string;
   prefix: string;
-  /** The directory file's mapping and the futex word bumped on every change. */
-  mapping: Mapping;
-  changesOffset: number;
+  /** Whether the queue handle is read-only (then the reader's file is only made when it can be). */
+  readonly: boolean;
   check(): void;
   isClosed(): boolean;
   changes(): number;
   first(): number;
   next(): number;
   get(index: number): Uint8Array | undefined;
-  forget(reader: QueueReader): void;
-  /** Count a follower in (+1) or out (-1); false when it cannot be counted (then poll quickly). */
-  addWaiter(delta: 1 | -1): boolean;
+  /**
+   * Wait (on the handle's one futex waiter) until the change counter moves from `seen`,
+   * or `pollMs` passed, or the queue closes. Followers are counted in only meanwhile.
+   */
+  waitForChange(seen: number, pollMs: number): Promise<void>;
 }
 
 /** One item a reader returns. */
@@ -47,6 +54,11 @@ export interface FollowOptions {
 const POSITION = new CounterBlock(HEADER_ROOM, 1);
 const FILE_BYTES = HEADER_ROOM + POSITION.size;
 
+/** The header's `reserved` field holds this of the reader's name (0 in files made before it did). */
+function nameTag(name: string): number {
+  return (crc32(new TextEncoder().encode(name)) >>> 0) + 1;
+}
+
 /**
  * A durable cursor. Get one with `queue.reader(name)`.
  *
@@ -63,37 +75,54 @@ export class QueueReader {
   /** Path of the position file. */
   readonly path: string;
   #host: ReaderHost;
-  #file: File;
   #block = new Uint8Array(FILE_BYTES);
   #seq: number;
   #position: number;
   #closed = false;
-  #waiters = new Set<FutexWaiter>();
+  /** Resolves when this reader is closed: ends its follow loops' waits at once. */
+  #stopped: Promise<void>;
+  #stop!: () => void;
 
   /** @internal Use `queue.reader(name)`. */
   constructor(name: string, host: ReaderHost) {
     this.name = name;
     this.#host = host;
     this.path = join(host.dir, readerFileName(host.prefix, name));
-    const header = encodeHeader(READER_SPEC, { reserved: 0 });
-    const fresh = new Uint8Array(FILE_BYTES);
-    fresh.set(header);
-    POSITION.write(fresh, 1, [host.first()]);
-    if (!existsSync(this.path)) publishFile(host.dir, readerFileName(host.prefix, name), fresh, FILE_BYTES, true);
-    this.#file = File.open(this.path);
-    try {
-      const got = this.#file.read(this.#block, 0);
-      decodeHeader(READER_SPEC, this.#block.subarray(0, Math.min(got, HEADER_ROOM)), this.path);
-      if (got < FILE_BYTES) {
-        throw new OffheapError("ERR_CORRUPT", `${this.path}: reader file cut short: expected ${FILE_BYTES} bytes, found ${got}`, { path: this.path });
+    this.#stopped = new Promise<void>((resolve) => {
+      this.#stop = resolve;
+    });
+    if (!existsSync(this.path)) {
+      try {
+        this.#create(host.first());
+      } catch (e) {
+        if (!host.readonly) throw e; // a read-only handle reads on; commit() will say why it can't
       }
-      const snapshot = POSITION.read(this.#block, this.path);
-      this.#seq = snapshot?.seq ?? 0;
-      this.#position = snapshot?.values[0] ?? host.first();
-    } catch (e) {
-      this.#file.close();
-      throw e;
     }
+    const snapshot = existsSync(this.path) ? this.#load() : undefined;
+    this.#seq = snapshot?.seq ?? 0;
+    this.#position = snapshot?.values[0] ?? host.first();
+  }
+
+  /** Make the position file, holding `position`. */
+  #create(position: number): void {
+    const fresh = new Uint8Array(FILE_BYTES);
+    fresh.set(encodeHeader(READER_SPEC, { reserved: nameTag(this.name) }));
+    POSITION.write(fresh, 1, [position]);
+    publishFile(this.#host.dir, readerFileName(this.#host.prefix, this.name), fresh, FILE_BYTES, true);
+  }
+
+  /** Read and check the position file; the file is closed again at once. */
+  #load() {
+    using file = File.open(this.path, { readonly: true });
+    const got = file.read(this.#block, 0);
+    const header = decodeHeader(READER_SPEC, this.#block.subarray(0, Math.min(got, HEADER_ROOM)), this.path);
+    if (header.reserved !== 0 && header.reserved !== nameTag(this.name)) {
+      throw new OffheapError("ERR_CORRUPT", `${this.path}: the position file belongs to another reader (a file swapped or copied over it)`, { path: this.path });
+    }
+    if (got !== FILE_BYTES) {
+      throw new OffheapError("ERR_CORRUPT", `${this.path}: reader file is ${got} bytes, expected ${FILE_BYTES}`, { path: this.path });
+    }
+    return POSITION.read(this.#block, this.path);
   }
 
   /** The index this reader reads next (committed or not). */
@@ -135,14 +164,19 @@ export class QueueReader {
     return undefined;
   }
 
-  /** Make the current position durable (written to the copy not holding the newest, then fdatasync). */
+  /**
+   * Make the current position durable (written to the copy not holding the newest, then
+   * fdatasync). `ERR_SYSTEM` where the file can't be written (a read-only filesystem).
+   */
   commit(): void {
     this.#check();
+    if (!existsSync(this.path)) this.#create(this.#position);
     const seq = this.#seq + 1;
     const copy = POSITION.write(this.#block, seq, [this.#position]);
     const [start, end] = POSITION.copyRange(copy);
-    this.#file.write(this.#block.subarray(start, end), start);
-    this.#file.datasync();
+    using file = File.open(this.path);
+    file.write(this.#block.subarray(start, end), start);
+    file.datasync();
     this.#seq = seq;
   }
 
@@ -150,50 +184,44 @@ export class QueueReader {
    * Items as they arrive, starting at {@link position}: yields what is there, then waits
    * (on a futex word the producers bump, without spinning) for more. Ends when `signal`
    * aborts or the queue or reader is closed. Positions are not committed automatically.
+   * Between items it holds nothing, so an iterator dropped without `return()` leaks nothing.
    */
   async *follow(options: FollowOptions = {}): AsyncGenerator<QueueItem, void, undefined> {
     this.#check();
     const signal = options.signal;
-    const counted = this.#host.addWaiter(1);
-    const pollMs = counted ? (options.pollMs ?? 1000) : Math.min(options.pollMs ?? 1000, 20);
-    const waiter = new FutexWaiter();
-    this.#waiters.add(waiter);
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<void>((resolve) => {
-      onAbort = () => {
-        waiter.close();
-        resolve();
-      };
-      if (signal?.aborted) resolve();
-      else signal?.addEventListener("abort", onAbort, { once: true });
-    });
-    try {
-      for (;;) {
-        if (signal?.aborted || this.#closed || this.#host.isClosed()) return;
-        const seen = this.#host.changes();
-        const item = this.next();
-        if (item !== undefined) {
-          yield item;
-          continue;
-        }
-        await Promise.race([waiter.wait(this.#host.mapping, this.#host.changesOffset, seen, pollMs), aborted]);
+    const pollMs = options.pollMs ?? 1000;
+    for (;;) {
+      if (signal?.aborted || this.#closed || this.#host.isClosed()) return;
+      const seen = this.#host.changes();
+      const item = this.next();
+      if (item !== undefined) {
+        yield item;
+        continue;
       }
-    } finally {
-      if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
-      waiter.close();
-      this.#waiters.delete(waiter);
-      if (counted && !this.#host.isClosed()) this.#host.addWaiter(-1);
+      await this.#waitOrStop(seen, pollMs, signal);
     }
   }
 
-  /** Close the position file and end any follow loop. Idempotent. Does not commit. */
+  /** A change, a timeout, an abort of `signal`, or this reader closing, whichever is first. */
+  #waitOrStop(seen: number, pollMs: number, signal: AbortSignal | undefined): Promise<void> {
+    const wait = this.#host.waitForChange(seen, pollMs);
+    if (signal === undefined) return Promise.race([wait, this.#stopped]);
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      signal.addEventListener("abort", done, { once: true });
+      if (signal.aborted) done();
+      Promise.race([wait, this.#stopped]).then(done, done);
+    });
+  }
+
+  /** End any follow loop of this reader. Idempotent. Does not commit. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const waiter of this.#waiters) waiter.close();
-    this.#waiters.clear();
-    this.#file.close();
-    this.#host.forget(this);
+    this.#stop();
   }
 
   [Symbol.dispose](): void {

@@ -4,12 +4,17 @@
  * The index is mapped (not read into the heap), so reading item n is one entry lookup and
  * one copy, whatever the size of the queue. File descriptors are closed right after
  * mapping: a queue with many segments holds mappings, not open files.
+ *
+ * Both files are created at their full size, allocated, and never resized; a file of any
+ * other size was cut or grown by something else and is `ERR_CORRUPT` (never grown back,
+ * never mapped for writing: a store past the end of a file is SIGBUS). A file that can't
+ * be opened or mapped is an `ERR_SYSTEM` error, never read as "no items".
  */
 import { join } from "node:path";
-import { File, Mapping } from "../../ffi/index.ts";
+import { File, Mapping, allocate } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { crc32, decodeHeader, encodeHeader, headerBytes } from "../format.ts";
-import { publishFile } from "./fsops.ts";
+import { publishFile, removeFile } from "./fsops.ts";
 import {
   DATA_SPEC,
   DATA_START,
@@ -60,6 +65,14 @@ function corrupt(path: string, message: string): OffheapError {
   return new OffheapError("ERR_CORRUPT", `${path}: ${message}`, { path });
 }
 
+/** Queue files never change size: any other size means something else cut or grew it. */
+function checkSize(file: File, expected: number, what: string): void {
+  const size = file.size;
+  if (size !== expected) {
+    throw corrupt(file.path, `${what} file is ${size} bytes, expected ${expected}: it was ${size < expected ? "cut short" : "grown"} by something else`);
+  }
+}
+
 /** A mapped segment. Entry words and the live area are read straight from the mapping. */
 export class Segment {
   readonly base: number;
@@ -67,10 +80,8 @@ export class Segment {
   readonly dataPath: string;
   readonly readonly: boolean;
   readonly geometry: SegmentGeometry;
-  /** Entry positions this mapping can see (less than segmentItems if the file was cut short). */
+  /** Entry positions in the index file (segmentItems: the file is never shorter). */
   readonly limit: number;
-  /** Entries wholly inside the index file as found at open (fewer than segmentItems if it was cut short). */
-  readonly whole: number;
   #index: Mapping;
   #words: Uint32Array;
   #live: Float64Array;
@@ -79,19 +90,16 @@ export class Segment {
   #dataView: DataView | undefined;
   #writer: File | undefined;
 
-  private constructor(base: number, dir: string, prefix: string, geometry: SegmentGeometry, readonly: boolean, index: Mapping, foundBytes: number) {
+  private constructor(base: number, dir: string, prefix: string, geometry: SegmentGeometry, readonly: boolean, index: Mapping) {
     this.base = base;
     this.indexPath = join(dir, segmentFileName(prefix, base, "idx"));
     this.dataPath = join(dir, segmentFileName(prefix, base, "dat"));
     this.geometry = geometry;
     this.readonly = readonly;
     this.#index = index;
-    const length = index.length;
-    this.limit = length >= IDX_ENTRIES ? Math.min(geometry.segmentItems, Math.floor((length - IDX_ENTRIES) / ENTRY_BYTES)) : 0;
-    this.whole = foundBytes >= IDX_ENTRIES ? Math.min(geometry.segmentItems, Math.floor((foundBytes - IDX_ENTRIES) / ENTRY_BYTES)) : 0;
-    this.#words = new Uint32Array(index.buffer, 0, Math.floor(length / 4));
-    // A file cut into its live area gets a private zeroed one: nothing reads past the mapping.
-    this.#live = length >= IDX_ENTRIES ? new Float64Array(index.buffer, 0, IDX_ENTRIES / 8) : new Float64Array(IDX_ENTRIES / 8);
+    this.limit = geometry.segmentItems;
+    this.#words = new Uint32Array(index.buffer, 0, index.length >>> 2);
+    this.#live = new Float64Array(index.buffer, 0, IDX_ENTRIES / 8);
   }
 
   /**
@@ -102,7 +110,12 @@ export class Segment {
     const dataHeader = encodeHeader(DATA_SPEC, { base, segmentBytes: geometry.segmentBytes });
     publishFile(dir, segmentFileName(prefix, base, "dat"), dataHeader, geometry.segmentBytes, durable, true);
     const indexHeader = encodeHeader(INDEX_SPEC, { base, ...geometry });
-    publishFile(dir, segmentFileName(prefix, base, "idx"), indexHeader, indexFileBytes(geometry.segmentItems), durable, true);
+    try {
+      publishFile(dir, segmentFileName(prefix, base, "idx"), indexHeader, indexFileBytes(geometry.segmentItems), durable, true);
+    } catch (e) {
+      removeFile(join(dir, segmentFileName(prefix, base, "dat"))); // holds nothing yet
+      throw e;
+    }
     const segment = Segment.open(dir, prefix, base, geometry, false);
     segment.dataEnd = DATA_START;
     return segment;
@@ -110,8 +123,7 @@ export class Segment {
 
   /**
    * Map the index file of the segment at `base`. Throws `ERR_FORMAT`/`ERR_CORRUPT` for a
-   * bad header. A writable open grows a file that was cut short back to full size (the
-   * missing entries read as absent); a read-only one maps what is there.
+   * bad header or a file of the wrong size, `ERR_SYSTEM` when it can't be opened or mapped.
    */
   static open(dir: string, prefix: string, base: number, geometry: SegmentGeometry, readonly: boolean): Segment {
     const path = join(dir, segmentFileName(prefix, base, "idx"));
@@ -127,15 +139,12 @@ export class Segment {
             `expected base ${base}, ${geometry.segmentItems} items, ${geometry.segmentBytes} bytes`,
         );
       }
-      const full = indexFileBytes(geometry.segmentItems);
-      const found = file.size;
-      let size = found;
-      if (size < full && !readonly) {
-        file.truncate(full);
-        size = full;
-      }
-      const index = Mapping.file(file, { length: Math.min(size, full), readonly });
-      const segment = new Segment(base, dir, prefix, geometry, readonly, index, found);
+      checkSize(file, indexFileBytes(geometry.segmentItems), "index");
+      // Files this version made are allocated already (a no-op); older ones had holes,
+      // which a store on a full disk would fault on: ENOSPC now instead.
+      if (!readonly) allocate(file, 0, indexFileBytes(geometry.segmentItems), { keepData: true });
+      const index = Mapping.file(file, { length: indexFileBytes(geometry.segmentItems), readonly });
+      const segment = new Segment(base, dir, prefix, geometry, readonly, index);
       // A writable open recomputes the live area (recovery); a read-only one relies on it.
       if (readonly) {
         const damage = segment.#checkLiveArea();
@@ -177,7 +186,7 @@ export class Segment {
     if (!Number.isInteger(live) || live < 0 || live > written) return `index live area says ${live} live items; expected an integer from 0 to ${written} (the entries written)`;
     if (!Number.isInteger(liveBytes) || liveBytes < 0 || liveBytes > segmentBytes) return `index live area says ${liveBytes} live bytes; expected an integer from 0 to ${segmentBytes}`;
     if (!Number.isInteger(dataEnd) || dataEnd < 0 || dataEnd > segmentBytes) return `index live area says the data ends at ${dataEnd}; expected an integer from 0 to ${segmentBytes}`;
-    if (written > 0 && written - 1 < this.limit && !this.entryOk(written - 1)) {
+    if (written > 0 && !this.entryOk(written - 1)) {
       return `entry ${written - 1}, the last of the ${written} written, is ${this.isBlank(written - 1) ? "blank" : "damaged (its check does not match)"}`;
     }
     return undefined;
@@ -297,15 +306,11 @@ export class Segment {
   /**
    * The record at data offset `at` if it is whole and is the one for entry `pos`: its
    * header checks out, its epoch is at least `minEpoch`, it lies inside the file and its
-   * bytes match their CRC. Never throws for bad data.
+   * bytes match their CRC. Never throws for bad data; throws when the data file can't be
+   * read at all (that is not a torn record).
    */
   readRecord(at: number, pos: number, minEpoch: number): { length: number; crc: number; epoch: number } | undefined {
-    let data: Uint8Array;
-    try {
-      data = this.data();
-    } catch {
-      return undefined;
-    }
+    const data = this.data();
     const view = this.#dataView!;
     if (at < DATA_START || at + RECORD_HEADER > data.length) return undefined;
     const length = view.getUint32(at + REC_LENGTH, true);
@@ -318,16 +323,22 @@ export class Segment {
     return { length, crc, epoch };
   }
 
-  /** Epoch of the record whose bytes start at `dataOffset`, or 0 when unreadable. */
+  /** Epoch of the record whose bytes start at `dataOffset`, or 0 when out of bounds. */
   recordEpoch(dataOffset: number): number {
     const at = dataOffset - RECORD_HEADER;
-    try {
-      const data = this.data();
-      if (at < DATA_START || at + RECORD_HEADER > data.length) return 0;
-    } catch {
-      return 0;
-    }
+    const data = this.data();
+    if (at < DATA_START || at + RECORD_HEADER > data.length) return 0;
     return this.#dataView!.getUint32(at + REC_EPOCH, true);
+  }
+
+  /**
+   * Zero the header of the record at data offset `at`, so that a walk over the records
+   * (recovery rebuilding lost entries) stops there: used to take back records of a call
+   * that failed. The data file is allocated, so the store can't fault.
+   */
+  eraseRecord(at: number): void {
+    const data = this.data();
+    if (at >= DATA_START && at + RECORD_HEADER <= data.length) data.fill(0, at, at + RECORD_HEADER);
   }
 
   /** Mark entry `pos` deleted. */
@@ -351,20 +362,16 @@ export class Segment {
   }
 
   /**
-   * Why entry `pos` is unreadable, or `undefined` when its bytes are in bounds and match
-   * its CRC. Never throws for bad data.
+   * Why the bytes of entry `pos` are bad, or `undefined` when they are in bounds and match
+   * its CRC. Never throws for bad bytes; throws (`ERR_SYSTEM`, `ERR_CORRUPT`) when the
+   * data file can't be read at all: that says nothing about the item.
    */
   check(pos: number): string | undefined {
     const w = FIRST_ENTRY_WORD + pos * ENTRY_WORDS;
     const words = this.#words;
     const offset = words[w]!;
     const length = words[w + 1]!;
-    let data: Uint8Array;
-    try {
-      data = this.data();
-    } catch (e) {
-      return e instanceof Error ? e.message : String(e);
-    }
+    const data = this.data();
     if (offset < DATA_START || offset + length > data.length) {
       return `entry points at bytes ${offset}..${offset + length}, outside the data file's ${DATA_START}..${data.length}`;
     }
@@ -408,27 +415,28 @@ export class Segment {
   /** The mapped data file (mapped on first use). */
   data(): Uint8Array {
     if (this.#dataBytes !== undefined) return this.#dataBytes;
-    const path = this.dataPath;
-    const file = File.open(path, { readonly: this.readonly });
+    const file = this.#openData(this.readonly);
     try {
-      const head = readHeaderBytes(file);
-      if (head.length < headerBytes(DATA_SPEC)) throw corrupt(path, `data file cut short: ${head.length} bytes, its header alone is ${headerBytes(DATA_SPEC)}`);
-      const header = decodeHeader(DATA_SPEC, head, path);
-      if (header.base !== this.base || header.segmentBytes !== this.geometry.segmentBytes) {
-        throw corrupt(path, `data header says base ${header.base}, ${header.segmentBytes} bytes; expected base ${this.base}, ${this.geometry.segmentBytes}`);
-      }
-      let size = file.size;
-      if (size < this.geometry.segmentBytes && !this.readonly) {
-        file.truncate(this.geometry.segmentBytes);
-        size = this.geometry.segmentBytes;
-      }
-      this.#data = Mapping.file(file, { length: Math.min(size, this.geometry.segmentBytes), readonly: this.readonly });
+      if (!this.readonly) allocate(file, 0, this.geometry.segmentBytes, { keepData: true }); // see open()
+      this.#data = Mapping.file(file, { length: this.geometry.segmentBytes, readonly: this.readonly });
       this.#dataBytes = this.#data.bytes;
       this.#dataView = new DataView(this.#data.buffer);
       return this.#dataBytes;
     } finally {
       file.close();
     }
+  }
+
+  /**
+   * Check that the data file can be opened and has the right header and size, without
+   * mapping it: `ERR_SYSTEM` (missing, no permission) or `ERR_CORRUPT`/`ERR_FORMAT`.
+   */
+  probeData(): void {
+    if (this.#dataBytes === undefined) this.#openData(true).close();
+  }
+
+  #openData(readonly: boolean): File {
+    return openDataFile(this.dataPath, this.base, this.geometry, readonly);
   }
 
   /** Flush data bytes `[from, to)` to disk. */
@@ -471,6 +479,43 @@ export class Segment {
     this.#data = undefined;
     this.#dataBytes = undefined;
     this.#dataView = undefined;
+  }
+}
+
+/**
+ * Open the data file at `path` of the segment at `base` and check its header and size
+ * (the caller closes it): `ERR_SYSTEM` when it can't be opened, `ERR_FORMAT`/`ERR_CORRUPT`
+ * when it is not that segment's data file.
+ */
+export function openDataFile(path: string, base: number, geometry: SegmentGeometry, readonly: boolean): File {
+  const file = File.open(path, { readonly });
+  try {
+    const head = readHeaderBytes(file);
+    if (head.length < headerBytes(DATA_SPEC)) throw corrupt(path, `data file cut short: ${head.length} bytes, its header alone is ${headerBytes(DATA_SPEC)}`);
+    const header = decodeHeader(DATA_SPEC, head, path);
+    if (header.base !== base || header.segmentBytes !== geometry.segmentBytes) {
+      throw corrupt(path, `data header says base ${header.base}, ${header.segmentBytes} bytes; expected base ${base}, ${geometry.segmentBytes}`);
+    }
+    checkSize(file, geometry.segmentBytes, "data");
+    return file;
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+}
+
+/**
+ * Whether the data file at `path` holds no record at all, as a segment create that died
+ * before publishing its index leaves it. Throws when it can't be read or isn't one.
+ */
+export function dataFileIsEmpty(path: string, base: number, geometry: SegmentGeometry): boolean {
+  const file = openDataFile(path, base, geometry, true);
+  try {
+    const first = new Uint8Array(RECORD_HEADER);
+    file.read(first, DATA_START);
+    return first.every((b) => b === 0);
+  } finally {
+    file.close();
   }
 }
 

@@ -7,6 +7,7 @@
  * `h` (the helpers below); it never sees a pointer, only byte offsets inside the mapping.
  */
 import { OffheapError } from "../errors.ts";
+import { CRC_STALE } from "./crc.ts";
 import type { Core } from "./core.ts";
 import { READ_BARRIER, barrierHelpers } from "./fence.ts";
 import type { FieldLayout, Schema } from "./schema.ts";
@@ -254,7 +255,7 @@ function compile(schema: Schema): Kit {
   // Plain reads of the sequence word with a read barrier between them and the field
   // reads (see fence.ts: Atomics.load would fault on a readonly mapping).
   // The checked variant computes the CRC inside the same window, and reads the stored
-  // word after it: a live-view store zeroes the word before it changes a field, so a
+  // word after it: a live-view store marks the word stale before it changes a field, so a
   // valid word read last means no such store touched the bytes the CRC was computed on.
   const rs = schema.recordSize;
   const snapshotLoop = (finish: string, checked: boolean) => `
@@ -269,7 +270,7 @@ ${fields.map((f, i) => `      const ${locals[i]} = ${readExpr(f)};`).join("\n")}
       ${READ_BARRIER};
       const stored = m.i32[w + 1];` : ""}
       ${READ_BARRIER};
-      if (m.i32[w] === s) {${checked ? ` if (stored !== 0 && stored !== c) h.corrupt(m, o, stored, c);` : ""} ${finish} }
+      if (m.i32[w] === s) {${checked ? ` if (stored !== ${CRC_STALE} && stored !== c) h.corrupt(m, o, stored, c);` : ""} ${finish} }
     }
     m.spin(n, o);
   }`;
@@ -361,10 +362,10 @@ ${fields.map((f) => `      x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(
         const { arr, index, fromValue } = direct(f);
         setter = `set [${name}](x) {
     const a = this.#${arr}, j = ${index};
-    if (j < a.length) { this.#i32[this.#c] = 0; a[j] = ${fromValue}; return; }
+    if (j < a.length) { this.#i32[this.#c] = ${CRC_STALE}; a[j] = ${fromValue}; return; }
     this.#bind();
     const b = this.#${arr};
-    if (j < b.length) { this.#i32[this.#c] = 0; b[j] = ${fromValue}; }
+    if (j < b.length) { this.#i32[this.#c] = ${CRC_STALE}; b[j] = ${fromValue}; }
   }`;
       }
       return `  ${getter}\n  ${setter}`;

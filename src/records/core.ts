@@ -4,10 +4,10 @@
  * views read the typed arrays from here; growth replaces them in place, so views made
  * before a growth keep working, and after close they read as empty.
  */
-import { File, Lock, Mapping, loadOrdered } from "../../ffi/index.ts";
+import { File, Lock, Mapping, allocate, loadOrdered, writerHolds } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import type { Ops } from "./codegen.ts";
-import { CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc, type RecordCrc } from "./crc.ts";
+import { CRC_NEVER, CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc, type RecordCrc } from "./crc.ts";
 import {
   CAPACITY_WORD,
   COUNT_WORD,
@@ -110,12 +110,15 @@ export class Core {
   }
 
   /**
-   * Reset sequence words left odd by a writer that died mid-update, and recompute the CRC
-   * of those records and of stale ones: the writer trusts its own content after a crash
-   * (a record it died writing may mix old and new fields, as it would without a CRC).
-   * Only under the exclusive lock, before any reader could be served by this handle.
+   * The writer's open, under the exclusive lock, before this handle serves anything: check
+   * the count against the records (see {@link #settleCount}), reset sequence words left odd
+   * by a writer that died mid-update, and recompute the CRC of those records and of stale
+   * ones: the writer trusts its own content after a crash (a record it died writing may
+   * mix old and new fields, as it would without a CRC). A damaged CRC word is left as it
+   * is, so checked reads keep reporting the record.
    */
-  repairSequences(): void {
+  recover(): void {
+    this.#settleCount();
     const i32 = this.i32;
     const end = (this.base + this.cap * this.rs) >>> 2;
     const used = (this.base + this.count * this.rs) >>> 2;
@@ -133,6 +136,67 @@ export class Core {
       }
       if (odd) this.counters.repairedOnOpen++;
     }
+  }
+
+  /**
+   * A readonly open's check of the count, which a writer may be moving meanwhile: record
+   * `count - 1` was written before the count covered it, and no record past `count` is
+   * written before the count covers the one before it. The word of `count + 1` is read
+   * first and the count again after it: unchanged, a written record there means the count
+   * was damaged (moved back), hiding records. Record `count` itself may be an append in
+   * flight.
+   */
+  checkCount(): void {
+    const count = this.count;
+    if (count > 0 && this.#crcWordOf(count - 1) === CRC_NEVER) throw this.#countTooHigh(count);
+    if (count + 1 < this.cap) {
+      const word = this.#crcWordOf(count + 1);
+      if (word !== CRC_NEVER && loadOrdered(this.i32, LIVE + COUNT_WORD) === count) throw this.#countTooLow(count, count + 1);
+    }
+  }
+
+  /**
+   * The writer's check of the count word, which is not checksummed itself: the records
+   * are. Every record below the count was appended (its CRC word is set), and none past it
+   * was, except record `count` when an append died between writing it and publishing the
+   * count: if that record is whole (its CRC matches) the count is moved past it, as that
+   * append would have; otherwise it is left to be overwritten. Anything else means the
+   * count was damaged: `ERR_CORRUPT`, and nothing is written.
+   */
+  #settleCount(): void {
+    let count = this.count;
+    if (count > 0 && this.#crcWordOf(count - 1) === CRC_NEVER) throw this.#countTooHigh(count);
+    // Plain loads: only this writer stores into its mapping.
+    const i32 = this.i32;
+    const step = this.rs >>> 2;
+    for (let i = count + 1, w = ((this.base + i * this.rs) >>> 2) + CRC_WORD; i < this.cap; i++, w += step) {
+      if (i32[w] !== CRC_NEVER) throw this.#countTooLow(count, i);
+    }
+    if (count < this.cap) {
+      const o = this.base + count * this.rs;
+      const word = this.#crcWordOf(count);
+      if (word !== CRC_NEVER && word === this.crc(this.u8, this.u32, o)) this.publish(++count);
+    }
+  }
+
+  #crcWordOf(i: number): number {
+    return loadOrdered(this.i32, ((this.base + i * this.rs) >>> 2) + CRC_WORD);
+  }
+
+  #countTooHigh(count: number): OffheapError {
+    return new OffheapError(
+      "ERR_CORRUPT",
+      `${this.path}: the count says ${count} records, but record ${count - 1} was never written: the count word was damaged`,
+      { path: this.path },
+    );
+  }
+
+  #countTooLow(count: number, written: number): OffheapError {
+    return new OffheapError(
+      "ERR_CORRUPT",
+      `${this.path}: the count says ${count} records, but record ${written} past it was written: the count word was damaged (an append would overwrite records)`,
+      { path: this.path },
+    );
   }
 
   /** Recompute stale CRC words (writer), each under its record's seqlock. */
@@ -190,7 +254,10 @@ export class Core {
     }
     const bytes = fileBytesFor(this.base, this.rs, capacity);
     // File first, then the capacity word: the file always holds what the word claims.
-    if (this.#file.size < bytes) this.#file.truncate(bytes);
+    // The new records are allocated, not left a hole: a store into a hole on a full disk
+    // is SIGBUS; this way a full disk is ENOSPC from the append that needed the room.
+    const held = fileBytesFor(this.base, this.rs, this.cap);
+    allocate(this.#file, held, bytes - held);
     this.#mapping.grow(bytes);
     this.#bind(capacity);
     Atomics.store(this.i32, LIVE + CAPACITY_WORD, capacity);
@@ -218,7 +285,7 @@ export class Core {
     if (n === SPINS_UNTIMED) {
       // Writers hold the exclusive lock for as long as they are open, so an odd word with
       // no writer can't become even: a writer died mid-update, or the file was damaged.
-      if (this.readonly && !this.#writerAlive()) {
+      if (this.readonly && !writerHolds(this.#file)) {
         const index = (o - this.base) / this.rs;
         throw new OffheapError(
           "ERR_CORRUPT",
@@ -260,18 +327,6 @@ export class Core {
     return new OffheapError("ERR_CLOSED", `record store ${this.path} is closed`, { path: this.path });
   }
 
-  /** Whether a writer holds the store's lock (a shared lock can't be had while it does). */
-  #writerAlive(): boolean {
-    const probe = new Lock(this.#file, "shared");
-    try {
-      probe.tryLock();
-    } catch (e) {
-      if (e instanceof OffheapError && e.code === "ERR_LOCKED") return true;
-      throw e;
-    }
-    probe.unlock();
-    return false;
-  }
 
   #remap(count: number): void {
     const capacity = loadOrdered(this.i32, LIVE + CAPACITY_WORD);

@@ -1,9 +1,12 @@
 /**
  * The per-record checksum. A record's CRC word (at {@link CRC_OFFSET}) holds the CRC-32 of
- * the record's field bytes with the top bit forced to 1, so a valid word is never 0; 0
- * means "stale": a raw field store through a live view changed the record without
- * recomputing it (a CRC of a small record costs 20-50 ns, ten times the store). `sync` and the next writable
- * open recompute stale words; checked reads and `verifyRecords` skip them.
+ * the record's field bytes with the top bit forced to 1, or {@link CRC_STALE} (top bit 0):
+ * a raw field store through a live view changed the record without recomputing it (a CRC
+ * of a small record costs 20-50 ns, ten times the store). `sync` and the next writable
+ * open recompute stale words; checked reads and `verifyRecords` skip them. Any other word
+ * with the top bit clear — 0 above all, what a zeroed page leaves — is damage: a record
+ * that was appended always has a CRC or the stale marker, and a record past the count has
+ * 0 (nothing was ever written there).
  *
  * "Field bytes" are the bytes after the record header, except that a string or bytes
  * field counts only its length prefix and the bytes the prefix says are used (clamped to
@@ -15,8 +18,13 @@ import { typeFromName } from "./types.ts";
 
 /** Int32 index, relative to a record's first word, of its CRC word. */
 export const CRC_WORD = CRC_OFFSET >>> 2;
-/** The CRC word value that means "not maintained since the last sync". */
-export const CRC_STALE = 0;
+/**
+ * The CRC word value that means "not maintained since the last sync": not 0, so that a
+ * zeroed record never passes as one whose CRC is merely stale (format version 3).
+ */
+export const CRC_STALE = 0x5354_414c;
+/** The CRC word of a record never written (past the count). */
+export const CRC_NEVER = 0;
 
 /** Computes the CRC word (an int32, never 0) of the record at byte `o`; `u32` views the same buffer as `u8`. */
 export type RecordCrc = (u8: Uint8Array, u32: Uint32Array, o: number) => number;

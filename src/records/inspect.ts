@@ -6,7 +6,7 @@
  * size, and every record: its sequence word is even and its CRC matches its fields.
  */
 import { File, Mapping, loadOrdered } from "../../ffi/index.ts";
-import { CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc } from "./crc.ts";
+import { CRC_NEVER, CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc } from "./crc.ts";
 import { fileBytesFor, RECORDS_HEADER, readFileLayout } from "./layout.ts";
 import type { Description, VerifyReport } from "../inspection.ts";
 
@@ -73,7 +73,8 @@ export function verifyRecords(path: string, onProgress?: (done: number, total: n
       // A live writer may change the record meanwhile: a mismatch counts only if the
       // sequence word did not move.
       if (stored !== CRC_STALE && stored !== computed && loadOrdered(i32, w) === seq) {
-        bad.push({ id, reason: `CRC mismatch: stored ${(stored >>> 0).toString(16)}, computed ${(computed >>> 0).toString(16)} from the fields` });
+        const what = stored === CRC_NEVER ? "its CRC word is 0, as in a record never written (a zeroed page?)" : `stored ${(stored >>> 0).toString(16)}, computed ${(computed >>> 0).toString(16)} from the fields`;
+        bad.push({ id, reason: `CRC mismatch: ${what}` });
       }
     }
     if ((id & 0xffff) === 0xffff) onProgress?.(id + 1, total);

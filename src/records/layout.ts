@@ -26,7 +26,10 @@ export const RECORDS_HEADER: HeaderSpec<"recordSize" | "schemaVersion" | "schema
   kind: "RECS",
   name: "record store",
   // 2: an 8-byte record header (sequence word, CRC word) instead of the sequence word alone.
-  version: 2,
+  // 3: the stale CRC marker is CRC_STALE, not 0 (a zeroed record is damage); space is
+  // allocated at create and growth; the count is checked against the records at open.
+  // Older files are refused with ERR_FORMAT.
+  version: 3,
   fields: ["recordSize", "schemaVersion", "schemaHash", "fieldCount", "schemaBytes", "dataOffset"],
 };
 registerKind(RECORDS_HEADER);

@@ -11,7 +11,7 @@
  * it, a live-view store marks it stale, `sync` recomputes stale ones. Checked reads
  * (`getChecked`, or every read with `verify: true`) throw `ERR_CORRUPT` on a mismatch.
  */
-import { File, Lock } from "../../ffi/index.ts";
+import { File, Lock, allocate } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { kitFor, type Ops, type ViewClass } from "./codegen.ts";
 import { Core } from "./core.ts";
@@ -166,7 +166,7 @@ export class RecordStore<S extends Schema = Schema> {
       if (image !== undefined && isUninitialized(file, newSize)) {
         // Size first, header last: a crash in between leaves a zero header on a file of
         // exactly this size, which the next writable open initializes again.
-        file.truncate(newSize);
+        allocate(file, 0, newSize);
         file.write(image, 0);
         layout = readFileLayout(file);
       } else {
@@ -174,8 +174,9 @@ export class RecordStore<S extends Schema = Schema> {
         assertSameSchema(path, layout, schema);
       }
       core = new Core(file, lock, layout, readTimeout);
-      if (!readonly) {
-        core.repairSequences();
+      if (readonly) core.checkCount();
+      else {
+        core.recover();
         if (capacity !== undefined && capacity > core.cap) core.growTo(capacity);
       }
       return new RecordStore(path, schema, core, readonly, verify);

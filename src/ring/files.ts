@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
-import { File, Lock, syncDirectory } from "../../ffi/index.ts";
+import { File, Lock, allocate, syncDirectory } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
 import { assertSameOptions, encodeHeader, readHeader } from "../format.ts";
 import {
@@ -72,17 +72,41 @@ function layoutFor(path: string, options: RingFileOptions, why: string): RingLay
   return computeLayout(recordSize, capacity, options.shards);
 }
 
+/**
+ * Before a create replaces shard `index`'s file: a create that died leaves shards without
+ * a single slot written, but one that holds records means shard 0 was lost (cut to
+ * nothing or deleted), not never made: `ERR_CORRUPT`, and the shard stays as it was.
+ */
+function assertNoRecords(f: File, index: number, path0: string): void {
+  const size = f.size;
+  if (size <= DATA_OFFSET) return;
+  const chunk = new Uint8Array(Math.min(1 << 20, size - DATA_OFFSET));
+  for (let at = DATA_OFFSET; at < size; at += chunk.length) {
+    const n = f.read(chunk, at);
+    // Any set byte: slots are all zero until written (an allocated, never written shard).
+    if (chunk.subarray(0, n).some((b) => b !== 0)) {
+      throw new OffheapError(
+        "ERR_CORRUPT",
+        `${path0} is empty or missing, but shard ${index} (${f.path}) holds records: the ring's first shard was lost; nothing was created over it`,
+        { path: path0 },
+      );
+    }
+  }
+}
+
 function create(path: string, file0: File, layout: RingLayout, files: File[]): RingLayout {
   // Shards 1.. first, shard 0 last: a ring whose shard 0 has no header is not yet created.
   for (let i = 1; i < layout.shards; i++) {
     const f = File.open(shardPath(path, i), { create: true });
     files.push(f);
+    assertNoRecords(f, i, path);
     f.truncate(0);
-    f.truncate(shardFileBytes(layout, i));
+    // Every slot is written through a mapping: allocate it all now (no SIGBUS on a full disk).
+    allocate(f, 0, shardFileBytes(layout, i));
     f.write(encodeHeader(RING_SPEC, headerValues(layout, i)), 0);
     f.sync();
   }
-  file0.truncate(shardFileBytes(layout, 0));
+  allocate(file0, 0, shardFileBytes(layout, 0));
   file0.write(encodeHeader(RING_SPEC, headerValues(layout, 0)), 0);
   file0.sync();
   syncDirectory(dirname(path));

@@ -3,7 +3,7 @@
  * and `verifyRing` (a CRC scan of every slot that lists damaged records).
  */
 import { File } from "../../ffi/index.ts";
-import { DATA_OFFSET, HEAD_OFFSET, RING_SPEC, WAITERS_OFFSET, slotsInShard, shardPath } from "./layout.ts";
+import { DATA_OFFSET, HEAD_OFFSET, RING_SPEC, JUMPS, WAITERS_OFFSET, slotsInShard, shardPath } from "./layout.ts";
 import { openRingFiles, readShardHeader } from "./files.ts";
 import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc } from "./slot.ts";
 import type { Description, VerifyReport } from "../inspection.ts";
@@ -12,15 +12,23 @@ import type { Description, VerifyReport } from "../inspection.ts";
 
 const TWO32 = 0x1_0000_0000;
 
-function readHeadWords(file: File): { next: number; waiters: number } {
-  const words = new Uint8Array(WAITERS_OFFSET + 4 - HEAD_OFFSET);
-  file.read(words, HEAD_OFFSET);
-  const view = new DataView(words.buffer);
-  const lo = view.getUint32(0, true);
-  const state = view.getUint32(4, true);
-  const prev = view.getUint32(8, true);
+function readHeadWords(file: File): { next: number; waiters: number; uncheckedBelow: number } {
+  const page = new Uint8Array(DATA_OFFSET);
+  file.read(page, 0);
+  const view = new DataView(page.buffer);
+  const lo = view.getUint32(HEAD_OFFSET, true);
+  const state = view.getUint32(HEAD_OFFSET + 4, true);
+  const prev = view.getUint32(HEAD_OFFSET + 8, true);
   const hi = (state & 1) === 0 ? state >>> 1 : prev;
-  return { next: hi * TWO32 + lo, waiters: view.getInt32(WAITERS_OFFSET - HEAD_OFFSET, true) };
+  const uncheckedBelow = JUMPS.read(page, file.path)?.values[0] ?? 0;
+  return { next: hi * TWO32 + lo, waiters: view.getInt32(WAITERS_OFFSET, true), uncheckedBelow };
+}
+
+/** The id in the window `[first, next)` whose slot is `slot`, or -1 when none is. */
+function windowIdOf(slot: number, next: number, capacity: number): number {
+  if (next <= capacity) return slot < next ? slot : -1;
+  const first = next - capacity;
+  return first + ((slot - (first % capacity) + capacity) % capacity);
 }
 
 /** Describe the ring at `path` without opening it for writing. Throws `OffheapError` if it cannot be read. */
@@ -67,7 +75,7 @@ export function verifyRing(path: string, onProgress?: (done: number, total: numb
   let checked = 0;
   let done = 0;
   try {
-    const { next } = readHeadWords(files[0]!);
+    const { next, uncheckedBelow } = readHeadWords(files[0]!);
     const perChunk = Math.max(1, Math.floor((1 << 20) / layout.slotBytes));
     const chunk = new Uint8Array(perChunk * layout.slotBytes);
     const view = new DataView(chunk.buffer);
@@ -88,7 +96,13 @@ export function verifyRing(path: string, onProgress?: (done: number, total: numb
           const id = joinId(view.getUint32(off + 4, true), view.getUint32(off + 8, true));
           const crc = view.getUint32(off + 12, true);
           const kind = metaKind(meta, layout.recordSize);
-          if (kind === META_EMPTY) continue;
+          // Every id in the window has its slot written (skipped ones are marked deleted).
+          const expected = windowIdOf(slot, next, layout.capacity);
+          const mustHold = expected >= uncheckedBelow;
+          if (kind === META_EMPTY) {
+            if (mustHold) bad.push({ id: expected, reason: `slot ${slot}: empty, but id ${expected} of the window belongs here` });
+            continue;
+          }
           checked++;
           if (kind === META_BUSY) {
             if (id < next) bad.push({ id, reason: `slot ${slot}: a write was interrupted here` });
@@ -105,6 +119,8 @@ export function verifyRing(path: string, onProgress?: (done: number, total: numb
             bad.push({ id, reason: `slot ${slot}: stored CRC 0x${crc.toString(16)}, computed 0x${computed.toString(16)}` });
           } else if (id % layout.capacity !== slot) {
             bad.push({ id, reason: `slot ${slot}: holds id ${id}, which belongs in slot ${id % layout.capacity}` });
+          } else if (mustHold && id < expected) {
+            bad.push({ id: expected, reason: `slot ${slot}: holds the older id ${id}, but id ${expected} of the window belongs here` });
           }
         }
         done += n;

@@ -7,6 +7,7 @@
  *      0  shared header (src/format.ts), kind "RING", fields below
  *    128  shard 0 only: the published head, as aligned 32-bit atomic words (see head.ts)
  *    192  shard 0 only: the count of waiting followers (futex wake is skipped at zero)
+ *    256  shard 0 only: the jump block (a two-copy counter block, see JUMPS)
  *   4096  slots: slotsInShard × slotBytes
  * ```
  * Slot (slotBytes = 16 + recordSize rounded up to 8):
@@ -19,9 +20,22 @@
  * ```
  * Because the id and state are inside the CRC, an empty slot (meta 0), a deleted one, a
  * slot holding another (older or newer) id and a damaged one are all told apart.
+ *
+ * Every id in the window `[next - capacity, next)` has a slot holding exactly that id:
+ * appends write each one, and a `write(id)` past `next` marks the ids it skips as
+ * deleted. So a slot in the window that is empty or holds an older id was damaged (a
+ * zeroed page, say), and reads as `ERR_CORRUPT`, not as a record never written. Marking is
+ * bounded: a jump skipping more than {@link MARK_LIMIT} ids raises the unchecked floor
+ * instead, and ids below it may read as absent for the lap that follows.
+ *
+ * Likewise the slot of `next` holds an id below `next` (or nothing) once every write has
+ * been published: a newer id there means the head was moved back (damaged), which an open
+ * reports as `ERR_CORRUPT`, unless it is the write a crash left unpublished — exactly
+ * `next` (an open publishes such whole records, as that write would have), or part of
+ * a jump or an oversized batch the jump block says was under way from this very head.
  */
 import { OffheapError } from "../errors.ts";
-import { headerBytes, registerKind, type HeaderSpec } from "../format.ts";
+import { CounterBlock, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
 import { MAX_MAPPING_BYTES } from "../../ffi/index.ts";
 
 /** The header fields of every ring shard, in stored order. */
@@ -40,7 +54,14 @@ export const RING_FIELDS = [
 export type RingField = (typeof RING_FIELDS)[number];
 
 /** The header spec of ring shard files. */
-export const RING_SPEC: HeaderSpec<RingField> = { kind: "RING", name: "ring buffer", version: 1, fields: RING_FIELDS };
+export const RING_SPEC: HeaderSpec<RingField> = {
+  kind: "RING",
+  name: "ring buffer",
+  // 2: slots are allocated at create; ids a write(id) skips are marked deleted, so an empty
+  // slot in the window is damage; the unchecked floor. Version 1 files are refused.
+  version: 2,
+  fields: RING_FIELDS,
+};
 registerKind(RING_SPEC);
 
 /** Bytes before the first slot of each shard (the header page). */
@@ -49,6 +70,16 @@ export const DATA_OFFSET = 4096;
 export const HEAD_OFFSET = 128;
 /** Byte offset of the waiting-followers counter in shard 0 (its own cache line). */
 export const WAITERS_OFFSET = 192;
+/**
+ * The jump block, `[uncheckedBelow, jumpFrom, jumpTo]`, written (rarely) before the slots
+ * and the head that need it: ids below `uncheckedBelow` may have slots a far `write(id)`
+ * skipped without marking them; `jumpFrom`..`jumpTo` are the head before and the last id
+ * of the latest `write(id)` past `next` or batch larger than the ring, whose slots are all
+ * written before the head moves.
+ */
+export const JUMPS = new CounterBlock(256, 3);
+/** Most ids one `write(id)` marks deleted; a longer jump raises the unchecked floor instead. */
+export const MARK_LIMIT = 1 << 16;
 /** Bytes of a slot's header. */
 export const SLOT_HEADER = 16;
 /** `meta` flag: the slot holds a record; the low bits are its length. */
@@ -65,6 +96,7 @@ export const DEFAULT_SHARD_BYTES = 1 << 30;
 export const MAX_ID = Number.MAX_SAFE_INTEGER;
 
 if (headerBytes(RING_SPEC) > HEAD_OFFSET) throw new Error("ring header overlaps the head words");
+if (JUMPS.offset + JUMPS.size > DATA_OFFSET) throw new Error("ring jump block overlaps the slots");
 
 /** The layout values stored in shard 0's header. */
 export interface RingLayout {

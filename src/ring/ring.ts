@@ -3,11 +3,11 @@
  * (ids 0, 1, 2, …; id `i` lives in slot `i % capacity`), any number of read-only handles in
  * other processes or Workers read and follow it live.
  */
-import { FutexWaiter, Mapping, futexWake, type File, type Lock } from "../../ffi/index.ts";
+import { Mapping, futexWake, writerHolds, type File, type Lock } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { openRingFiles } from "./files.ts";
 import { HEAD_FUTEX_OFFSET, headCandidates, loadHead, resetHead, storeHead } from "./head.ts";
-import { DATA_OFFSET, DELETED, HEAD_OFFSET, MAX_ID, WRITTEN, shardFileBytes, shardPath } from "./layout.ts";
+import { DATA_OFFSET, DELETED, HEAD_OFFSET, JUMPS, MARK_LIMIT, MAX_ID, WRITTEN, shardFileBytes, shardPath } from "./layout.ts";
 import { slotCrc } from "./slot.ts";
 import { ABSENT, BUSY_SLOT, GONE, MmapSlots, NEWER, PreadSlots, type SlotStore } from "./store.ts";
 import { HeadWaits, WAITERS_INDEX } from "./wait.ts";
@@ -105,13 +105,18 @@ export class RingBuffer {
   readonly #syncAlways: boolean;
   readonly #prefetch: number;
   #next = 0;
+  /** The writer's copy of the jump block (see JUMPS in layout.ts). */
+  #uncheckedBelow = 0;
+  #jumpFrom = 0;
+  #jumpTo = 0;
+  /** A read-only handle's view of the head never goes below this (see #settledHead). */
+  #headAtLeast = 0;
   #closed = false;
   #lastRead = -2;
   #prefetchedTo = 0;
   #prefetchTimer: ReturnType<typeof setImmediate> | undefined;
   #deleteScratch: Uint8Array | undefined;
   readonly #waits: HeadWaits;
-  readonly #followers = new Set<() => void>();
   readonly #counts = {
     appends: 0,
     bytesAppended: 0,
@@ -146,6 +151,13 @@ export class RingBuffer {
       shards: options.shards,
     });
     const { layout, files } = opened;
+    // Set before the checks below, which use them.
+    this.path = path;
+    this.recordSize = layout.recordSize;
+    this.capacity = layout.capacity;
+    this.shards = layout.shards;
+    this.readonly = readonly;
+    this.io = io;
     const maps: Mapping[] = [];
     try {
       let store: SlotStore;
@@ -161,22 +173,22 @@ export class RingBuffer {
       this.#store = store;
       this.#headWords = new Int32Array(this.#headMap.buffer, 0, DATA_OFFSET / 4);
       if (!readonly) {
-        this.#next = this.#recoverHead();
+        this.#next = this.#recoverHead(shardPath(path, 0));
+        [this.#uncheckedBelow, this.#jumpFrom, this.#jumpTo] = readJumps(this.#headMap, shardPath(path, 0));
         this.#repairInterrupted(store, layout.capacity);
       }
-      this.#checkHead(readonly ? loadHead(this.#headWords) : this.#next, shardPath(path, 0));
+      this.#checkHead(readonly ? loadHead(this.#headWords) : this.#next, shardPath(path, 0), readonly);
+      if (!readonly) this.#settleHead();
+      else if (!writerHolds(files[0]!)) {
+        // No writer will publish what a dead one left whole until one opens: see it meanwhile.
+        this.#headAtLeast = this.#settledHead(loadHead(this.#headWords), readJumps(this.#headMap, shardPath(path, 0)));
+      }
     } catch (e) {
       for (const m of maps) m.close();
       opened.lock?.unlock();
       for (const f of files) f.close();
       throw e;
     }
-    this.path = path;
-    this.recordSize = layout.recordSize;
-    this.capacity = layout.capacity;
-    this.shards = layout.shards;
-    this.readonly = readonly;
-    this.io = io;
     this.#waits = new HeadWaits(path, this.#headMap, readonly ? undefined : this.#headWords, () => this.#loadNext());
     this.#files = files;
     this.#lock = opened.lock;
@@ -238,6 +250,7 @@ export class RingBuffer {
     if (list.length === 0) return start;
     // Only the last `capacity` items survive a batch larger than the ring.
     const skip = Math.max(0, list.length - this.capacity);
+    if (skip > 0) this.#writeJumps(this.#uncheckedBelow, start, start + list.length - 1);
     for (let i = skip; i < list.length; i++) {
       const bytes = list[i]!;
       this.#store.put(start + i, (WRITTEN | bytes.length) >>> 0, bytes, slotCrc(start + i, (WRITTEN | bytes.length) >>> 0, bytes));
@@ -263,6 +276,8 @@ export class RingBuffer {
       throw new OffheapError("ERR_RANGE", `id ${id} was already overwritten: the ring holds ids ${first} to ${this.#next - 1}`, { path: this.path });
     }
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    this.#checkSize(bytes);
+    if (id > this.#next) this.#skip(id);
     this.#put(id, bytes);
     this.#counts.writes++;
     this.#counts.bytesAppended += bytes.length;
@@ -299,9 +314,12 @@ export class RingBuffer {
     }
     const n = this.#store.read(id, target);
     if (this.#prefetch > 0) this.#readAhead(id);
-    if (n < 0) this.#counts.misses++;
-    else this.#counts.hits++;
-    return n;
+    if (n >= 0) {
+      this.#counts.hits++;
+      return n;
+    }
+    this.#counts.misses++;
+    return n === ABSENT ? this.#absentInWindow(id) : n;
   }
 
   /** Delete record `id`. Returns false when it is not there (absent, overwritten, deleted). */
@@ -319,6 +337,7 @@ export class RingBuffer {
       if (!(e instanceof OffheapError && e.code === "ERR_CORRUPT")) throw e;
       n = 0;
     }
+    if (n === ABSENT && id >= this.#uncheckedBelow) n = 0; // damaged too (see #absentInWindow)
     if (n < 0) return false;
     this.#store.put(id, DELETED, EMPTY, slotCrc(id, DELETED, EMPTY));
     if (this.#syncAlways) this.#store.syncSlot(id);
@@ -344,6 +363,7 @@ export class RingBuffer {
       if (id >= stop) return;
       const n = this.#store.read(id, null);
       if (n >= 0) yield { id, data: this.#store.copy };
+      else if (n === ABSENT) this.#absentInWindow(id);
       id++;
     }
   }
@@ -377,7 +397,7 @@ export class RingBuffer {
     const next = this.#loadNext();
     return {
       ...this.#counts,
-      followers: this.#followers.size,
+      followers: this.#waits.waiting,
       first: Math.max(0, next - this.capacity),
       next,
       size: Math.min(next, this.capacity),
@@ -396,9 +416,7 @@ export class RingBuffer {
     this.#closed = true;
     if (this.#prefetchTimer !== undefined) clearImmediate(this.#prefetchTimer);
     this.#prefetchTimer = undefined;
-    for (const stop of this.#followers) stop();
-    this.#followers.clear();
-    this.#waits.close();
+    this.#waits.close(); // ends every follower's wait: their loops see the handle closed
     this.#store.close();
     this.#headMap.close();
     this.#headWords = new Int32Array(0);
@@ -435,7 +453,7 @@ export class RingBuffer {
   }
 
   #loadNext(): number {
-    return this.readonly ? loadHead(this.#headWords) : this.#next;
+    return this.readonly ? Math.max(loadHead(this.#headWords), this.#headAtLeast) : this.#next;
   }
 
   #put(id: number, bytes: Uint8Array): void {
@@ -458,8 +476,48 @@ export class RingBuffer {
     }
   }
 
+  /**
+   * A write(id) past `next` skips the ids between: those still in the window are marked
+   * deleted, so that every slot in the window holds its id (see layout.ts); a jump past
+   * MARK_LIMIT ids raises the unchecked floor instead. Both happen before the head moves.
+   */
+  #skip(id: number): void {
+    const from = Math.max(this.#next, id + 1 - this.capacity);
+    const mark = id - from <= MARK_LIMIT;
+    this.#writeJumps(mark ? this.#uncheckedBelow : id, this.#next, id);
+    if (!mark) return;
+    for (let k = from; k < id; k++) this.#store.put(k, DELETED, EMPTY, slotCrc(k, DELETED, EMPTY));
+    if (this.#syncAlways) this.#store.syncDirty();
+  }
+
+  /** Store the jump block (before the slots and head it covers are written). */
+  #writeJumps(uncheckedBelow: number, jumpFrom: number, jumpTo: number): void {
+    const bytes = this.#headMap.bytes;
+    const seq = JUMPS.read(bytes, this.path)?.seq ?? 0;
+    JUMPS.write(bytes, seq + 1, [uncheckedBelow, jumpFrom, jumpTo]);
+    this.#uncheckedBelow = uncheckedBelow;
+    this.#jumpFrom = jumpFrom;
+    this.#jumpTo = jumpTo;
+    if (this.#syncAlways) this.#headMap.sync(JUMPS.offset, JUMPS.size);
+  }
+
+  /**
+   * What a read of `id`, inside the window, does when its slot is empty or holds an older
+   * id: that slot was damaged (a zeroed page, say), since every id in the window has its
+   * slot written. Ids below the unchecked floor were skipped by a far jump: absent.
+   */
+  #absentInWindow(id: number): number {
+    const floor = this.readonly ? readJumps(this.#headMap, this.path)[0] : this.#uncheckedBelow;
+    if (id < floor) return ABSENT;
+    throw new OffheapError(
+      "ERR_CORRUPT",
+      `${this.path}: record ${id} is inside the window (${Math.max(0, this.#loadNext() - this.capacity)} to ${this.#loadNext() - 1}) but its slot ${id % this.capacity} holds no record for it: the slot was damaged`,
+      { path: this.path },
+    );
+  }
+
   /** The writer's head on open; a crash during a high-bits change is settled by the slots. */
-  #recoverHead(): number {
+  #recoverHead(path: string): number {
     const candidates = headCandidates(this.#headWords);
     let next = candidates[candidates.length - 1]!;
     if (candidates.length > 1) {
@@ -471,7 +529,7 @@ export class RingBuffer {
       }
       resetHead(this.#headWords, next);
     }
-    if (next > MAX_ID) throw new OffheapError("ERR_CORRUPT", `${this.#files[0]!.path}: head ${next} is past the largest id`, { path: this.#files[0]!.path });
+    if (next > MAX_ID) throw new OffheapError("ERR_CORRUPT", `${path}: head ${next} is past the largest id`, { path });
     return next;
   }
 
@@ -496,23 +554,81 @@ export class RingBuffer {
   /**
    * The head is published only after the slot of `next - 1` is complete, and a slot only
    * ever takes newer ids; so when that slot is empty or holds an older id, the head was
-   * damaged (it points past what was ever written). A head moved back cannot be told
-   * from a crash between writing slots and publishing them, and reads as fewer records.
+   * damaged (it points past what was ever written). And the slot of `next` holds an older
+   * id until the next write: a newer one there means the head was moved back (see
+   * layout.ts), unless it is `next` itself or within a jump under way (a crash between
+   * writing slots and publishing them).
    */
-  #checkHead(next: number, path: string): void {
-    if (next === 0) return;
-    let state: number;
-    try {
-      state = this.#store.read(next - 1, null);
-    } catch {
-      return; // a damaged slot: its own CRC reports it to get and verify
+  #checkHead(next: number, path: string, readonly: boolean): void {
+    if (next > 0) {
+      let state = 0;
+      try {
+        state = this.#store.read(next - 1, null);
+      } catch {
+        // a damaged slot: its own CRC reports it to get and verify
+      }
+      if (state === ABSENT) {
+        throw new OffheapError(
+          "ERR_CORRUPT",
+          `${path}: the head says the next id is ${next}, but the slot of id ${next - 1} does not hold it: the head is damaged`,
+          { path },
+        );
+      }
     }
-    if (state !== ABSENT) return;
-    throw new OffheapError(
-      "ERR_CORRUPT",
-      `${path}: the head says the next id is ${next}, but the slot of id ${next - 1} does not hold it: the head is damaged`,
-      { path },
-    );
+    if (next >= MAX_ID) return;
+    const held = this.#store.storedId(next);
+    const [, jumpFrom, jumpTo] = readonly ? readJumps(this.#headMap, path) : [0, this.#jumpFrom, this.#jumpTo];
+    // A reader's head may be stale by then (a live writer lapped it): only a head that
+    // stood still meanwhile counts.
+    if (readonly && loadHead(this.#headWords) !== next) return;
+    const jumping = next === jumpFrom && held <= jumpTo;
+    if (held > next && !jumping && this.#holds(held)) {
+      throw new OffheapError(
+        "ERR_CORRUPT",
+        `${path}: the head says the next id is ${next}, but the slot of id ${next} already holds the later id ${held}: the head was moved back (damaged)`,
+        { path },
+      );
+    }
+  }
+
+  /**
+   * The head a writer killed between writing slots and publishing them would have
+   * published: past a jump (or oversized batch) under way from this head whose last slot
+   * is written, then past whole records in the slots of `next`, `next + 1`, … (an
+   * append's or a batch's). Their ids were never handed out, and publishing them (as the
+   * writer's open does) means they never are twice.
+   */
+  #settledHead(next: number, jumps: readonly [number, number, number]): number {
+    const [, jumpFrom, jumpTo] = jumps;
+    let n = next;
+    if (next === jumpFrom && jumpTo >= next && this.#store.storedId(jumpTo) === jumpTo && this.#holds(jumpTo)) n = jumpTo + 1;
+    while (n < MAX_ID && this.#store.storedId(n) === n && this.#holds(n)) n++;
+    return n;
+  }
+
+  /**
+   * The writer's open: publish what a killed writer left whole (see #settledHead). A jump
+   * that died before its last slot leaves slots holding ids past `next`, which the
+   * records they replaced can't come back from: they become deletion markers of those
+   * records, so that every slot again holds an id below the head.
+   */
+  #settleHead(): void {
+    const jumps: [number, number, number] = [this.#uncheckedBelow, this.#jumpFrom, this.#jumpTo];
+    const next = this.#settledHead(this.#next, jumps);
+    if (next === this.#next && this.#next === this.#jumpFrom && this.#jumpTo >= next) {
+      const capacity = this.capacity;
+      for (let k = Math.max(next, this.#jumpTo + 1 - capacity); k <= this.#jumpTo; k++) {
+        if (this.#store.storedId(k) !== k) continue;
+        // The id the slot held before: the one of the window congruent to k.
+        const lost = next - capacity + ((((k - (next - capacity)) % capacity) + capacity) % capacity);
+        if (lost >= 0) this.#store.put(lost, DELETED, EMPTY, slotCrc(lost, DELETED, EMPTY));
+        else this.#store.put(k, 0, EMPTY, 0); // never written before: empty again
+      }
+      this.#writeJumps(this.#uncheckedBelow, 0, 0);
+    }
+    if (next !== this.#next) this.#publish(next);
+    this.#store.syncDirty();
+    this.#headMap.sync(HEAD_OFFSET, 16);
   }
 
   #holds(id: number): boolean {
@@ -546,42 +662,36 @@ export class RingBuffer {
 
   async *#follow(from: number, signal: AbortSignal | undefined, onLap: "throw" | "skip"): AsyncGenerator<RingRecord> {
     let pos = from;
-    let waiter: FutexWaiter | undefined;
-    const stop = () => waiter?.close();
-    this.#followers.add(stop);
-    try {
-      for (;;) {
-        if (this.#closed) return;
-        signal?.throwIfAborted();
-        const next = this.#loadNext();
-        const first = Math.max(0, next - this.capacity);
-        if (pos < first) {
-          pos = this.#lap(pos, first, onLap);
-          continue;
-        }
-        if (pos < next) {
-          const n = this.#store.read(pos, null);
-          if (n >= 0) {
-            const data = this.#store.copy;
-            yield { id: pos, data };
-            pos++;
-          } else if (n === BUSY_SLOT) {
-            await Bun.sleep(1); // a writer is mid-rewrite of this slot (or died there)
-          } else if (n === NEWER) {
-            // Overwritten between loading the head and reading the slot.
-            const now = Math.max(0, this.#loadNext() - this.capacity);
-            pos = this.#lap(pos, Math.max(now, pos + 1), onLap);
-          } else {
-            pos++; // deleted, or skipped by a write(id) past it
-          }
-          continue;
-        }
-        waiter ??= new FutexWaiter();
-        await this.#waits.waitPast(next, waiter, signal);
+    // Nothing is held between waits (the handle's HeadWaits owns the one Worker), so an
+    // iterator dropped without return() leaks nothing.
+    for (;;) {
+      if (this.#closed) return;
+      signal?.throwIfAborted();
+      const next = this.#loadNext();
+      const first = Math.max(0, next - this.capacity);
+      if (pos < first) {
+        pos = this.#lap(pos, first, onLap);
+        continue;
       }
-    } finally {
-      waiter?.close();
-      this.#followers.delete(stop);
+      if (pos < next) {
+        const n = this.#store.read(pos, null);
+        if (n >= 0) {
+          const data = this.#store.copy;
+          yield { id: pos, data };
+          pos++;
+        } else if (n === BUSY_SLOT) {
+          await Bun.sleep(1); // a writer is mid-rewrite of this slot (or died there)
+        } else if (n === NEWER) {
+          // Overwritten between loading the head and reading the slot.
+          const now = Math.max(0, this.#loadNext() - this.capacity);
+          pos = this.#lap(pos, Math.max(now, pos + 1), onLap);
+        } else {
+          if (n === ABSENT) this.#absentInWindow(pos);
+          pos++; // deleted, or skipped by a write(id) past it
+        }
+        continue;
+      }
+      await this.#waits.waitPast(next, signal);
     }
   }
 
@@ -598,4 +708,10 @@ export class RingBuffer {
     this.#counts.lapMissed += missed;
     return first;
   }
+}
+
+/** The jump block stored in shard 0's header page: `[uncheckedBelow, jumpFrom, jumpTo]` (0s when never written). */
+function readJumps(headMap: Mapping, path: string): [number, number, number] {
+  const values = JUMPS.read(headMap.bytes, path)?.values;
+  return [values?.[0] ?? 0, values?.[1] ?? 0, values?.[2] ?? 0];
 }

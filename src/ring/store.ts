@@ -44,6 +44,11 @@ export interface SlotStore {
   read(id: number, target: Uint8Array | null): number;
   /** The copy made by the last `read` with a null target. */
   copy: Uint8Array;
+  /**
+   * The id the slot of `id` holds when it is written or deleted, else -1 (empty, busy or
+   * no valid state). Its CRC is not checked here: read that id to check it.
+   */
+  storedId(id: number): number;
   /** Write a slot: `meta` is `WRITTEN | length` or `DELETED`; `crc` from {@link slotCrc}. */
   put(id: number, meta: number, data: Uint8Array, crc: number): void;
   /** Make the slot of `id` durable. */
@@ -142,7 +147,7 @@ export class MmapSlots implements SlotStore {
           words[w]! >>> 0 === meta && words[w + 1] === lo && words[w + 2] === hi && words[w + 3]! >>> 0 === crc;
         if (!stable) {
           if (attempt < this.#retries) continue;
-          return ABSENT;
+          return BUSY_SLOT; // rewritten under every attempt: still busy, not absent
         }
       }
       if (Number.isNaN(result)) {
@@ -187,6 +192,16 @@ export class MmapSlots implements SlotStore {
       view.set(bytes.subarray(start, start + length));
     }
     return view;
+  }
+
+  storedId(id: number): number {
+    const layout = this.#layout;
+    const slot = id % layout.capacity;
+    const shard = shardOf(layout, slot);
+    const w = slotOffset(layout, slot, shard) >>> 2;
+    const words = this.#words[shard]!;
+    const kind = metaKind(words[w]!, layout.recordSize);
+    return kind === META_WRITTEN || kind === META_DELETED ? joinId(words[w + 1]!, words[w + 2]!) : -1;
   }
 
   put(id: number, meta: number, data: Uint8Array, crc: number): void {
@@ -320,6 +335,17 @@ export class PreadSlots implements SlotStore {
       }
       return length;
     }
+  }
+
+  storedId(id: number): number {
+    const layout = this.#layout;
+    const slot = id % layout.capacity;
+    const shard = shardOf(layout, slot);
+    const header = this.#scratch.subarray(0, SLOT_HEADER);
+    if (this.#files[shard]!.read(header, slotOffset(layout, slot, shard)) !== SLOT_HEADER) return -1;
+    const view = this.#scratchView;
+    const kind = metaKind(view.getUint32(0, true), layout.recordSize);
+    return kind === META_WRITTEN || kind === META_DELETED ? joinId(view.getUint32(4, true), view.getUint32(8, true)) : -1;
   }
 
   put(id: number, meta: number, data: Uint8Array, crc: number): void {

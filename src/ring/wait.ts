@@ -5,8 +5,11 @@
  *
  * A read-only handle registers through its own small writable mapping of the header page;
  * without write permission it cannot register and polls with short waits instead.
+ *
+ * One FutexWaiter (one Worker) serves every follower of the handle, and a follower holds
+ * nothing between its waits: a `follow` iterator dropped without `return()` leaks nothing.
  */
-import { File, Mapping, type FutexWaiter } from "../../ffi/index.ts";
+import { File, FutexWaiter, Mapping } from "../../ffi/index.ts";
 import { HEAD_FUTEX_OFFSET, futexValue } from "./head.ts";
 import { DATA_OFFSET, WAITERS_OFFSET } from "./layout.ts";
 
@@ -25,6 +28,8 @@ export class HeadWaits {
   #file: File | undefined;
   #map: Mapping | undefined;
   #registered = 0;
+  #waiting = 0;
+  #waiter: FutexWaiter | undefined;
   #closed = false;
 
   /**
@@ -42,8 +47,11 @@ export class HeadWaits {
    * Resolve when the head has moved past `seen`, after a short timeout, or when the handle
    * closes; reject with the signal's reason on abort. Callers re-check and loop.
    */
-  async waitPast(seen: number, waiter: FutexWaiter, signal: AbortSignal | undefined): Promise<void> {
+  async waitPast(seen: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.#closed) return;
     const words = this.#registration();
+    const waiter = (this.#waiter ??= new FutexWaiter());
+    this.#waiting++;
     if (words) {
       Atomics.add(words, WAITERS_INDEX, 1);
       this.#registered++;
@@ -72,6 +80,7 @@ export class HeadWaits {
         );
       });
     } finally {
+      this.#waiting--;
       if (words && !this.#closed) {
         Atomics.sub(words, WAITERS_INDEX, 1);
         this.#registered--;
@@ -79,10 +88,19 @@ export class HeadWaits {
     }
   }
 
-  /** Unregister whatever is still registered and release the writable mapping. Idempotent. */
+  /** Followers waiting now. */
+  get waiting(): number {
+    return this.#waiting;
+  }
+
+  /**
+   * Unregister whatever is still registered, end every wait (they resolve, and their
+   * followers see the handle closed), release the writable mapping. Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#waiter?.close();
     if (this.#registered > 0 && this.#words) Atomics.sub(this.#words, WAITERS_INDEX, this.#registered);
     this.#registered = 0;
     this.#map?.close();

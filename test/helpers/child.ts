@@ -113,3 +113,19 @@ export async function runScript(scriptPath: string, args: string[] = [], env: Re
   child.process.stdin.end();
   return child.exited();
 }
+
+/**
+ * Run a script as another (unprivileged) user with `runuser`, for tests of files that user
+ * may not read: root reads everything, so such a test must drop to another user. Needs
+ * root (CI is): throws, saying so, rather than passing without running. The script and
+ * everything it opens must be reachable by that user.
+ */
+export async function runScriptAs(user: string, scriptPath: string, args: string[] = []) {
+  if (process.getuid?.() !== 0) {
+    throw new Error(`this test runs a child as ${user} with runuser and must run as root (CI does); it cannot run as uid ${process.getuid?.()}`);
+  }
+  const proc = Bun.spawn(["runuser", "-u", user, "--", process.execPath, scriptPath, ...args], { stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  await proc.exited;
+  return { exitCode: proc.exitCode, signalCode: proc.signalCode, stdout: stdout.split("\n").filter((l) => l !== ""), stderr };
+}

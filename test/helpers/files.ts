@@ -1,7 +1,8 @@
 /**
  * Damaging files on purpose, for corruption tests.
  */
-import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
+import { join } from "node:path";
 
 /** Invert every bit of the byte at `offset` of the file at `path`. */
 export function flipByte(path: string, offset: number): void {
@@ -14,4 +15,21 @@ export function flipByte(path: string, offset: number): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Overwrite the bytes at `offset` of the file at `path` with `bytes`. */
+export function patchFile(path: string, offset: number, bytes: Uint8Array): void {
+  const fd = openSync(path, "r+");
+  try {
+    writeSync(fd, bytes, 0, bytes.length, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Every file name in `dir` with a hash of its bytes, sorted: equal snapshots mean nothing changed. */
+export function dirSnapshot(dir: string): Array<[string, string]> {
+  return readdirSync(dir)
+    .sort()
+    .map((name) => [name, Bun.hash(readFileSync(join(dir, name))).toString()]);
 }

@@ -1,6 +1,7 @@
 /** Test helpers shared by every structure's tests. */
 export { tempDir, type TempDir } from "./temp.ts";
-export { Child, ROOT, runScript, writeScript } from "./child.ts";
+export { Child, ROOT, runScript, runScriptAs, writeScript } from "./child.ts";
 export { crashRun, seededRandom, type CrashOptions, type CrashResult } from "./crash.ts";
 export { codeOf, codeOfAsync, thrown } from "./errors.ts";
-export { flipByte } from "./files.ts";
+export { dirSnapshot, flipByte, patchFile } from "./files.ts";
+export { canMount, fillDisk, tinyFilesystem, type TinyFilesystem } from "./tmpfs.ts";

@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { DurableQueue, verifyQueue } from "../../src/queue/index.ts";
-import { tempDir } from "../helpers/index.ts";
+import { patchFile, tempDir } from "../helpers/index.ts";
 
 const code = (c: string) => expect.objectContaining({ code: c });
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
@@ -31,23 +31,8 @@ function xorByte(path: string, offset: number, mask: number): void {
   }
 }
 
-function putF64(path: string, offset: number, value: number): void {
-  const fd = openSync(path, "r+");
-  try {
-    writeSync(fd, new Uint8Array(new Float64Array([value]).buffer), 0, 8, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function putI32(path: string, offset: number, value: number): void {
-  const fd = openSync(path, "r+");
-  try {
-    writeSync(fd, new Uint8Array(new Int32Array([value]).buffer), 0, 4, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
+const putF64 = (path: string, offset: number, value: number) => patchFile(path, offset, new Uint8Array(new Float64Array([value]).buffer));
+const putI32 = (path: string, offset: number, value: number) => patchFile(path, offset, new Uint8Array(new Int32Array([value]).buffer));
 
 /** A queue of 8 items in one segment of 16 entries, item 5 deleted. */
 function build(dir: string): void {
@@ -131,15 +116,12 @@ describe("damaged index live area", () => {
     });
   }
 
-  test("written lowered to a plausible integer: the get past it is ERR_CORRUPT", () => {
+  test("written lowered to a plausible integer: the read-only open is ERR_CORRUPT (the entries past it exist)", () => {
     using dir = tempDir();
     build(dir.path);
     putF64(join(dir.path, IDX0), IDX.written, 4);
     putF64(join(dir.path, IDX0), IDX.live, 4);
-    using q = DurableQueue.open(dir.path, { readonly: true });
-    expect(text(q.get(3))).toBe("item 3");
-    expect(() => q.get(4)).toThrow(code("ERR_CORRUPT"));
-    expect(() => q.get(7)).toThrow(code("ERR_CORRUPT"));
+    expect(() => DurableQueue.open(dir.path, { readonly: true })).toThrow(code("ERR_CORRUPT"));
   });
 
   test("a writable open recomputes a damaged live area", () => {

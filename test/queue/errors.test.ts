@@ -7,7 +7,7 @@ import { closeSync, cpSync, openSync, readdirSync, readFileSync, rmSync, truncat
 import { join } from "node:path";
 import { File, Lock } from "../../ffi/index.ts";
 import { DurableQueue, verifyQueue } from "../../src/queue/index.ts";
-import { flipByte, tempDir } from "../helpers/index.ts";
+import { dirSnapshot, flipByte, tempDir } from "../helpers/index.ts";
 
 const code = (c: string) => expect.objectContaining({ code: c });
 
@@ -18,7 +18,6 @@ function dataOffset(dir: string, pos: number, base = 0): number {
   return new DataView(idx.buffer, idx.byteOffset, idx.byteLength).getUint32(128 + pos * 16, true);
 }
 
-const snapshot = (dir: string) => readdirSync(dir).sort().map((n) => [n, Bun.hash(readFileSync(join(dir, n)))]);
 
 describe("error codes", () => {
   test("ERR_CLOSED after close; close is idempotent", () => {
@@ -61,11 +60,11 @@ describe("error codes", () => {
   test("ERR_MISMATCH for other layout options, leaving the files as they were", () => {
     using dir = tempDir();
     DurableQueue.open(dir.path, { segmentBytes: 4096, maxBytes: 1000 }).close();
-    const before = snapshot(dir.path);
+    const before = dirSnapshot(dir.path);
     expect(() => DurableQueue.open(dir.path, { segmentBytes: 8192 })).toThrow(code("ERR_MISMATCH"));
     expect(() => DurableQueue.open(dir.path, { maxBytes: 999 })).toThrow(code("ERR_MISMATCH"));
     expect(() => DurableQueue.open(dir.path, { segmentItems: 3 })).toThrow(code("ERR_MISMATCH"));
-    expect(snapshot(dir.path)).toEqual(before);
+    expect(dirSnapshot(dir.path)).toEqual(before);
     using q = DurableQueue.open(dir.path, { segmentBytes: 4096 });
     expect(q.maxBytes).toBe(1000);
   });
@@ -84,10 +83,10 @@ describe("error codes", () => {
     rmSync(dir.path, { recursive: true });
     DurableQueue.open(dir.path).close();
     flipByte(join(dir.path, "queue.qdir"), 30);
-    const before = snapshot(dir.path);
+    const before = dirSnapshot(dir.path);
     expect(() => DurableQueue.open(dir.path)).toThrow(code("ERR_CORRUPT"));
     expect(() => DurableQueue.open(dir.path, { readonly: true })).toThrow(code("ERR_CORRUPT"));
-    expect(snapshot(dir.path)).toEqual(before);
+    expect(dirSnapshot(dir.path)).toEqual(before);
   });
 
   test("ERR_RANGE: truncate past the end", () => {
@@ -210,7 +209,7 @@ describe("corruption", () => {
     expect(verifyQueue(dir.path).bad.map((b) => b.id)).toEqual([0]);
   });
 
-  test("an index file cut at any offset: never a crash; read-only sees the entries before the cut, a writable reopen rebuilds the rest", () => {
+  test("an index or data file cut at any offset: never a crash; both opens are ERR_CORRUPT and every file stays as it was", () => {
     using dir = tempDir();
     using pristine = tempDir();
     const items = Array.from({ length: 24 }, (_, i) => `entry ${i} ${"#".repeat(i)}`);
@@ -221,44 +220,23 @@ describe("corruption", () => {
     const entryStart = 128;
     const offsets = new Set<number>([0, 1, 8, 20, 40, 51, 52, 60, 64, 80, 100, 127]);
     for (let off = entryStart; off <= entryStart + 16 * items.length + 16; off += 5) offsets.add(off);
-    for (const cut of offsets) {
-      for (const readonly of [true, false]) {
+    for (const file of ["queue-0000000000000000.idx", "queue-0000000000000000.dat"]) {
+      for (const cut of offsets) {
         rmSync(dir.path, { recursive: true, force: true });
         cpSync(pristine.path, dir.path, { recursive: true });
-        truncateSync(join(dir.path, "queue-0000000000000000.idx"), cut);
-        // A read-only handle maps what is there: whole entries only. A writable open grows
-        // the file back and rebuilds the lost entries from the data file's records.
-        const whole = readonly ? Math.max(0, Math.min(items.length, Math.floor((cut - entryStart) / 16))) : items.length;
-        let q: DurableQueue;
-        try {
-          q = DurableQueue.open(dir.path, { readonly });
-        } catch (e) {
-          // Only a cut into the header itself may refuse to open, and with a clear error.
-          expect(cut).toBeLessThan(64);
-          expect(e).toMatchObject({ code: "ERR_CORRUPT" });
-          continue;
+        truncateSync(join(dir.path, file), cut);
+        const before = dirSnapshot(dir.path);
+        // Files are made at full size and never resized: a short one was cut by something
+        // else, and the items past the cut can't be told from items never written.
+        for (const readonly of [true, false]) {
+          expect(() => DurableQueue.open(dir.path, { readonly })).toThrow(code(cut < 64 && file.endsWith(".idx") ? expect.stringMatching(/ERR_CORRUPT|ERR_FORMAT/) : "ERR_CORRUPT"));
         }
-        try {
-          const text = (i: number) => {
-            const v = q.get(i);
-            return v === undefined ? undefined : new TextDecoder().decode(v);
-          };
-          for (let i = 0; i < whole; i++) expect(text(i)).toBe(items[i]);
-          for (let i = whole; i < items.length; i++) expect(text(i)).toBeUndefined();
-          if (!readonly) {
-            expect(q.length).toBe(whole);
-            // The next append follows the last valid entry.
-            expect(q.append("after the cut")).toBe(Math.max(whole, q.next - 1));
-            expect(text(q.next - 1)).toBe("after the cut");
-          }
-        } finally {
-          q.close();
-        }
+        expect(dirSnapshot(dir.path)).toEqual(before);
       }
     }
   });
 
-  test("index entries lost in a crash are rebuilt from the data records; stale records of a dead batch are not", () => {
+  test("index entries a crash lost are rebuilt from the data records; stale records of a dead batch are not", () => {
     using dir = tempDir();
     const idx = join(dir.path, "queue-0000000000000000.idx");
     const zeroEntries = (from: number, to: number) => {
@@ -266,46 +244,61 @@ describe("corruption", () => {
       writeSync(fd, new Uint8Array(16 * (to - from)), 0, 16 * (to - from), 128 + 16 * from);
       closeSync(fd);
     };
-    const items = Array.from({ length: 10 }, (_, i) => `record ${i}`); // 8 bytes each
-    {
-      using q = DurableQueue.open(dir.path, { sync: "batch", segmentBytes: 4096 });
-      q.appendMany(items);
+    // Writers that die: their handles are never closed (a close would raise the floors,
+    // after which a blank entry is damage, not a crash).
+    const crashed: DurableQueue[] = [];
+    try {
+      const items = Array.from({ length: 10 }, (_, i) => `record ${i}`); // 8 bytes each
+      crashed.push(DurableQueue.open(dir.path, { sync: "batch", segmentBytes: 4096 }));
+      crashed[0]!.appendMany(items);
+      zeroEntries(5, 10); // the index pages never reached the disk
+      const q1 = DurableQueue.open(dir.path, { sync: "batch" });
+      crashed.push(q1);
+      expect([q1.length, q1.next]).toEqual([10, 10]);
+      expect(items.map((_, i) => new TextDecoder().decode(q1.get(i)))).toEqual(items);
+      // Now a batch (items 10..13) dies with record 11 torn and entries 11..13 lost ...
+      q1.appendMany(["record 10", "record 11", "record 12", "record 13"]);
+      flipByte(join(dir.path, "queue-0000000000000000.dat"), dataOffset(dir.path, 11));
+      zeroEntries(11, 14);
+      const q2 = DurableQueue.open(dir.path, { sync: "batch" });
+      crashed.push(q2);
+      expect(q2.next).toBe(11);
+      // ... and the next writer appends an item of the same size where record 11 was, so
+      // the dead batch's record 12 sits right after it.
+      expect(q2.append("RECORD 11")).toBe(11);
+      zeroEntries(11, 12); // lose the new entry too: the walk must rebuild 11 and stop there
+      const q3 = DurableQueue.open(dir.path);
+      crashed.push(q3);
+      expect(new TextDecoder().decode(q3.get(11))).toBe("RECORD 11");
+      expect(q3.get(12)).toBeUndefined();
+      expect(q3.next).toBe(12);
+    } finally {
+      for (const q of crashed) q.close();
     }
-    zeroEntries(5, 10); // the index pages never reached the disk
-    {
-      using q = DurableQueue.open(dir.path, { sync: "batch" });
-      expect([q.length, q.next]).toEqual([10, 10]);
-      expect(items.map((_, i) => new TextDecoder().decode(q.get(i)))).toEqual(items);
-    }
-    // Now a batch dies with record 8 torn and entries 8, 9 lost ...
-    flipByte(join(dir.path, "queue-0000000000000000.dat"), dataOffset(dir.path, 8));
-    zeroEntries(8, 10);
-    {
-      using q = DurableQueue.open(dir.path, { sync: "batch" });
-      expect(q.next).toBe(8);
-      // ... and the next writer appends an item of the same size where record 8 was, so
-      // the dead batch's record 9 sits right after it.
-      expect(q.append("RECORD 8")).toBe(8);
-    }
-    zeroEntries(8, 9); // lose the new entry too: the walk must rebuild 8 and stop there
-    using q = DurableQueue.open(dir.path);
-    expect(new TextDecoder().decode(q.get(8))).toBe("RECORD 8");
-    expect(q.get(9)).toBeUndefined();
-    expect(q.next).toBe(9);
   });
 
-  test("a data file cut short: the torn tail is dropped on a writable reopen", () => {
+  test("a tail torn by a crash is dropped on a writable reopen; the same bytes damaged after a close are ERR_CORRUPT, never dropped", () => {
     using dir = tempDir();
-    {
-      using q = DurableQueue.open(dir.path, { segmentBytes: 4096 });
-      q.appendMany(Array.from({ length: 10 }, (_, i) => `item ${i}!!`)); // 8 bytes each
+    const items = Array.from({ length: 10 }, (_, i) => `item ${i}!!`); // 8 bytes each
+    const dat = join(dir.path, "queue-0000000000000000.dat");
+    const crashed = DurableQueue.open(dir.path, { segmentBytes: 4096 });
+    try {
+      crashed.appendMany(items);
+      // Items 7..9 never fully reached the file (their bytes fail their CRC).
+      for (const i of [7, 8, 9]) flipByte(dat, dataOffset(dir.path, i) + 2);
+      using ro = DurableQueue.open(dir.path, { readonly: true });
+      expect(() => ro.get(9)).toThrow(code("ERR_CORRUPT"));
+      using q = DurableQueue.open(dir.path);
+      expect([q.length, q.next]).toEqual([7, 7]);
+      expect(new TextDecoder().decode(q.get(6))).toBe("item 6!!");
+      expect(q.append("new")).toBe(7);
+    } finally {
+      crashed.close();
     }
-    truncateSync(join(dir.path, "queue-0000000000000000.dat"), 64 + (20 + 8) * 7 + 3); // records: 20-byte header + 8 bytes
-    using ro = DurableQueue.open(dir.path, { readonly: true });
-    expect(() => ro.get(9)).toThrow(code("ERR_CORRUPT"));
+    // After a clean close every item is known to be complete: a bad byte is damage.
+    flipByte(dat, dataOffset(dir.path, 7) + 1);
     using q = DurableQueue.open(dir.path);
-    expect([q.length, q.next]).toEqual([7, 7]);
-    expect(new TextDecoder().decode(q.get(6))).toBe("item 6!!");
-    expect(q.append("new")).toBe(7);
+    expect([q.length, q.next]).toEqual([8, 8]);
+    expect(() => q.get(7)).toThrow(code("ERR_CORRUPT"));
   });
 });

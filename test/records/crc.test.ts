@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import CRC32 from "crc-32";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { File } from "../../ffi/index.ts";
-import { crcRange } from "../../src/records/crc.ts";
+import { CRC_STALE, crcRange } from "../../src/records/crc.ts";
 import { RecordStore, schema, t, verifyRecords } from "../../src/records/index.ts";
 import { Child, ROOT, tempDir, writeScript } from "../helpers/index.ts";
 import { expectCode } from "./fixtures.ts";
@@ -143,7 +143,11 @@ describe("record CRCs", () => {
     store.append({ name: "b", value: 2 });
     const v = store.at(1);
     v.value = 3.5;
-    expect(crcWords(path, 1, Row.recordSize, ROW_STRING).stored).toBe(0);
+    // The stale marker is not 0 (a zeroed record is damage, not a stale one) and has the
+    // top bit clear, which no CRC word has.
+    expect(CRC_STALE).not.toBe(0);
+    expect(CRC_STALE & 0x8000_0000).toBe(0);
+    expect(crcWords(path, 1, Row.recordSize, ROW_STRING).stored).toBe(CRC_STALE);
     // Stale: read unchecked, not listed by verify.
     expect(store.getChecked(1).value).toBe(3.5);
     expect(verifyRecords(path).bad).toEqual([]);
@@ -153,7 +157,7 @@ describe("record CRCs", () => {
     expect(first.stored).toBe(first.expected);
     store.sync();
     const second = crcWords(path, 1, Row.recordSize, ROW_STRING);
-    expect(second.stored).not.toBe(0);
+    expect(second.stored).not.toBe(CRC_STALE);
     expect(second.stored).toBe(second.expected);
     expect(store.stats().crcRefreshed).toBe(1);
     // Damage after the sync is caught again.
@@ -187,7 +191,7 @@ setInterval(() => {}, 1000);
     const child = new Child(script, [path]);
     await child.waitForLine((l) => l === "ready");
     await child.kill("SIGKILL");
-    expect(crcWords(path, 0, Row.recordSize, ROW_STRING).stored).toBe(0);
+    expect(crcWords(path, 0, Row.recordSize, ROW_STRING).stored).toBe(CRC_STALE);
     expect(verifyRecords(path)).toEqual({ checked: 64, bad: [] });
     {
       using writer = RecordStore.open(path, Row);

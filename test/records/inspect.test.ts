@@ -15,7 +15,7 @@ describe("inspect", () => {
     }
     const d = describeRecords(path);
     expect(d.kind).toBe("RECS");
-    expect(d.version).toBe(2);
+    expect(d.version).toBe(3);
     expect(d.options).toMatchObject({ schema: "Tick", schemaVersion: 1, schemaHash: Tick.hash, recordSize: Tick.recordSize });
     expect(d.options.fields).toBe(Tick.layout.map((f) => `${f.name}:${f.type.name}@${f.offset}`).join(" "));
     expect(d.counts).toMatchObject({ records: 3, capacity: 4, growths: 1 });

@@ -193,7 +193,7 @@ describe("RingBuffer with damaged files", () => {
     expect(progress.at(-1)).toEqual([10, 10]);
     expect(describeRing(path)).toEqual({
       kind: "RING",
-      version: 1,
+      version: 2,
       options: { recordSize: 40, capacity: 10, shards: 2, slotBytes: 56, slotsPerShard: 5 },
       counts: { next: 14, first: 4, size: 10, waiters: 0 },
     });

@@ -57,5 +57,5 @@ describe("RingBuffer crash safety", () => {
       expect(verifyRing(path).bad).toEqual([]);
     }
     expect(totalReported).toBeGreaterThan(ROUNDS);
-  });
+  }, 60_000); // 32 child processes: past the default 5 s on a loaded 2-core machine
 });

@@ -46,9 +46,11 @@ describe("RingBuffer recovery", () => {
     using dir = tempDir();
     const path = dir.file("r");
     const big = 2 ** 32 + 1;
+    let slot1 = new Uint8Array(0);
     {
       using ring = RingBuffer.open(path, { recordSize: 8, capacity: 4 });
       for (let i = 0; i < 5; i++) ring.append(`v${i}`);
+      slot1 = Uint8Array.from(readFileSync(path).subarray(4096 + 24, 4096 + 48)); // id 1
       ring.write(big, "big"); // slot 1; head 2^32 + 2
     }
     const head = (lo: number, state: number, prev: number) =>
@@ -64,8 +66,23 @@ describe("RingBuffer recovery", () => {
       expect(ring.next).toBe(big + 1);
       expect(text(ring.get(big))).toBe("big");
     }
-    // Killed before storing the new low half (it still says 5): the slots confirm 5.
+    // Killed before storing the new low half (it still says 5), every slot of the jump
+    // written: the jump block says where it was going, and both reader and writer go there.
     head(5, 3, 0);
+    {
+      using reader = RingBuffer.open(path, { readonly: true });
+      expect(reader.next).toBe(big + 1);
+      expect(text(reader.get(big))).toBe("big");
+    }
+    {
+      using ring = RingBuffer.open(path);
+      expect([ring.next, text(ring.get(big))]).toEqual([big + 1, "big"]);
+    }
+    // The same, but the jump died before its own record was written (slot 1 still holds
+    // id 1): the slots confirm 5. The markers it wrote for skipped ids become deletions of
+    // the records they replaced, so no slot holds an id past the head.
+    head(5, 3, 0);
+    patch(path, (v) => slot1.forEach((b, i) => v.setUint8(4096 + 24 + i, b)));
     {
       using reader = RingBuffer.open(path, { readonly: true });
       expect(reader.next).toBe(5); // a reader takes the conservative value meanwhile
@@ -73,12 +90,13 @@ describe("RingBuffer recovery", () => {
     {
       using ring = RingBuffer.open(path);
       expect(ring.next).toBe(5);
-      expect(ring.get(1)).toBeUndefined(); // its slot holds the unpublished write
-      expect(text(ring.get(4))).toBe("v4");
+      expect(text(ring.get(1))).toBe("v1");
+      for (let id = 2; id < 5; id++) expect(ring.get(id)).toBeUndefined();
       expect(ring.append("v5")).toBe(5);
     }
     using reader = RingBuffer.open(path, { readonly: true });
-    expect(reader.next).toBe(6);
+    expect([reader.next, text(reader.get(5))]).toEqual([6, "v5"]);
+    expect(verifyRing(path).bad).toEqual([]);
   });
 
   test("ids crossing 2^32 by appends are seen by a reader at every step", () => {

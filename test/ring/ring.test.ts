@@ -217,19 +217,22 @@ describe("RingBuffer", () => {
     expect(file.subarray(8, 12).toString("latin1")).toBe("RING");
     const slotBytes = Math.ceil((16 + 20) / 8) * 8;
     expect(file.length).toBe(4096 + 4 * slotBytes);
-    const check = (slot: number, id: number, payload: string) => {
+    const check = (slot: number, id: number, payload: string, meta = (0x8000_0000 | payload.length) >>> 0) => {
       const at = 4096 + slot * slotBytes;
       const view = new DataView(file.buffer, file.byteOffset + at, 16);
-      const meta = view.getUint32(0, true);
-      expect(meta >>> 0).toBe((0x8000_0000 | payload.length) >>> 0);
+      expect(view.getUint32(0, true) >>> 0).toBe(meta);
       expect(view.getUint32(4, true) + view.getUint32(8, true) * 2 ** 32).toBe(id);
       const body = file.subarray(at + 16, at + 16 + payload.length);
       expect(body.toString()).toBe(payload);
       const expected = CRC32.buf(body, CRC32.buf(file.subarray(at, at + 12))) >>> 0;
       expect(view.getUint32(12, true)).toBe(expected);
     };
-    check(0, 0, "first");
     check(1, 2 ** 33 + 1, "second");
+    // The jump skipped ids 2^33 - 2 .. 2^33, still in the window: their slots (0, 2 and 3,
+    // where "first" was) hold a deleted marker (0x4000_0000) with the skipped id.
+    check(0, 2 ** 33, "", 0x4000_0000);
+    check(2, 2 ** 33 - 2, "", 0x4000_0000);
+    check(3, 2 ** 33 - 1, "", 0x4000_0000);
     // The head is published in shard 0's header page as 32-bit words.
     const head = new DataView(file.buffer, file.byteOffset + 128, 8);
     expect(head.getUint32(0, true) + (head.getUint32(4, true) / 2) * 2 ** 32).toBe(2 ** 33 + 2);
