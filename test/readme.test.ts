@@ -3,10 +3,13 @@
  * fresh temp directory (its working directory), with `from "offheap"` pointed at this
  * checkout; when a ```text block follows it, the script must print exactly that.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, tempDir, writeScript } from "./helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 interface Example {
   line: number;

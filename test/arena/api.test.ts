@@ -1,7 +1,10 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { ArenaCache, codecs, type Codec, MAX_KEY_BYTES } from "../../src/arena/index.ts";
 import { OffheapError } from "../../src/errors.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const code = (c: string) => expect.objectContaining({ code: c });
 

@@ -1,7 +1,10 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { ArenaCache, codecs, type EvictionReason } from "../../src/arena/index.ts";
 import { POLICY_NAMES } from "../../src/policy/index.ts";
 import { seededRandom } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 interface Entry {
   value: string;

@@ -1,5 +1,5 @@
 // The offheap CLI, run as a real process on files the tests make.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DurableQueue } from "../../src/queue/index.ts";
@@ -7,6 +7,9 @@ import { RecordStore, schema, t } from "../../src/records/index.ts";
 import { RingBuffer } from "../../src/ring/index.ts";
 import { FileStore } from "../../src/tiered/index.ts";
 import { Child, ROOT, tempDir, type TempDir } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const CLI = join(ROOT, "src/cli.ts");
 

@@ -18,7 +18,7 @@
  * for a long local run), the first seed `OFFHEAP_FUZZ_SEED` (default fixed);
  * `OFFHEAP_FUZZ_CASE=<seed>` reruns that one case, `OFFHEAP_FUZZ_LOG=1` prints every outcome.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { DurableQueue } from "../../src/queue/index.ts";
@@ -27,6 +27,9 @@ import { RingBuffer } from "../../src/ring/index.ts";
 import { Child, runScript, tempDir } from "../helpers/index.ts";
 import type { Damage, Truth } from "./sweep-child.ts";
 import { SWEEP_SCHEMA } from "./schema.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const HEADER_REGION = 320;
 const SAMPLES_PER_FILE = 160;

@@ -5,13 +5,16 @@
  * be `ERR_SYSTEM` `ENOSPC`; then, with space freed, the structure reopens holding every
  * acknowledged record and nothing of a failed call, and goes on.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { RecordStore } from "../../src/records/index.ts";
 import { RingBuffer } from "../../src/ring/index.ts";
 import { runScript, tinyFilesystem } from "../helpers/index.ts";
 import { DISK_FULL_ROW } from "./disk-full-child.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const CHILD = join(import.meta.dir, "disk-full-child.ts");
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));

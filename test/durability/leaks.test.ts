@@ -5,12 +5,15 @@
  * flat. A leak per cycle would show as thousands; the slack allowed is for the runtime's
  * own threads and heap.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { RecordStore, schema, t } from "../../src/records/index.ts";
 import { RingBuffer } from "../../src/ring/index.ts";
 import { tempDir } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const CYCLES = 10_000;
 const FOLLOWERS = 1_000;

@@ -4,12 +4,15 @@
  * tail". Root reads every file whatever its mode, so the opens run in a child process as
  * `nobody` (`runuser`; these tests need root, which CI has).
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { chmodSync, chownSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { RingBuffer } from "../../src/ring/index.ts";
 import { ROOT, dirSnapshot, runScriptAs, tempDir, writeScript } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const NOBODY = 65534;
 

@@ -3,11 +3,14 @@
  * ENOSPC from the call that asked, never SIGBUS from a store. Needs root (a tiny tmpfs);
  * CI runs as root.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { File, allocate, writeZeros } from "../../ffi/index.ts";
 import { ROOT, runScript, tempDir, thrown, tinyFilesystem, writeScript } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 describe("allocate", () => {
   test("reserves blocks for the range and grows the file; existing bytes stay", () => {

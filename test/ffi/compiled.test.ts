@@ -1,7 +1,10 @@
 // The OS layer inside a single-file binary from `bun build --compile`.
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { ROOT, runScript, tempDir, writeScript } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 test("a compiled binary maps, locks, writes, reads and waits through ffi/", async () => {
   using dir = tempDir();

@@ -1,6 +1,9 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { File, Mapping, MAX_MAPPING_BYTES } from "../../ffi/index.ts";
 import { ROOT, codeOf, runScript, tempDir, writeScript } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 
 describe("Mapping of a file", () => {

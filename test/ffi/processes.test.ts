@@ -1,7 +1,10 @@
 // flock, Atomics and futex between real processes.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { File, FutexWaiter, Lock, Mapping, futexWake, hasFutex } from "../../ffi/index.ts";
 import { Child, ROOT, codeOf, codeOfAsync, runScript, tempDir, writeScript } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 
 

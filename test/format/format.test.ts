@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import CRC32 from "crc-32";
 import { File } from "../../ffi/index.ts";
 import { ERROR_CODES, OffheapError } from "../../src/errors.ts";
@@ -18,6 +18,9 @@ import {
   type HeaderSpec,
 } from "../../src/format.ts";
 import { codeOf, seededRandom, tempDir, thrown } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const spec: HeaderSpec<"recordSize" | "capacity" | "shards"> = {
   kind: "TEST",

@@ -1,7 +1,10 @@
 // The crash harness itself: what a killed child reported durable is on disk.
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { File } from "../../ffi/index.ts";
 import { ROOT, crashRun, seededRandom, tempDir, writeScript } from "./index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 test("every record a SIGKILLed child reported after datasync is on disk and intact", async () => {
   using dir = tempDir();

@@ -2,10 +2,13 @@
  * The one metrics model: every structure's stats() through one renderer, checked with a
  * real Prometheus text parser and linted by `promtool check metrics`.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { ArenaCache, DurableQueue, FileStore, MemoryStore, RecordStore, RingBuffer, TieredCache, metricsHandler, renderMetrics, schema, t } from "../../src/index.ts";
 import { tempDir } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 interface Family {
   name: string;

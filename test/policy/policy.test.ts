@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import {
   attachPolicy,
   ClockProPolicy,
@@ -8,6 +8,9 @@ import {
   S3FifoPolicy,
 } from "../../src/policy/index.ts";
 import { seededRandom } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 /** A count-bounded cache over a policy: on a miss when full, evict, then insert. */
 class Sim {

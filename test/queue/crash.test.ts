@@ -4,9 +4,12 @@
  * given, and no index is ever handed out twice across rounds. The rounds run with the
  * per-call lock and again with an `exclusive` writer that holds the lock until it dies.
  */
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { crashRun, ROOT, seededRandom, tempDir, writeScript } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const CHILD = `
 import { DurableQueue } from "${ROOT}/src/queue/index.ts";

@@ -4,11 +4,14 @@
  * that depends on it), never an item that silently reads as missing or comes back deleted;
  * what a crash legitimately leaves behind must still open read-only.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { DurableQueue, verifyQueue } from "../../src/queue/index.ts";
 import { patchFile, tempDir } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const code = (c: string) => expect.objectContaining({ code: c });
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));

@@ -2,12 +2,15 @@
  * Every error code DurableQueue raises, and damaged files: a flipped data byte, index
  * files cut at every kind of offset, foreign and corrupt headers. Nothing may crash.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { closeSync, cpSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { File, Lock } from "../../ffi/index.ts";
 import { DurableQueue, verifyQueue } from "../../src/queue/index.ts";
 import { dirSnapshot, flipByte, tempDir } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const code = (c: string) => expect.objectContaining({ code: c });
 

@@ -3,11 +3,14 @@
  * close. Other writers, in this process or another, are refused while it is open and work
  * again after it closes or dies; read-only handles and followers still see its appends live.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { Child, ROOT, tempDir, writeScript } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const code = (c: string) => expect.objectContaining({ code: c });
 const text = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : new TextDecoder().decode(bytes));

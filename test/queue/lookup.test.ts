@@ -3,11 +3,14 @@
  * uneven segment sizes, removed segments, segments another handle created), the reused
  * buffers of append/appendMany, and the staged (pwrite) path of appendMany.
  */
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import CRC32 from "crc-32";
 import { readdirSync } from "node:fs";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { seededRandom, tempDir } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const text = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : new TextDecoder().decode(bytes));
 const segmentCount = (dir: string) => readdirSync(dir).filter((n) => n.endsWith(".idx")).length;

@@ -3,10 +3,13 @@
  * checked step by step against a plain in-memory model, with reopens in between; once
  * with the per-call lock and once with an `exclusive` handle.
  */
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { readdirSync } from "node:fs";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { seededRandom, tempDir } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 function randomBytes(random: () => number, max: number): Uint8Array {
   const out = new Uint8Array(Math.floor(random() * (max + 1)));

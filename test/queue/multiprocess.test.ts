@@ -2,9 +2,12 @@
  * Across processes: three producers append to one queue at once while a fourth process
  * follows it with a named reader.
  */
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { Child, ROOT, tempDir, writeScript } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const PRODUCER = `
 import { DurableQueue } from "${ROOT}/src/queue/index.ts";

@@ -2,12 +2,15 @@
  * DurableQueue behaviour: go-durostore's own cases (with its bugs fixed), named readers,
  * inspect/verify, and durability settings.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import CRC32 from "crc-32";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { DurableQueue, describeQueue, verifyQueue } from "../../src/queue/index.ts";
 import { flipByte, tempDir } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const text = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : new TextDecoder().decode(bytes));
 /** Where item `pos` of the first segment starts in its data file (read from the index). */

@@ -3,11 +3,14 @@
  * commit), work on a read-only filesystem as far as reading goes, and refuse a position
  * file that belongs to another reader.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { copyFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { tempDir, thrown, tinyFilesystem } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const fds = () => readdirSync("/proc/self/fd").length;
 

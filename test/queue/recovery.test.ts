@@ -6,13 +6,16 @@
  * fails commits none of its items. (Disk-full cases: test/durability/disk-full.test.ts;
  * permissions as a non-root user: unreadable.test.ts.)
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeHeader } from "../../src/format.ts";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { DATA_SPEC, entryFlagsWord } from "../../src/queue/layout.ts";
 import { ROOT, dirSnapshot, flipByte, patchFile, runScript, tempDir } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const code = (c: string | RegExp) => expect.objectContaining({ code: typeof c === "string" ? c : expect.stringMatching(c) });
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));

@@ -3,7 +3,7 @@
  * marked stale by live-view stores and recomputed by sync and by a writable reopen (also
  * after the writer was killed), and damage found by checked reads and by verifyRecords.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import CRC32 from "crc-32";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { File } from "../../ffi/index.ts";
@@ -11,6 +11,9 @@ import { CRC_STALE, crcRange } from "../../src/records/crc.ts";
 import { RecordStore, schema, t, verifyRecords } from "../../src/records/index.ts";
 import { Child, ROOT, tempDir, writeScript } from "../helpers/index.ts";
 import { expectCode } from "./fixtures.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 /** name: 1-byte prefix at 8, data 9..21; value at 24; big at 32; 40 bytes. */
 const Row = schema({ name: t.string(12), value: t.f64, big: t.u64 }, { name: "Row", version: 1 });

@@ -3,12 +3,15 @@
  * not the stale marker), which sync must not bless either; and a count word moved up or
  * down, which the records themselves contradict. Files are damaged after a clean close.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync } from "node:fs";
 import { encodeHeader } from "../../src/format.ts";
 import { RECORDS_HEADER } from "../../src/records/layout.ts";
 import { RecordStore, describeRecords, schema, t, verifyRecords } from "../../src/records/index.ts";
 import { patchFile, tempDir, thrown } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const Row = schema({ n: t.u32, x: t.f64, tag: t.string(8) }, { name: "Row", version: 1 });
 const COUNT_AT = 128; // the count word (src/records/layout.ts)

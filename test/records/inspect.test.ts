@@ -1,9 +1,12 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { File } from "../../ffi/index.ts";
 import { describeRecords, RecordStore, verifyRecords } from "../../src/records/index.ts";
 import { tempDir } from "../helpers/index.ts";
 import { expectCode, Tick } from "./fixtures.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 describe("inspect", () => {
   test("describeRecords reports kind, schema and counts without the schema in code", () => {

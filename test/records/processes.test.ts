@@ -2,11 +2,14 @@
  * Cross-process behaviour: torn reads (with the seqlock: none; without it: seen), a writer
  * killed mid-update, and readers in other processes following appends and growth.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { OffheapError } from "../../src/errors.ts";
 import { RecordStore, schema, t, verifyRecords } from "../../src/records/index.ts";
 import { Child, crashRun, ROOT, seededRandom, tempDir, writeScript } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const TORN_SCHEMA = `schema({ a: t.f64, p0: t.f64, p1: t.f64, p2: t.f64, p3: t.f64, b: t.f64, n: t.i32, sum: t.f64 }, { name: "Torn", version: 1 })`;
 const Torn = schema({ a: t.f64, p0: t.f64, p1: t.f64, p2: t.f64, p3: t.f64, b: t.f64, n: t.i32, sum: t.f64 }, { name: "Torn", version: 1 });

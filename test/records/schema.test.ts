@@ -1,9 +1,12 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import CRC32 from "crc-32";
 import { readFileSync } from "node:fs";
 import { RecordStore, schema, t, type Infer } from "../../src/records/index.ts";
 import { tempDir } from "../helpers/index.ts";
 import { All, expectCode, Tick } from "./fixtures.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 describe("schema layout", () => {
   test("fields are naturally aligned after the 8-byte record header (sequence word, CRC), records padded", () => {

@@ -4,12 +4,15 @@
  * runner); flipped bytes are ERR_CORRUPT; verifyRing lists damaged records and describeRing
  * reports the header.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { copyFileSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { RingBuffer, describeRing, verifyRing } from "../../src/ring/index.ts";
 import { HEAD_OFFSET } from "../../src/ring/layout.ts";
 import { OffheapError } from "../../src/errors.ts";
 import { ROOT, runScript, seededRandom, tempDir, writeScript } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const SWEEP = `
 import { copyFileSync, mkdirSync, truncateSync, rmSync } from "node:fs";

@@ -4,9 +4,12 @@
  * reported record is present and intact, every id the head covers reads back exactly, the
  * CRC scan finds nothing damaged. 30+ rounds on one ring, alternating I/O modes.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { RingBuffer, verifyRing } from "../../src/ring/index.ts";
 import { ROOT, crashRun, seededRandom, tempDir, writeScript } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const WRITER = `
 import { writeSync } from "node:fs";

@@ -2,10 +2,13 @@
  * follow(): waiting and waking, abort, close, laps (throw / skip), and one writer process
  * with three follower processes checking every record's order, CRC and content.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { RingBuffer, type RingRecord } from "../../src/ring/index.ts";
 import { OffheapError } from "../../src/errors.ts";
 import { Child, ROOT, tempDir, writeScript } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 

@@ -3,10 +3,13 @@
  * plain in-memory model of the ring's contract, for several capacities and record sizes,
  * in both I/O modes (switching mode on some reopens), with a read-only handle checked too.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { RingBuffer } from "../../src/ring/index.ts";
 import { OffheapError } from "../../src/errors.ts";
 import { seededRandom, tempDir } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 /** The contract, in memory: ids in [max(0, next - capacity), next) are held. */
 class Model {

@@ -3,10 +3,13 @@
  * put, and a head torn in the middle of a high-bits change. Also: a waiting follower makes
  * the writer issue futex wakes.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { RingBuffer, describeRing, verifyRing } from "../../src/ring/index.ts";
 import { tempDir } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const SLOT = 24; // recordSize 8 -> 16 + 8
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));

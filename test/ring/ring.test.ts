@@ -3,12 +3,15 @@
  * slot format checked against an independent CRC, read-only handles, prefetch, stats,
  * lifecycle.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { heapStats } from "bun:jsc";
 import CRC32 from "crc-32";
 import { RingBuffer } from "../../src/ring/index.ts";
 import { tempDir } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
 const ioModes = ["mmap", "pread"] as const;

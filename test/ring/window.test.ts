@@ -3,12 +3,15 @@
  * an older id was damaged: ERR_CORRUPT, never "never written". A damaged head is an
  * OffheapError for the writer's open too, never a TypeError.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { closeSync, openSync, readSync } from "node:fs";
 import { RingBuffer, verifyRing } from "../../src/ring/index.ts";
 import { encodeHeader } from "../../src/format.ts";
 import { RING_SPEC } from "../../src/ring/layout.ts";
 import { patchFile, tempDir, thrown } from "../helpers/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const ioModes = ["mmap", "pread"] as const;
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));

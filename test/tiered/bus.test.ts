@@ -4,11 +4,14 @@
  * HTTP face; a lost connection falls back to short trust in local copies, and after
  * reconnecting every older local copy is validated once.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { MemoryStore, RedisBus, TieredCache, type Fetcher } from "../../src/tiered/index.ts";
 import { Child, ROOT, tempDir, writeScript } from "../helpers/index.ts";
 import { startRedis, type TestServer } from "../helpers/servers.ts";
 import { until } from "./util.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 let redis: TestServer;
 let originVersion = 1;

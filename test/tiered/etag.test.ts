@@ -1,7 +1,10 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { ifNoneMatchMatches, normalizeEtag, type GetResult } from "../../src/tiered/index.ts";
 import { cacheStatusMember } from "../../src/tiered/http/cache-status.ts";
 import { cacheStatusParts } from "../../src/tiered/http/fetcher-handler.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const cacheStatus = (r: Pick<GetResult, "status" | "meta" | "source" | "revalidated" | "collapsed">, now: number, fresh: number | undefined) => cacheStatusMember(cacheStatusParts(r, now, fresh));
 

@@ -3,7 +3,7 @@
  * `OffheapError`s, and a full disk is an error from the write that needed the space, with
  * every entry published before it still whole after space is freed and the store reopened.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +14,9 @@ import { FileStore } from "../../src/tiered/file-store.ts";
 import { keyHash } from "../../src/tiered/key-hash.ts";
 import { tempDir } from "../helpers/index.ts";
 import { pattern, put, text } from "./util.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const dirs: Array<ReturnType<typeof tempDir>> = [];
 afterAll(() => {

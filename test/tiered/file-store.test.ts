@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import CRC32 from "crc-32";
@@ -8,6 +8,9 @@ import { FileStore } from "../../src/tiered/index.ts";
 import { describeFileStore, verifyFileStore } from "../../src/tiered/inspect.ts";
 import { keyHash } from "../../src/tiered/key-hash.ts";
 import { bytes, expectCode, pattern, put, storeContract, text } from "./util.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const dirs: Array<ReturnType<typeof tempDir>> = [];
 function fresh(): string {

@@ -1,7 +1,10 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { heapStats } from "bun:jsc";
 import { MemoryStore } from "../../src/tiered/index.ts";
 import { bytes, expectCode, pattern, put, storeContract } from "./util.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 describe("MemoryStore", () => {
   storeContract(() => new MemoryStore({ maxBytes: 8 << 20 }), { test });

@@ -3,10 +3,13 @@
  * Host header or redirect can take is sent through a real socket, and the other host
  * (a second server holding a "secret") must receive nothing.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { OffheapError } from "../../../src/errors.ts";
 import { MemoryStore, TieredCache } from "../../../src/tiered/index.ts";
 import { rawRequest, startOrigin, startProxy, type Origin, type Proxy } from "./harness.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 let other: Origin; // the host nothing may reach
 let origin: Origin;

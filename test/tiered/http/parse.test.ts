@@ -1,5 +1,5 @@
 /** The strict field parsers the cache policy reads through (RFC 9111 §5, RFC 9110 §5.6.7, RFC 8941). */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import {
   MAX_DELTA_SECONDS,
   canonicalCacheControl,
@@ -10,6 +10,9 @@ import {
   parseVary,
   targetedCacheControl,
 } from "../../../src/tiered/http/parse.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 describe("Cache-Control", () => {
   test("directives, arguments, quoted strings with commas, case", () => {

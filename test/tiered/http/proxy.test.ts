@@ -3,8 +3,11 @@
  * they were (hop-by-hop fields excepted), `X-Forwarded-*` and `Via` are added, and origin
  * failures are 502/504 with `ERR_UPSTREAM`/`ERR_TIMEOUT` in `Cache-Status`.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { rawRequest, startOrigin, startProxy, ourCacheStatus, type Origin, type Proxy } from "./harness.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 let origin: Origin;
 let proxy: Proxy;

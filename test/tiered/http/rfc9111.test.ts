@@ -3,10 +3,13 @@
  * `fetch`. The cache's clock is moved by hand; the origin dates its responses by the same
  * clock, so ages are exact.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import type { ProxyOptions, TieredCacheOptions } from "../../../src/tiered/index.ts";
 import { until } from "../util.ts";
 import { Clock, isHit, ourCacheStatus, startOrigin, startProxy, type Origin, type Proxy, type SeenRequest } from "./harness.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 type Answer = (req: Request, seen: SeenRequest, n: number) => Response | Promise<Response>;
 

@@ -1,6 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { tempDir } from "../../helpers/index.ts";
 import { FileStore, MemoryStore, TieredCache, NOT_FOUND, type Fetcher } from "../../../src/tiered/index.ts";
+
+// Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
+setDefaultTimeout(120_000);
 
 const BIG = 100 * 1024 * 1024;
 const CHUNK = 64 * 1024;
