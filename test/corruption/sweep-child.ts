@@ -12,6 +12,7 @@ import { OffheapError } from "../../src/errors.ts";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { RecordStore } from "../../src/records/index.ts";
 import { RingBuffer } from "../../src/ring/index.ts";
+import { FileStore } from "../../src/tiered/file-store.ts";
 import { seededRandom } from "../helpers/crash.ts";
 import { SWEEP_SCHEMA } from "./schema.ts";
 
@@ -39,7 +40,7 @@ export interface Truth {
 }
 
 interface Job extends Truth {
-  structure: "ring" | "queue" | "records";
+  structure: "ring" | "queue" | "records" | "files";
   pristine: string;
   work: string;
   /** Entry path inside the (copied) root, for open. */
@@ -76,6 +77,35 @@ function readBack(path: string, readonly: boolean): Map<number, string | undefin
       if (reader.position !== position && reader.position !== queue.first) seen.set(-2, `reader ${name} at ${reader.position}, committed ${position}`);
     }
     if (!readonly) seen.set(-1, String(queue.append("appended")));
+  } else if (job.structure === "files") {
+    // A cache may forget (a damaged entry reads as a miss) but must never serve other bytes
+    // or metadata: each entry is read whole, its ETag and extra with it.
+    using store = FileStore.open(path, { readonly, sync: false });
+    for (const id of ids) {
+      const entry = store.get(`/entry/${id}`);
+      if (entry === undefined) {
+        seen.set(id, undefined);
+        continue;
+      }
+      let body: string;
+      try {
+        body = readAllSync(entry.bytes, entry.body);
+      } catch (e) {
+        if (e instanceof OffheapError && e.code === "ERR_CORRUPT") {
+          seen.set(id, undefined);
+          continue;
+        }
+        throw e;
+      }
+      seen.set(id, `${entry.meta.etag}|${entry.meta.extra}|${body}`);
+    }
+    if (!readonly) {
+      const w = store.writer("/entry/new", { cachedAt: 5_000, etag: '"new"' });
+      void w.write(new TextEncoder().encode("written after the damage"));
+      void w.commit();
+      const back = store.get("/entry/new");
+      if (back === undefined || readAllSync(back.bytes, back.body) !== "written after the damage") seen.set(-2, "a new entry did not read back");
+    }
   } else {
     using store = RecordStore.open(path, SWEEP_SCHEMA, { readonly, verify: true });
     for (const [id] of job.expected) {
@@ -89,6 +119,13 @@ function readBack(path: string, readonly: boolean): Map<number, string | undefin
     if (!readonly) seen.set(-1, String(store.append({ name: "appended" })));
   }
   return seen;
+}
+
+/** A FileStore body: in hand when small (the sweep's are); a stream is not read synchronously here. */
+function readAllSync(bytes: Uint8Array | undefined, body: ReadableStream<Uint8Array>): string {
+  if (bytes !== undefined) return decoder.decode(bytes);
+  void body.cancel();
+  throw new Error("the sweep's entries are small: their bodies come whole");
 }
 
 /** `"same"`, `"missing …"`, or what was wrong (WRONG, RESURRECTED, REUSED, READER). */

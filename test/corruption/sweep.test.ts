@@ -13,8 +13,9 @@
  * wake and reader files; shifted and deleted items) and a record store. Each copy is
  * read back read-only, then opened for writing (recovery), read again and appended to.
  * Any signal, a case taking over 10 s, wrong bytes, a removed item read back, an index
- * handed out twice or a reader moved forward fails with the case's seed. The count per
- * structure is `OFFHEAP_FUZZ` / 3 (default a few thousand in all; e.g. OFFHEAP_FUZZ=200000
+ * handed out twice or a reader moved forward fails with the case's seed. A FileStore's
+ * entries (with ETags and extra metadata) are fuzzed the same way: a damaged entry may read
+ * as a miss, never as other bytes or metadata. The count per structure is `OFFHEAP_FUZZ` / 4 (default a few thousand in all; e.g. OFFHEAP_FUZZ=200000
  * for a long local run), the first seed `OFFHEAP_FUZZ_SEED` (default fixed);
  * `OFFHEAP_FUZZ_CASE=<seed>` reruns that one case, `OFFHEAP_FUZZ_LOG=1` prints every outcome.
  */
@@ -24,6 +25,7 @@ import { join, relative } from "node:path";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { RecordStore } from "../../src/records/index.ts";
 import { RingBuffer } from "../../src/ring/index.ts";
+import { FileStore } from "../../src/tiered/file-store.ts";
 import { Child, runScript, tempDir } from "../helpers/index.ts";
 import type { Damage, Truth } from "./sweep-child.ts";
 import { SWEEP_SCHEMA } from "./schema.ts";
@@ -41,7 +43,7 @@ const FUZZ_CASE = process.env.OFFHEAP_FUZZ_CASE === undefined ? undefined : Numb
 const FUZZ_BATCH = 2000;
 const CASE_TIMEOUT_MS = 10_000;
 
-type Structure = "ring" | "queue" | "records";
+type Structure = "ring" | "queue" | "records" | "files";
 interface Built extends Truth {
   root: string;
   entry: string;
@@ -96,6 +98,21 @@ const BUILD: Record<Structure, (root: string) => Built> = {
     s.seek(10);
     s.commit();
     return { root, entry: ".", expected, removed: [0, 1, 2, 7, 13], next: 20, readers: { r: 5, s: 10 } };
+  },
+  files(root) {
+    // A TieredCache FileStore: entries with ETags and extra metadata, two of them deleted.
+    const store = FileStore.open(root, { sync: true });
+    const expected: Array<[number, string]> = [];
+    for (let i = 0; i < 10; i++) {
+      const w = store.writer(`/entry/${i}`, { cachedAt: 1_000 + i, etag: `"v${i}"`, extra: `{"n":${i}}` });
+      void w.write(new TextEncoder().encode(`body of entry ${i} ${"y".repeat(i * 7)}`));
+      void w.commit(); // a FileStore writer commits before its promise is even returned
+      expected.push([i, `"v${i}"|{"n":${i}}|body of entry ${i} ${"y".repeat(i * 7)}`]);
+    }
+    store.delete("/entry/3");
+    store.delete("/entry/8");
+    store.close();
+    return { root, entry: ".", expected: expected.filter(([i]) => i !== 3 && i !== 8), removed: [3, 8], next: 0 };
   },
   records(root) {
     mkdirSync(root);
@@ -196,6 +213,8 @@ async function fuzz(structure: Structure, seed: number, count: number): Promise<
 }
 
 describe("corruption sweep", () => {
+  // The FileStore is in the fuzzer only: its entries are many small files, and a damaged
+  // one simply reads as a miss.
   for (const structure of ["ring", "queue", "records"] as const) {
     test(`${structure}: flips and cuts give the written data or ERR_CORRUPT/ERR_FORMAT`, async () => {
       checkSweep(await sweep(structure));
@@ -204,8 +223,8 @@ describe("corruption sweep", () => {
 });
 
 describe("corruption fuzzer", () => {
-  const perStructure = FUZZ_CASE === undefined ? Math.ceil(FUZZ_TOTAL / 3) : 1;
-  for (const [k, structure] of (["ring", "queue", "records"] as const).entries()) {
+  const perStructure = FUZZ_CASE === undefined ? Math.ceil(FUZZ_TOTAL / 4) : 1;
+  for (const [k, structure] of (["ring", "queue", "records", "files"] as const).entries()) {
     test(`${structure}: ${perStructure} seeded random damages, read-only then writable: never a signal, a hang, wrong or resurrected data, or an index twice`, async () => {
       const seed = FUZZ_CASE ?? FUZZ_SEED + k * 10_000_000;
       const outcomes = await fuzz(structure, seed, perStructure);
