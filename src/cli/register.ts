@@ -4,7 +4,9 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { DurableQueue, describeQueue, verifyQueue } from "../queue/index.ts";
+import { dirname } from "node:path";
+import { DurableQueue, describeQueue, locateQueue, verifyQueue } from "../queue/index.ts";
+import { CliError } from "./output.ts";
 import { describeRecords, verifyRecords } from "../records/index.ts";
 import { RingBuffer, describeRing, verifyRing } from "../ring/index.ts";
 import { describeFileStore, verifyFileStore } from "../tiered/inspect.ts";
@@ -29,21 +31,30 @@ const queueTools = {
   describe: describeQueue,
   verify: verifyQueue,
   async *tail(path: string, { from, follow, signal }: { from?: number; follow: boolean; signal: AbortSignal }): AsyncIterable<TailRecord> {
-    const dir = path.endsWith(".qdir") ? join(path, "..") : path;
-    using queue = DurableQueue.open(dir, { readonly: true });
-    let id = Math.max(from ?? queue.first, queue.first);
-    for (;;) {
-      for (; id < queue.next && !signal.aborted; id++) {
-        const data = queue.get(id);
-        if (data !== undefined) yield { id, data };
-      }
-      if (!follow || signal.aborted) return;
-      // The CLI polls: a tail is for people, and 50 ms is well below what they notice.
-      await Bun.sleep(50);
+    const { dir, prefix } = locateQueue(path);
+    using queue = DurableQueue.open(dir, { prefix, readonly: true });
+    const start = Math.max(from ?? queue.first, queue.first);
+    if (follow) {
+      // Woken by the producers' futex word: no polling.
+      for await (const { index, data } of queue.follow(start, { signal })) yield { id: index, data };
+      return;
+    }
+    for (let id = start, end = queue.next; id < end && !signal.aborted; id++) {
+      const data = queue.get(id);
+      if (data !== undefined) yield { id, data };
     }
   },
 };
 registerTools("QDIR", queueTools);
+// A queue's other files are parts of it: point at the queue itself.
+for (const [kind, what] of [["QIDX", "index"], ["QDAT", "data segment"], ["QRDR", "reader position"], ["QWAK", "wake-up"]] as const) {
+  registerTools(kind, {
+    name: `durable queue ${what} file`,
+    describe(path) {
+      throw new CliError(`${path} is a ${what} file of a durable queue: inspect the queue's directory (${dirname(path)}) instead`);
+    },
+  });
+}
 registerDirectory("QDIR", (dir) => readdirSync(dir).some((name) => name.endsWith(".qdir")));
 
 registerTools("RECS", { name: "record store", describe: describeRecords, verify: verifyRecords });

@@ -13,7 +13,8 @@ import { DurableQueue } from "./queue.ts";
 import { Segment } from "./segment.ts";
 
 /** Find the queue a path names: a `.qdir` file, or a directory holding one queue. */
-function locate(path: string): { dir: string; prefix: string } {
+/** The queue a path names: a directory holding one queue, or a queue's `.qdir` file. */
+export function locateQueue(path: string): { dir: string; prefix: string } {
   if (path.endsWith(".qdir")) return { dir: dirname(path), prefix: basename(path, ".qdir") };
   let isDir = false;
   try {
@@ -32,7 +33,7 @@ function locate(path: string): { dir: string; prefix: string } {
 
 /** Header, options and counts of the queue at `path` (a directory or its `.qdir` file). */
 export function describeQueue(path: string): Description {
-  const { dir, prefix } = locate(path);
+  const { dir, prefix } = locateQueue(path);
   using queue = DurableQueue.open(dir, { prefix, readonly: true });
   const stats = queue.stats();
   const readers = listDir(dir).filter((n) => n.startsWith(`${prefix}.reader-`) && !n.includes(".tmp-")).length;
@@ -58,7 +59,7 @@ export function verifyQueue(
   path: string,
   onProgress?: (done: number, total: number) => void,
 ): VerifyReport {
-  const { dir, prefix } = locate(path);
+  const { dir, prefix } = locateQueue(path);
   using queue = DurableQueue.open(dir, { prefix, readonly: true });
   const first = queue.first;
   const geometry = { segmentBytes: queue.segmentBytes, segmentItems: queue.segmentItems };

@@ -41,9 +41,12 @@ import {
   WAKE_WAITERS,
   wakeFileName,
 } from "./layout.ts";
-import { QueueReader, type ReaderHost } from "./reader.ts";
+import { Cursor, type FollowOptions } from "./cursor.ts";
+import { QueueReader, type QueueItem, type ReaderHost } from "./reader.ts";
 import { applySegmentPlan, countSegment, deriveState, holdsNothing, planRecovery, type DerivedState } from "./recovery.ts";
 import { encodeRecord, Segment, type SegmentGeometry } from "./segment.ts";
+import { describeStats } from "../metrics/describe.ts";
+import { QUEUE_METRICS, type QueueStats } from "./stats.ts";
 
 /** When writes reach the disk. */
 export type QueueSync = "none" | "batch" | "always";
@@ -80,20 +83,6 @@ export interface QueueOptions {
   exclusive?: boolean;
 }
 
-/** What {@link DurableQueue.stats} reports. */
-export interface QueueStats {
-  length: number;
-  bytes: number;
-  first: number;
-  next: number;
-  segments: number;
-  appends: number;
-  gets: number;
-  shifts: number;
-  deletes: number;
-  recoveries: number;
-  [key: string]: number;
-}
 
 const DEFAULT_SEGMENT_BYTES = 64 << 20;
 const MIN_SEGMENT_BYTES = 256;
@@ -670,6 +659,19 @@ export class DurableQueue {
       throw invalid(`reader name must be 1-64 letters, digits, "_", "." or "-" (not starting with "." or "-"), got ${JSON.stringify(name)}`);
     }
     return new QueueReader(name, this.#readerHost());
+  }
+
+  /**
+   * Items from `from` (default: the oldest live item) as they arrive, without a named
+   * reader: yields what is there, then waits (on the queue's change word, no polling) for
+   * more. Ends when the queue closes; throws the signal's reason when `signal` aborts, as a
+   * ring's follow does. Nothing is kept durable; a dropped iterator holds nothing.
+   */
+  follow(from?: number, options: FollowOptions = {}): AsyncGenerator<QueueItem, void, undefined> {
+    this.#check();
+    const start = from === undefined ? this.first : checkIndex(from, "follow's from");
+    if (typeof options !== "object" || options === null) throw invalid(`follow's options must be an object, got ${options === null ? "null" : typeof options}`);
+    return new Cursor(this.#readerHost(), start).follow(options, undefined, () => false);
   }
 
   /** Counters for metrics, all numbers. */
@@ -1470,3 +1472,5 @@ function stateProblem(
   if (stored.bytes !== derived.bytes) return found("the byte count", stored.bytes, derived.bytes);
   return undefined;
 }
+
+describeStats(DurableQueue, QUEUE_METRICS);

@@ -16,7 +16,10 @@ import { File } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { CounterBlock, crc32, decodeHeader, encodeHeader } from "../format.ts";
 import { publishFile } from "./fsops.ts";
+import { Cursor, type FollowOptions } from "./cursor.ts";
 import { HEADER_ROOM, READER_SPEC, readerFileName } from "./layout.ts";
+
+export type { FollowOptions } from "./cursor.ts";
 
 /** What a reader needs from its queue (kept internal to the queue folder). */
 export interface ReaderHost {
@@ -43,13 +46,6 @@ export interface QueueItem {
   data: Uint8Array;
 }
 
-/** Options for {@link QueueReader.follow}. */
-export interface FollowOptions {
-  /** Ends the iteration (without an error) when aborted. */
-  signal?: AbortSignal;
-  /** Longest single wait before looking again, in ms. Default 1000. */
-  pollMs?: number;
-}
 
 const POSITION = new CounterBlock(HEADER_ROOM, 1);
 const FILE_BYTES = HEADER_ROOM + POSITION.size;
@@ -77,7 +73,7 @@ export class QueueReader {
   #host: ReaderHost;
   #block = new Uint8Array(FILE_BYTES);
   #seq: number;
-  #position: number;
+  readonly #cursor: Cursor;
   #closed = false;
   /** Resolves when this reader is closed: ends its follow loops' waits at once. */
   #stopped: Promise<void>;
@@ -100,7 +96,7 @@ export class QueueReader {
     }
     const snapshot = existsSync(this.path) ? this.#load() : undefined;
     this.#seq = snapshot?.seq ?? 0;
-    this.#position = snapshot?.values[0] ?? host.first();
+    this.#cursor = new Cursor(host, snapshot?.values[0] ?? host.first());
   }
 
   /** Make the position file, holding `position`. */
@@ -128,7 +124,7 @@ export class QueueReader {
   /** The index this reader reads next (committed or not). */
   get position(): number {
     this.#check();
-    return this.#position;
+    return this.#cursor.position;
   }
 
   /**
@@ -140,7 +136,7 @@ export class QueueReader {
     if (!Number.isSafeInteger(index) || index < 0) {
       throw new OffheapError("ERR_INVALID", `seek index must be a non-negative integer, got ${index}`);
     }
-    this.#position = index;
+    this.#cursor.position = index;
   }
 
   /**
@@ -149,19 +145,7 @@ export class QueueReader {
    */
   next(): QueueItem | undefined {
     this.#check();
-    const host = this.#host;
-    host.changes();
-    const end = host.next();
-    let i = Math.max(this.#position, host.first());
-    for (; i < end; i++) {
-      const data = host.get(i);
-      if (data !== undefined) {
-        this.#position = i + 1;
-        return { index: i, data };
-      }
-    }
-    this.#position = Math.max(this.#position, Math.min(i, end));
-    return undefined;
+    return this.#cursor.next();
   }
 
   /**
@@ -170,9 +154,9 @@ export class QueueReader {
    */
   commit(): void {
     this.#check();
-    if (!existsSync(this.path)) this.#create(this.#position);
+    if (!existsSync(this.path)) this.#create(this.#cursor.position);
     const seq = this.#seq + 1;
-    const copy = POSITION.write(this.#block, seq, [this.#position]);
+    const copy = POSITION.write(this.#block, seq, [this.#cursor.position]);
     const [start, end] = POSITION.copyRange(copy);
     using file = File.open(this.path);
     file.write(this.#block.subarray(start, end), start);
@@ -182,39 +166,14 @@ export class QueueReader {
 
   /**
    * Items as they arrive, starting at {@link position}: yields what is there, then waits
-   * (on a futex word the producers bump, without spinning) for more. Ends when `signal`
-   * aborts or the queue or reader is closed. Positions are not committed automatically.
-   * Between items it holds nothing, so an iterator dropped without `return()` leaks nothing.
+   * (on a futex word the producers bump, without spinning) for more. Ends when the queue
+   * or reader is closed; throws the signal's reason when `signal` aborts (the same as a
+   * ring's follow). Positions are not committed automatically. Between items it holds
+   * nothing, so an iterator dropped without `return()` leaks nothing.
    */
-  async *follow(options: FollowOptions = {}): AsyncGenerator<QueueItem, void, undefined> {
+  follow(options: FollowOptions = {}): AsyncGenerator<QueueItem, void, undefined> {
     this.#check();
-    const signal = options.signal;
-    const pollMs = options.pollMs ?? 1000;
-    for (;;) {
-      if (signal?.aborted || this.#closed || this.#host.isClosed()) return;
-      const seen = this.#host.changes();
-      const item = this.next();
-      if (item !== undefined) {
-        yield item;
-        continue;
-      }
-      await this.#waitOrStop(seen, pollMs, signal);
-    }
-  }
-
-  /** A change, a timeout, an abort of `signal`, or this reader closing, whichever is first. */
-  #waitOrStop(seen: number, pollMs: number, signal: AbortSignal | undefined): Promise<void> {
-    const wait = this.#host.waitForChange(seen, pollMs);
-    if (signal === undefined) return Promise.race([wait, this.#stopped]);
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      signal.addEventListener("abort", done, { once: true });
-      if (signal.aborted) done();
-      Promise.race([wait, this.#stopped]).then(done, done);
-    });
+    return this.#cursor.follow(options, this.#stopped, () => this.#closed);
   }
 
   /** End any follow loop of this reader. Idempotent. Does not commit. */

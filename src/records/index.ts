@@ -4,7 +4,6 @@
  */
 export { t, type FieldKind, type FieldType, type ValueOf } from "./types.ts";
 export { schema, type Schema, type SchemaOptions, type Infer, type Fields, type FieldLayout } from "./schema.ts";
-export { RecordStore, type RecordStoreOptions, type RecordView, type RecordStoreStats } from "./store.ts";
+export { RecordStore, type RecordStoreOptions, type RecordView } from "./store.ts";
 export { describeRecords, verifyRecords } from "./inspect.ts";
-// Registers how this structure's stats() appear as metrics.
-import "./metrics.ts";
+export type { RecordStoreStats } from "./stats.ts";

@@ -17,6 +17,8 @@ import { kitFor, type Ops, type ViewClass } from "./codegen.ts";
 import { Core } from "./core.ts";
 import { assertSameSchema, maxCapacity, newFileImage, readFileLayout, SCHEMA_OFFSET, type FileLayout } from "./layout.ts";
 import type { Infer, Schema } from "./schema.ts";
+import { describeStats } from "../metrics/describe.ts";
+import { RECORDS_METRICS, type RecordStoreStats } from "./stats.ts";
 
 /** Options of {@link RecordStore.open}. */
 export interface RecordStoreOptions {
@@ -56,29 +58,6 @@ export type RecordView<T> = T & {
   toJSON(): T;
 };
 
-/** Numbers from {@link RecordStore.stats}. */
-export interface RecordStoreStats {
-  /** Records in the store. */
-  length: number;
-  /** Records the file holds before it grows. */
-  capacity: number;
-  /** Bytes per record (sequence word and padding included). */
-  recordSize: number;
-  /** Bytes this handle has mapped. */
-  mappedBytes: number;
-  /** Times the file has grown since it was created. */
-  growths: number;
-  /** Times this (readonly) handle remapped after the writer grew the file. */
-  remaps: number;
-  /** Snapshot reads that found their record mid-update and retried. */
-  readRetries: number;
-  /** Snapshot reads that gave up with `ERR_TIMEOUT`. */
-  readTimeouts: number;
-  /** Sequence words left odd by a dead writer and reset when this handle opened. */
-  repairedOnOpen: number;
-  /** Stale record CRCs (left by live-view stores) this handle recomputed, on open or sync. */
-  crcRefreshed: number;
-}
 
 const DEFAULT_CAPACITY = 1024;
 const DEFAULT_READ_TIMEOUT_MS = 1000;
@@ -295,6 +274,11 @@ export class RecordStore<S extends Schema = Schema> {
     };
   }
 
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return !this.#core.open;
+  }
+
   /** Close the store. Idempotent; later calls throw `ERR_CLOSED`, live views read as empty. */
   close(): void {
     this.#canWrite = false;
@@ -322,3 +306,5 @@ function isUninitialized(file: File, newSize: number): boolean {
   file.read(head, 0);
   return head.every((b) => b === 0);
 }
+
+describeStats(RecordStore, RECORDS_METRICS);

@@ -2,7 +2,6 @@
  * The ring buffer: a persistent ring of fixed-size records, one writer and many readers
  * across processes. See {@link RingBuffer}; `describeRing`/`verifyRing` serve the CLI.
  */
-export { RingBuffer, type FollowOptions, type RingOptions, type RingRecord, type RingStats } from "./ring.ts";
+export { RingBuffer, type FollowOptions, type RingOptions, type RingRecord } from "./ring.ts";
 export { describeRing, verifyRing } from "./inspect.ts";
-// Registers how this structure's stats() appear as metrics.
-import "./metrics.ts";
+export type { RingStats } from "./stats.ts";

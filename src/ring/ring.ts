@@ -11,6 +11,8 @@ import { DATA_OFFSET, DELETED, HEAD_OFFSET, JUMPS, MARK_LIMIT, MAX_ID, WRITTEN, 
 import { slotCrc } from "./slot.ts";
 import { ABSENT, BUSY_SLOT, GONE, MmapSlots, NEWER, PreadSlots, type SlotStore } from "./store.ts";
 import { HeadWaits, WAITERS_INDEX } from "./wait.ts";
+import { describeStats } from "../metrics/describe.ts";
+import { RING_METRICS, type RingStats } from "./stats.ts";
 
 /** Options of {@link RingBuffer.open}. */
 export interface RingOptions {
@@ -46,29 +48,6 @@ export interface FollowOptions {
   onLap?: "throw" | "skip";
 }
 
-/** Counters of one handle, as plain numbers (rendered as metrics). */
-export interface RingStats {
-  appends: number;
-  bytesAppended: number;
-  writes: number;
-  deletes: number;
-  gets: number;
-  hits: number;
-  misses: number;
-  laps: number;
-  lapMissed: number;
-  prefetches: number;
-  syncs: number;
-  /** Futex wake calls made because followers were registered as waiting. */
-  wakes: number;
-  followers: number;
-  first: number;
-  next: number;
-  size: number;
-  capacity: number;
-  recordSize: number;
-  shards: number;
-}
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
@@ -407,6 +386,11 @@ export class RingBuffer {
     };
   }
 
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /**
    * Close the handle: stop followers (their iterations end) and pending prefetch, unmap,
    * release the lock. Idempotent; later calls throw `ERR_CLOSED`.
@@ -715,3 +699,5 @@ function readJumps(headMap: Mapping, path: string): [number, number, number] {
   const values = JUMPS.read(headMap.bytes, path)?.values;
   return [values?.[0] ?? 0, values?.[1] ?? 0, values?.[2] ?? 0];
 }
+
+describeStats(RingBuffer, RING_METRICS);

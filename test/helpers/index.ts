@@ -5,3 +5,4 @@ export { crashRun, seededRandom, type CrashOptions, type CrashResult } from "./c
 export { codeOf, codeOfAsync, thrown } from "./errors.ts";
 export { dirSnapshot, flipByte, patchFile } from "./files.ts";
 export { canMount, fillDisk, tinyFilesystem, type TinyFilesystem } from "./tmpfs.ts";
+export { deferred, until } from "./async.ts";

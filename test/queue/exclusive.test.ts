@@ -150,12 +150,11 @@ const FOLLOWER = `
 import { DurableQueue } from "${ROOT}/src/queue/index.ts";
 const [dir, total] = process.argv.slice(2);
 const q = DurableQueue.open(dir, { readonly: true });
-const controller = new AbortController();
 console.log("ready");
 let n = 0;
-for await (const item of q.reader("f").follow({ signal: controller.signal })) {
+for await (const item of q.reader("f").follow()) {
   console.log("got " + item.index + " " + new TextDecoder().decode(item.data));
-  if (++n === Number(total)) controller.abort();
+  if (++n === Number(total)) break;
 }
 console.log("end");
 q.close();

@@ -7,7 +7,7 @@ import CRC32 from "crc-32";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { DurableQueue, describeQueue, verifyQueue } from "../../src/queue/index.ts";
-import { flipByte, tempDir } from "../helpers/index.ts";
+import { flipByte, tempDir, until } from "../helpers/index.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);
@@ -293,7 +293,7 @@ describe("named readers", () => {
     expect(q.reader("late").position).toBe(1);
   });
 
-  test("follow() yields items as they arrive and ends on abort", async () => {
+  test("follow() yields items as they arrive; an abort ends it with the signal's reason (as a ring's follow does)", async () => {
     using dir = tempDir();
     using q = DurableQueue.open(dir.path);
     q.append("before");
@@ -303,24 +303,47 @@ describe("named readers", () => {
     const timer = setInterval(() => {
       if (q.next < 6) q.append(`later ${q.next}`);
     }, 5);
-    for await (const item of r.follow({ signal: controller.signal })) {
-      got.push(text(item.data)!);
-      if (got.length === 6) controller.abort();
+    let thrown: unknown;
+    try {
+      for await (const item of r.follow({ signal: controller.signal })) {
+        got.push(text(item.data)!);
+        if (got.length === 6) controller.abort();
+      }
+    } catch (e) {
+      thrown = e;
+    } finally {
+      clearInterval(timer);
     }
-    clearInterval(timer);
     expect(got).toEqual(["before", "later 1", "later 2", "later 3", "later 4", "later 5"]);
+    expect((thrown as Error)?.name).toBe("AbortError");
+  });
+
+  test("follow(from) without a named reader: from an index, as items arrive; ends when the queue closes", async () => {
+    using dir = tempDir();
+    const q = DurableQueue.open(dir.path);
+    q.appendMany(["a", "b", "c"]);
+    const got: number[] = [];
+    const loop = (async () => {
+      for await (const item of q.follow(1)) got.push(item.index);
+    })();
+    await Bun.sleep(20);
+    q.append("d");
+    await until(() => got.length === 3, "the follower saw d");
+    q.close();
+    await loop; // ends, does not throw
+    expect(got).toEqual([1, 2, 3]);
+    expect(() => DurableQueue.open(dir.path).follow(-1)).toThrow("follow's from");
   });
 
   test("follow() on a read-only handle wakes up for another handle's append", async () => {
     using dir = tempDir();
     using w = DurableQueue.open(dir.path);
     using ro = DurableQueue.open(dir.path, { readonly: true });
-    const controller = new AbortController();
     setTimeout(() => w.append("wake"), 50);
     const seen: number[] = [];
-    for await (const item of ro.reader("ro").follow({ signal: controller.signal, pollMs: 60_000 })) {
+    for await (const item of ro.reader("ro").follow({ pollMs: 60_000 })) {
       seen.push(item.index);
-      controller.abort();
+      break;
     }
     expect(seen).toEqual([0]);
   });

@@ -2,6 +2,9 @@
 import { expect } from "bun:test";
 import { isOffheapError, type ErrorCode } from "../../src/errors.ts";
 import type { Store } from "../../src/tiered/index.ts";
+import { deferred, until } from "../helpers/index.ts";
+
+export { deferred, until };
 
 /** Read a stream (or null) to a string. */
 export async function text(body: ReadableStream<Uint8Array> | null): Promise<string> {
@@ -13,26 +16,6 @@ export async function text(body: ReadableStream<Uint8Array> | null): Promise<str
 export async function bytes(body: ReadableStream<Uint8Array> | null): Promise<Uint8Array> {
   if (body === null) return new Uint8Array(0);
   return new Uint8Array(await new Response(body).arrayBuffer());
-}
-
-/** A promise with its resolve/reject exposed. */
-export function deferred<T = void>(): { promise: Promise<T>; resolve(v: T): void; reject(e: unknown): void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Poll until `cond()` holds (generous limit; fails the test with `what` when it never does). */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, limitMs = 20_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 /** Expect `fn` to reject (or throw) an OffheapError with `code`. */

@@ -1,8 +1,50 @@
-/** How a RingBuffer's `stats()` appear as metrics (`offheap_ring_*`). */
-import { describeStats } from "../metrics/describe.ts";
-import { RingBuffer, type RingStats } from "./ring.ts";
+/** What a RingBuffer reports in `stats()`, and how that appears as metrics. */
+import type { MetricsDescription } from "../metrics/describe.ts";
 
-describeStats<RingStats>(RingBuffer, {
+/** What `RingBuffer.stats()` reports: counters since this handle opened, and gauges. */
+export interface RingStats {
+  /** Records appended by this handle. */
+  appends: number;
+  /** Bytes of records appended by this handle. */
+  bytesAppended: number;
+  /** Records written at an explicit id by this handle. */
+  writes: number;
+  /** Records deleted by this handle. */
+  deletes: number;
+  /** Reads by id through this handle. */
+  gets: number;
+  /** Reads that found their record. */
+  hits: number;
+  /** Reads of ids never written, overwritten or deleted. */
+  misses: number;
+  /** Times a follower was overtaken by the writer. */
+  laps: number;
+  /** Records followers missed by being overtaken. */
+  lapMissed: number;
+  /** Prefetch (readahead) calls made. */
+  prefetches: number;
+  /** Syncs to disk made by this handle. */
+  syncs: number;
+  /** Futex wake calls made for waiting followers. */
+  wakes: number;
+  /** Followers of this handle now waiting for records. */
+  followers: number;
+  /** Id of the oldest record held. */
+  first: number;
+  /** Id the next append gets. */
+  next: number;
+  /** Records held (next - first). */
+  size: number;
+  /** Slots in the ring. */
+  capacity: number;
+  /** Largest record in bytes. */
+  recordSize: number;
+  /** Files the ring is sharded over. */
+  shards: number;
+}
+
+/** The metrics description of {@link RingStats}. */
+export const RING_METRICS: MetricsDescription<RingStats> = {
   kind: "ring",
   specs: {
     appends: { type: "counter", help: "Records appended by this handle." },
@@ -25,4 +67,4 @@ describeStats<RingStats>(RingBuffer, {
     recordSize: { type: "gauge", family: "record_size_bytes", help: "Largest record in bytes." },
     shards: { type: "gauge", help: "Files the ring is sharded over." },
   },
-});
+};
