@@ -18,7 +18,8 @@
 import { Database } from "bun:sqlite";
 import { bench, do_not_optimize, group, run } from "mitata";
 import { bun as plainjobBun, defineQueue } from "plainjob";
-import { DurableQueue, type QueueSync } from "../src/queue/index.ts";
+import { DurableQueue } from "../src/queue/index.ts";
+import type { SyncMode } from "../src/index.ts";
 import { tempDir } from "../test/helpers/temp.ts";
 import { averages, machine, printRatios, type Comparison } from "./lib/report.ts";
 
@@ -30,7 +31,7 @@ const batchText = Array.from({ length: 100 }, () => itemText);
 const bulkOf = (n: number) => Array.from({ length: n }, () => item);
 
 /** A bun:sqlite table used as a FIFO queue. */
-function sqliteQueue(path: string, sync: QueueSync) {
+function sqliteQueue(path: string, sync: SyncMode) {
   const db = new Database(path, { create: true, strict: true });
   db.exec("PRAGMA journal_mode = WAL");
   db.exec(`PRAGMA synchronous = ${sync === "none" ? "OFF" : "FULL"}`);

@@ -42,7 +42,7 @@ const fetch16k: Fetcher = async () => ({ body: body16k });
 
 // --- ours ---
 const memCache = new TieredCache({ tiers: [new MemoryStore({ maxBytes: 64 << 20 })], fresh: 3_600_000 });
-const fileCache = new TieredCache({ tiers: [FileStore.open(dir.file("ours"), { maxBytes: 256 << 20, sync: false })], fresh: 3_600_000 });
+const fileCache = new TieredCache({ tiers: [FileStore.open(dir.file("ours"), { maxBytes: 256 << 20, sync: "none" })], fresh: 3_600_000 });
 const missCache = new TieredCache({ tiers: [new MemoryStore({ maxBytes: 64 << 20 })], fresh: 3_600_000 });
 for (let i = 0; i < KEYS; i++) {
   await memCache.set(`k${i}`, body1k);

@@ -96,7 +96,8 @@ export class Lock {
         if (timeoutMs <= 0) this.tryLock();
         throw new OffheapError(
           "ERR_TIMEOUT",
-          `waited ${timeoutMs} ms for the ${this.mode} lock on ${this.file.path}; another handle still holds it`,
+          `waited ${timeoutMs} ms (lockTimeout) for the ${this.mode} lock on ${this.file.path}; another handle still holds it: ` +
+            "close it, open readonly, or pass a longer lockTimeout",
           { path: this.file.path },
         );
       }

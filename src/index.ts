@@ -5,6 +5,7 @@
  */
 export { OffheapError, ERROR_CODES, isOffheapError, type ErrorCode, type ErrorDetails } from "./errors.ts";
 export type { Description, VerifyReport } from "./inspection.ts";
+export { DEFAULT_LOCK_TIMEOUT, type SyncMode } from "./common-options.ts";
 
 export {
   RingBuffer,
@@ -23,7 +24,6 @@ export {
   verifyQueue,
   type QueueOptions,
   type QueueStats,
-  type QueueSync,
   type QueueItem,
   type FollowOptions as QueueFollowOptions,
 } from "./queue/index.ts";

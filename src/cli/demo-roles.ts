@@ -264,7 +264,7 @@ export const ROLES: Record<string, Role> = {
         return new Response(`page ${path} `.repeat(64), { headers: { "cache-control": "public, max-age=60", "content-type": "text/html" } });
       },
     });
-    const cache = new TieredCache({ tiers: [new MemoryStore({ maxBytes: 8 << 20 }), FileStore.open(join(dir, "http-cache"), { maxBytes: 64 << 20, sync: false })] });
+    const cache = new TieredCache({ tiers: [new MemoryStore({ maxBytes: 8 << 20 }), FileStore.open(join(dir, "http-cache"), { maxBytes: 64 << 20, sync: "none" })] });
     const proxy = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: cache.handler(`http://127.0.0.1:${origin.port}`) });
     const rep = new Reporter();
     let seed = 11;

@@ -2,7 +2,7 @@
  * DurableQueue: index file + data segments; FIFO with random reads, soft deletes,
  * several producer processes, and durable named readers.
  */
-export { DurableQueue, type QueueOptions, type QueueSync } from "./queue.ts";
+export { DurableQueue, type QueueOptions } from "./queue.ts";
 export { QueueReader, type FollowOptions, type QueueItem } from "./reader.ts";
 export { describeQueue, locateQueue, verifyQueue } from "./inspect.ts";
 export type { QueueStats } from "./stats.ts";

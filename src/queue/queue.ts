@@ -12,6 +12,7 @@
  * word set, and the next holder rebuilds the state from the index files. Readers need no
  * lock: an item is published (its index below `next`) only after its entry is complete.
  */
+import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../common-options.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { File, FutexWaiter, futexWake, isNotFound, Lock, Mapping } from "../../ffi/index.ts";
@@ -49,7 +50,6 @@ import { describeStats } from "../metrics/describe.ts";
 import { QUEUE_METRICS, type QueueStats } from "./stats.ts";
 
 /** When writes reach the disk. */
-export type QueueSync = "none" | "batch" | "always";
 
 /** Options for {@link DurableQueue.open}. */
 export interface QueueOptions {
@@ -62,16 +62,16 @@ export interface QueueOptions {
   /** Most live bytes (`q.bytes`) the queue holds; an append past it throws `ERR_FULL`. Default unlimited. Fixed at creation. */
   maxBytes?: number;
   /**
-   * `"none"`: the OS writes back when it likes (a process crash loses nothing; a power loss may).
-   * `"batch"`: each mutating call ends with one flush, data before index.
-   * `"always"`: every item is flushed as it is written. Default `"none"`.
+   * When writes reach the disk (see {@link SyncMode}): `"batch"` flushes once per mutating
+   * call, data before index; `"always"` every item as it is written. Default `"none"`.
    */
-  sync?: QueueSync;
+  sync?: SyncMode;
   /** Open for reading only: no lock, no writes (named readers may still commit). */
   readonly?: boolean;
   /**
-   * How long a mutation waits for another process's lock, in ms, before `ERR_TIMEOUT`. 0: fail at once with `ERR_LOCKED`. Default 5000.
-   * With `exclusive`, how long the open waits for the lock; when omitted, the open fails at once with `ERR_LOCKED`.
+   * How long a call waits for another handle's lock, in ms, before `ERR_TIMEOUT`; 0: fail
+   * at once with `ERR_LOCKED`. Default 5000 ({@link DEFAULT_LOCK_TIMEOUT}). Producers
+   * sharing a queue take the lock for each mutation; an `exclusive` open takes it until close.
    */
   lockTimeout?: number;
   /**
@@ -88,7 +88,6 @@ const DEFAULT_SEGMENT_BYTES = 64 << 20;
 const MIN_SEGMENT_BYTES = 256;
 const MAX_SEGMENT_BYTES = 2 ** 32;
 const MAX_SEGMENT_ITEMS = 2 ** 26;
-const SYNC_MODES: readonly QueueSync[] = ["none", "batch", "always"];
 
 // Shared words are read with plain loads, never Atomics.load: JSC's optimizing tiers
 // compile Atomics.load to a locked read-modify-write, which faults on a read-only mapping.
@@ -161,7 +160,7 @@ export class DurableQueue {
   /** Whether this handle holds the write lock from open until close (see {@link QueueOptions.exclusive}). */
   readonly exclusive: boolean;
   /** Durability mode of this handle. */
-  readonly syncMode: QueueSync;
+  readonly syncMode: SyncMode;
   /** Data file size of each segment. */
   readonly segmentBytes: number;
   /** Most items per segment. */
@@ -255,11 +254,9 @@ export class DurableQueue {
     if (typeof prefix !== "string" || !NAME_PATTERN.test(prefix)) {
       throw invalid(`prefix must be 1-64 letters, digits, "_", "." or "-" (not starting with "." or "-"), got ${JSON.stringify(prefix)}`);
     }
-    const sync = options.sync ?? "none";
-    if (!SYNC_MODES.includes(sync)) throw invalid(`sync must be "none", "batch" or "always", got ${JSON.stringify(sync)}`);
+    const sync = syncOption(options.sync, "none");
     const readonly = options.readonly ?? false;
-    const lockTimeout = options.lockTimeout ?? 5000;
-    if (typeof lockTimeout !== "number" || !(lockTimeout >= 0)) throw invalid(`lockTimeout must be a non-negative number of ms, got ${lockTimeout}`);
+    const lockTimeout = lockTimeoutOption(options.lockTimeout);
     const exclusive = options.exclusive ?? false;
     if (typeof exclusive !== "boolean") throw invalid(`exclusive must be a boolean, got ${JSON.stringify(exclusive)}`);
     if (exclusive && readonly) throw invalid("exclusive and readonly exclude each other: an exclusive handle is the queue's only writer, a read-only one never writes");
@@ -314,8 +311,7 @@ export class DurableQueue {
       }
       else if (exclusive) {
         // Held until close (a killed process's lock goes with it); the next opener recovers.
-        if (options.lockTimeout === undefined) queue.#lock!.tryLock();
-        else queue.#lock!.lockSync(lockTimeout);
+        queue.#lock!.lockSync(lockTimeout);
         queue.#recover();
       } else {
         queue.#lock!.lockSync(lockTimeout);

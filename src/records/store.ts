@@ -11,6 +11,7 @@
  * it, a live-view store marks it stale, `sync` recomputes stale ones. Checked reads
  * (`getChecked`, or every read with `verify: true`) throw `ERR_CORRUPT` on a mismatch.
  */
+import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption } from "../common-options.ts";
 import { File, Lock, allocate } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { kitFor, type Ops, type ViewClass } from "./codegen.ts";
@@ -29,7 +30,7 @@ export interface RecordStoreOptions {
   capacity?: number;
   /** Open without writing: no lock, any number of readers. Default false. */
   readonly?: boolean;
-  /** Wait this many ms for another writer to close (then `ERR_TIMEOUT`); default 0: `ERR_LOCKED` at once. */
+  /** How long the open waits for another writer's lock, in ms (then `ERR_TIMEOUT`); 0: `ERR_LOCKED` at once. Default 5000 ({@link DEFAULT_LOCK_TIMEOUT}). */
   lockTimeout?: number;
   /**
    * How long `get` waits for a record whose writer is mid-update before `ERR_TIMEOUT`
@@ -119,7 +120,7 @@ export class RecordStore<S extends Schema = Schema> {
       throw new OffheapError("ERR_INVALID", "RecordStore.open needs a schema made by schema()");
     }
     const capacity = checkCount("capacity", options.capacity, 1);
-    const lockTimeout = checkCount("lockTimeout", options.lockTimeout, 0) ?? 0;
+    const lockTimeout = lockTimeoutOption(options.lockTimeout);
     const readTimeout = checkCount("readTimeout", options.readTimeout, 0) ?? DEFAULT_READ_TIMEOUT_MS;
     const readonly = options.readonly ?? false;
     const verify = options.verify ?? false;

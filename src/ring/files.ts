@@ -22,7 +22,7 @@ import {
 /** What {@link openRingFiles} needs to know. */
 export interface RingFileOptions {
   readonly: boolean;
-  lockTimeout: number | undefined;
+  lockTimeout: number;
   recordSize: number | undefined;
   capacity: number | undefined;
   shards: number | undefined;
@@ -128,7 +128,7 @@ export function openRingFiles(path: string, options: RingFileOptions): RingFiles
   try {
     if (!readonly) {
       lock = new Lock(file0, "exclusive");
-      lock.lockSync(options.lockTimeout ?? 0);
+      lock.lockSync(options.lockTimeout);
     }
     let layout: RingLayout;
     if (!readonly && file0.size === 0) {

@@ -66,7 +66,7 @@ export function describeRing(path: string): Description {
 export function verifyRing(path: string, onProgress?: (done: number, total: number) => void): VerifyReport {
   const { layout, files } = openRingFiles(path, {
     readonly: true,
-    lockTimeout: undefined,
+    lockTimeout: 0,
     recordSize: undefined,
     capacity: undefined,
     shards: undefined,

@@ -3,6 +3,7 @@
  * (ids 0, 1, 2, …; id `i` lives in slot `i % capacity`), any number of read-only handles in
  * other processes or Workers read and follow it live.
  */
+import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../common-options.ts";
 import { Mapping, futexWake, writerHolds, type File, type Lock } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { openRingFiles } from "./files.ts";
@@ -24,13 +25,13 @@ export interface RingOptions {
   shards?: number;
   /** `"mmap"` (default): slots in shared mappings. `"pread"`: pread/pwrite. */
   io?: "mmap" | "pread";
-  /** `"none"` (default): the OS writes back. `"always"`: each write is durable before it returns. */
-  sync?: "none" | "always";
+  /** When writes reach the disk (see {@link SyncMode}). Default `"none"`. */
+  sync?: SyncMode;
   /** On sequential reads, ask for the next `prefetch` records ahead of time. Default 0. */
   prefetch?: number;
   /** Open without the writer lock; writes throw `ERR_READONLY`. Default false. */
   readonly?: boolean;
-  /** Wait up to this many ms for another writer's lock (then `ERR_TIMEOUT`). Default 0: `ERR_LOCKED` at once. */
+  /** How long the open waits for another writer's lock, in ms (then `ERR_TIMEOUT`); 0: `ERR_LOCKED` at once. Default 5000 ({@link DEFAULT_LOCK_TIMEOUT}). */
   lockTimeout?: number;
 }
 
@@ -81,7 +82,10 @@ export class RingBuffer {
   readonly #store: SlotStore;
   readonly #headMap: Mapping;
   #headWords: Int32Array;
+  /** Any sync mode but `"none"`: a call's writes are flushed before it returns. */
   readonly #syncAlways: boolean;
+  /** `"always"`: inside `appendMany` too, each record is flushed as it is written. */
+  readonly #syncEachItem: boolean;
   readonly #prefetch: number;
   #next = 0;
   /** The writer's copy of the jump block (see JUMPS in layout.ts). */
@@ -114,12 +118,10 @@ export class RingBuffer {
   private constructor(path: string, options: RingOptions) {
     const io = options.io ?? "mmap";
     if (io !== "mmap" && io !== "pread") throw new OffheapError("ERR_INVALID", `io must be "mmap" or "pread", got ${JSON.stringify(io)}`);
-    const sync = options.sync ?? "none";
-    if (sync !== "none" && sync !== "always") throw new OffheapError("ERR_INVALID", `sync must be "none" or "always", got ${JSON.stringify(sync)}`);
+    const sync = syncOption(options.sync, "none");
     const prefetch = options.prefetch ?? 0;
     if (!Number.isSafeInteger(prefetch) || prefetch < 0) throw new OffheapError("ERR_INVALID", `prefetch must be a non-negative integer, got ${prefetch}`);
-    const lockTimeout = options.lockTimeout;
-    if (lockTimeout !== undefined && !(lockTimeout >= 0)) throw new OffheapError("ERR_INVALID", `lockTimeout must be ≥ 0 ms, got ${lockTimeout}`);
+    const lockTimeout = lockTimeoutOption(options.lockTimeout);
     const readonly = options.readonly ?? false;
 
     const opened = openRingFiles(path, {
@@ -171,7 +173,8 @@ export class RingBuffer {
     this.#waits = new HeadWaits(path, this.#headMap, readonly ? undefined : this.#headWords, () => this.#loadNext());
     this.#files = files;
     this.#lock = opened.lock;
-    this.#syncAlways = sync === "always";
+    this.#syncAlways = sync !== "none";
+    this.#syncEachItem = sync === "always";
     this.#prefetch = prefetch;
   }
 
@@ -233,6 +236,7 @@ export class RingBuffer {
     for (let i = skip; i < list.length; i++) {
       const bytes = list[i]!;
       this.#store.put(start + i, (WRITTEN | bytes.length) >>> 0, bytes, slotCrc(start + i, (WRITTEN | bytes.length) >>> 0, bytes));
+      if (this.#syncEachItem) this.#store.syncSlot(start + i);
       this.#counts.bytesAppended += bytes.length;
     }
     this.#counts.appends += list.length;

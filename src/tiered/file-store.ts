@@ -18,6 +18,7 @@
  * whole and the file closed before the stream is returned; large ones keep their own
  * descriptor, which a later rename or eviction does not disturb.
  */
+import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../common-options.ts";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { File, Lock, isNotFound, syncDirectory, viaNodeFs } from "../../ffi/index.ts";
@@ -63,8 +64,15 @@ export interface FileStoreOptions {
   maxEntries?: number;
   /** Eviction policy. Default `"lru"`. */
   policy?: PolicyName;
-  /** fsync each entry and its directory before publishing it. Default true. */
-  sync?: boolean;
+  /**
+   * When entries reach the disk (see {@link SyncMode}; each entry is one write, so
+   * `"batch"` is `"always"`). `"always"`: each entry and its directory are fsynced before
+   * the entry is published. `"none"`: the OS writes back; after a power loss an entry may
+   * be missing or read as a miss. Default `"always"`.
+   */
+  sync?: SyncMode;
+  /** How long the open waits for another writer's lock on the directory, in ms (then `ERR_TIMEOUT`); 0: `ERR_LOCKED` at once. Default 5000 ({@link DEFAULT_LOCK_TIMEOUT}). */
+  lockTimeout?: number;
   /**
    * Descriptors of recently read entries kept open, so a hit is one `pread`. Safe because
    * the store holds the directory's exclusive lock: only this handle replaces or removes
@@ -138,7 +146,8 @@ export class FileStore implements Store {
     if (options.maxEntries !== undefined) integerArg("maxEntries", options.maxEntries, { min: 1, max: 1 << 24 });
     if (options.openFiles !== undefined) integerArg("openFiles", options.openFiles, { min: 0, max: 65_536 });
     if (options.policy !== undefined) oneOfArg("policy", options.policy, POLICY_NAMES);
-    if (options.sync !== undefined) booleanArg("sync", options.sync);
+    syncOption(options.sync, "always");
+    lockTimeoutOption(options.lockTimeout);
     if (options.readonly !== undefined) booleanArg("readonly", options.readonly);
     return new FileStore(dir, options);
   }
@@ -148,7 +157,7 @@ export class FileStore implements Store {
     this.readonly = options.readonly ?? false;
     this.#maxBytes = options.maxBytes ?? 1 << 30;
     this.#maxEntries = options.maxEntries ?? 65_536;
-    this.#sync = options.sync ?? true;
+    this.#sync = syncOption(options.sync, "always") !== "none";
     this.#writerHost.maxEntryBytes = this.#maxBytes;
     this.#writerHost.syncWrites = this.#sync;
     this.#maxOpen = options.openFiles ?? 256;
@@ -186,7 +195,7 @@ export class FileStore implements Store {
     this.#lockFile = file;
     this.#lock = new Lock(file, "exclusive");
     try {
-      this.#lock.tryLock();
+      this.#lock.lockSync(lockTimeoutOption(options.lockTimeout));
       if (created) {
         file.write(encodeHeader(FILE_STORE_SPEC, { fanout: FANOUT }), 0);
         file.sync();

@@ -80,7 +80,7 @@ function readBack(path: string, readonly: boolean): Map<number, string | undefin
   } else if (job.structure === "files") {
     // A cache may forget (a damaged entry reads as a miss) but must never serve other bytes
     // or metadata: each entry is read whole, its ETag and extra with it.
-    using store = FileStore.open(path, { readonly, sync: false });
+    using store = FileStore.open(path, { readonly, sync: "none" });
     for (const id of ids) {
       const entry = store.get(`/entry/${id}`);
       if (entry === undefined) {

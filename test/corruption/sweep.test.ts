@@ -101,7 +101,7 @@ const BUILD: Record<Structure, (root: string) => Built> = {
   },
   files(root) {
     // A TieredCache FileStore: entries with ETags and extra metadata, two of them deleted.
-    const store = FileStore.open(root, { sync: true });
+    const store = FileStore.open(root, { sync: "always" });
     const expected: Array<[number, string]> = [];
     for (let i = 0; i < 10; i++) {
       const w = store.writer(`/entry/${i}`, { cachedAt: 1_000 + i, etag: `"v${i}"`, extra: `{"n":${i}}` });

@@ -22,7 +22,7 @@ const ring = RingBuffer.open(dir.file("events.ring"), { recordSize: 64, capacity
 const queue = DurableQueue.open(dir.file("jobs"));
 const ticks = RecordStore.open(dir.file("ticks.records"), schema({ price: t.f64 }, { name: "Tick", version: 1 }));
 const users = new ArenaCache({ maxBytes: 1 << 20 });
-const pages = new TieredCache({ tiers: [new MemoryStore({ maxBytes: 1 << 20 }), FileStore.open(dir.file("pages"), { sync: false })] });
+const pages = new TieredCache({ tiers: [new MemoryStore({ maxBytes: 1 << 20 }), FileStore.open(dir.file("pages"), { sync: "none" })] });
 
 afterAll(async () => {
   ring.close();

@@ -250,7 +250,7 @@ describe("errors", () => {
     using dir = tempDir();
     const path = dir.file("l.rec");
     using w = RecordStore.open(path, Tick);
-    expectCode(() => RecordStore.open(path, Tick), "ERR_LOCKED");
+    expectCode(() => RecordStore.open(path, Tick, { lockTimeout: 0 }), "ERR_LOCKED");
     expectCode(() => RecordStore.open(path, Tick, { lockTimeout: 30 }), "ERR_TIMEOUT");
     using r = RecordStore.open(path, Tick, { readonly: true });
     expect(r.length).toBe(0);

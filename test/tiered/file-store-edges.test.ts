@@ -45,7 +45,7 @@ describe("FileStore metadata is checksummed", () => {
     const dir = fresh();
     const meta = { etag: '"v1-abcdef"', contentType: "text/html; charset=utf-8", extra: '{"headers":[["x-a","1"]]}' };
     {
-      using store = FileStore.open(dir, { sync: false });
+      using store = FileStore.open(dir, { sync: "none" });
       await put(store, "/page", "body bytes", meta);
     }
     const path = entryPath(dir, "/page");
@@ -58,7 +58,7 @@ describe("FileStore metadata is checksummed", () => {
         const damaged = Buffer.from(original);
         damaged[at]! ^= mask;
         writeFileSync(path, damaged);
-        using store = FileStore.open(dir, { sync: false, openFiles: 0 });
+        using store = FileStore.open(dir, { sync: "none", openFiles: 0 });
         const got = store.get("/page");
         if (got !== undefined) {
           // Only an undamaged copy may be served.
@@ -86,7 +86,7 @@ describe("FileStore failures are OffheapErrors", () => {
 
   test("an entry subdirectory that can't be made fails the publish with ERR_SYSTEM, and the store goes on", async () => {
     const dir = fresh();
-    using store = FileStore.open(dir, { sync: false });
+    using store = FileStore.open(dir, { sync: "none" });
     const sub = keyHash("/blocked").name.slice(0, 2);
     writeFileSync(join(dir, sub), "a file where the subdirectory goes");
     let err: unknown;
@@ -123,7 +123,7 @@ describe("FileStore on a full disk (a 2 MiB tmpfs; needs root, as CI runs)", () 
       const acked: string[] = [];
       let failure: unknown;
       {
-        using store = FileStore.open(dir, { sync: true, maxBytes: 64 << 20 });
+        using store = FileStore.open(dir, { sync: "always", maxBytes: 64 << 20 });
         for (let i = 0; i < 200 && failure === undefined; i++) {
           try {
             await put(store, `/k${i}`, pattern(100_000, i + 1));
@@ -137,7 +137,7 @@ describe("FileStore on a full disk (a 2 MiB tmpfs; needs root, as CI runs)", () 
       expect((failure as OffheapError).code).toBe("ERR_SYSTEM");
       expect((failure as OffheapError).errno).toBe("ENOSPC");
       expect(acked.length).toBeGreaterThan(5);
-      using again = FileStore.open(dir, { sync: true, maxBytes: 64 << 20 });
+      using again = FileStore.open(dir, { sync: "always", maxBytes: 64 << 20 });
       for (const [i, key] of acked.entries()) {
         const got = again.get(key);
         expect([key, got !== undefined]).toEqual([key, true]);

@@ -25,7 +25,7 @@ function entryPath(dir: string, key: string): string {
 }
 
 describe("FileStore", () => {
-  storeContract(() => FileStore.open(fresh(), { sync: false }), { test });
+  storeContract(() => FileStore.open(fresh(), { sync: "none" }), { test });
 
   test("entries survive close and reopen; layout is <2 hex>/<30 hex> with the key inside", async () => {
     const dir = fresh();
@@ -68,20 +68,20 @@ describe("FileStore", () => {
   test("the stored key is checked on read: another key's file under this name is a miss", async () => {
     const dir = fresh();
     {
-      using store = FileStore.open(dir, { sync: false });
+      using store = FileStore.open(dir, { sync: "none" });
       await put(store, "victim", "victim body");
       await put(store, "intruder", "intruder body");
     }
     // Make the intruder's file sit where the victim's belongs, as a hash collision would.
     renameSync(entryPath(dir, "intruder"), entryPath(dir, "victim"));
-    using store = FileStore.open(dir, { sync: false });
+    using store = FileStore.open(dir, { sync: "none" });
     expect(store.get("victim")).toBeUndefined();
     expect(store.stat("victim")).toBeUndefined();
   });
 
   test("capacity in bytes: the policy evicts, recently read entries stay (lru)", async () => {
     const dir = fresh();
-    using store = FileStore.open(dir, { maxBytes: 12_000, policy: "lru", sync: false });
+    using store = FileStore.open(dir, { maxBytes: 12_000, policy: "lru", sync: "none" });
     await put(store, "keep", pattern(900));
     for (let i = 0; i < 30; i++) {
       await put(store, `k${i}`, pattern(900, i + 5));
@@ -99,18 +99,18 @@ describe("FileStore", () => {
   test("maxEntries bounds the count; reopen with a smaller maxBytes evicts down to it", async () => {
     const dir = fresh();
     {
-      using store = FileStore.open(dir, { maxEntries: 4, sync: false });
+      using store = FileStore.open(dir, { maxEntries: 4, sync: "none" });
       for (let i = 0; i < 10; i++) await put(store, `k${i}`, pattern(1000, i + 1));
       expect(store.size).toBe(4);
     }
-    using small = FileStore.open(dir, { maxBytes: 2500, sync: false });
+    using small = FileStore.open(dir, { maxBytes: 2500, sync: "none" });
     expect(small.size).toBeLessThanOrEqual(2);
     expect(small.bytes).toBeLessThanOrEqual(2500);
   });
 
   test("an entry larger than maxBytes: ERR_TOO_LARGE from write, temp file removed", async () => {
     const dir = fresh();
-    using store = FileStore.open(dir, { maxBytes: 1000, sync: false });
+    using store = FileStore.open(dir, { maxBytes: 1000, sync: "none" });
     const w = store.writer("big", { cachedAt: 1 });
     await expectCode(() => w.write(new Uint8Array(2000)), "ERR_TOO_LARGE");
     expect(readdirSync(join(dir, "tmp"))).toEqual([]);
@@ -121,7 +121,7 @@ describe("FileStore", () => {
   test("a second handle on the directory: ERR_LOCKED; after close it opens", () => {
     const dir = fresh();
     const first = FileStore.open(dir);
-    expect(() => FileStore.open(dir)).toThrow(expect.objectContaining({ code: "ERR_LOCKED" }));
+    expect(() => FileStore.open(dir, { lockTimeout: 0 })).toThrow(expect.objectContaining({ code: "ERR_LOCKED" }));
     first.close();
     FileStore.open(dir).close();
   });
@@ -147,7 +147,7 @@ describe("FileStore", () => {
 
   test("a corrupt small entry reads as a miss and is removed", async () => {
     const dir = fresh();
-    using store = FileStore.open(dir, { sync: false });
+    using store = FileStore.open(dir, { sync: "none" });
     await put(store, "k", pattern(5000));
     const path = entryPath(dir, "k");
     const raw = readFileSync(path);
@@ -172,7 +172,7 @@ describe("FileStore", () => {
 
   test("a corrupt large entry errors its stream with ERR_CORRUPT at the end", async () => {
     const dir = fresh();
-    using store = FileStore.open(dir, { sync: false });
+    using store = FileStore.open(dir, { sync: "none" });
     await put(store, "big", pattern(600_000));
     const path = entryPath(dir, "big");
     const raw = readFileSync(path);
@@ -185,7 +185,7 @@ describe("FileStore", () => {
 
   test("no lock while a body is read: replace and delete proceed, the reader keeps its version", async () => {
     const dir = fresh();
-    using store = FileStore.open(dir, { sync: false });
+    using store = FileStore.open(dir, { sync: "none" });
     const v1 = pattern(1_000_000, 1);
     await put(store, "k", v1);
     const e = store.get("k")!;
@@ -210,7 +210,7 @@ describe("FileStore", () => {
       fresh(),
       "writer.ts",
       `import { FileStore } from "${ROOT}/src/tiered/index.ts";
-const store = FileStore.open(process.argv[2], { sync: false });
+const store = FileStore.open(process.argv[2], { sync: "none" });
 console.log("ready");
 for await (const line of console) {
   const [op, key, body] = line.split(" ");
@@ -224,7 +224,7 @@ for await (const line of console) {
     try {
       await child.waitForLine((l) => l === "ready");
       using reader = FileStore.open(dir, { readonly: true });
-      expect(() => FileStore.open(dir)).toThrow(expect.objectContaining({ code: "ERR_LOCKED" }));
+      expect(() => FileStore.open(dir, { lockTimeout: 0 })).toThrow(expect.objectContaining({ code: "ERR_LOCKED" }));
       expect(reader.get("k")).toBeUndefined();
       child.send("put k first");
       await child.waitForLine((l) => l === "done put k first");
@@ -248,7 +248,7 @@ for await (const line of console) {
   test("inspect: describeFileStore and verifyFileStore find the bad entry and never throw for it", async () => {
     const dir = fresh();
     {
-      using store = FileStore.open(dir, { sync: false });
+      using store = FileStore.open(dir, { sync: "none" });
       for (let i = 0; i < 5; i++) await put(store, `k${i}`, pattern(2000, i + 1));
     }
     const d = describeFileStore(dir);

@@ -20,7 +20,7 @@ describe("TieredCache against an in-memory model", () => {
       const clock = { now: 5_000_000 };
       const FRESH = 1_000;
       const cache = new TieredCache({
-        tiers: [new MemoryStore({ maxBytes: 64 * 1024, maxEntryBytes: 6_000 }), FileStore.open(dir.path, { sync: false })],
+        tiers: [new MemoryStore({ maxBytes: 64 * 1024, maxEntryBytes: 6_000 }), FileStore.open(dir.path, { sync: "none" })],
         fresh: FRESH,
         staleWhileRevalidate: SWR,
         negative: 500,

@@ -11,7 +11,7 @@ function setup(options: Partial<TieredCacheOptions> = {}) {
   const dir = tempDir("offheap-tiered-");
   const clock = { now: 1_000_000 };
   const memory = new MemoryStore({ maxBytes: 8 << 20 });
-  const file = FileStore.open(dir.path, { maxBytes: 64 << 20, sync: false });
+  const file = FileStore.open(dir.path, { maxBytes: 64 << 20, sync: "none" });
   const cache = new TieredCache({ tiers: [memory, file], clock: () => clock.now, ...options });
   return {
     cache,
@@ -706,7 +706,7 @@ describe("TieredCache semantics", () => {
       expect(await text((await s.cache.get(k, o.fetcher)).body)).toBe(v);
     }
     const dir = tempDir();
-    const tiny = new TieredCache({ tiers: [new MemoryStore({ maxBytes: 1 << 16, maxEntryBytes: 100 }), FileStore.open(dir.path, { maxBytes: 1000, sync: false })] });
+    const tiny = new TieredCache({ tiers: [new MemoryStore({ maxBytes: 1 << 16, maxEntryBytes: 100 }), FileStore.open(dir.path, { maxBytes: 1000, sync: "none" })] });
     await expectCode(() => tiny.set("/huge", new Uint8Array(5000)), "ERR_TOO_LARGE");
     await tiny.close();
     dir.remove();
@@ -763,7 +763,7 @@ describe("TieredCache semantics", () => {
       close: () => {},
     };
     const dir = tempDir();
-    const cache = new TieredCache({ tiers: [broken, FileStore.open(dir.path, { sync: false })] });
+    const cache = new TieredCache({ tiers: [broken, FileStore.open(dir.path, { sync: "none" })] });
     const o = origin({ "/a": { body: "a", etag: "v1" } });
     expect(await text((await cache.get("/a", o.fetcher)).body)).toBe("a");
     const r = await cache.get("/a", o.fetcher);

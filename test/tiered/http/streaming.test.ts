@@ -47,7 +47,7 @@ beforeAll(() => {
     },
   });
   cache = new TieredCache({
-    tiers: [new MemoryStore({ maxBytes: 16 << 20 }), FileStore.open(dir.path, { maxBytes: 512 << 20, sync: false })],
+    tiers: [new MemoryStore({ maxBytes: 16 << 20 }), FileStore.open(dir.path, { maxBytes: 512 << 20, sync: "none" })],
     fresh: 60_000,
     negative: 60_000,
   });
