@@ -2,10 +2,11 @@
  * `File`: a file descriptor with positional reads and writes, sync, truncate and size.
  * The descriptor never leaves ffi/; structures hold a `File`.
  */
+import { fstatSync, statSync, statfsSync } from "node:fs";
 import { OffheapError } from "../src/errors.ts";
 import { libc, lastErrno, syncFileRange } from "./libc.ts";
 import { C } from "./platform.ts";
-import { systemError } from "./system-error.ts";
+import { errnoOfNodeError, nodeSystemError, systemError, viaNodeFs } from "./system-error.ts";
 
 /** How to open a {@link File}. */
 export interface FileOpenOptions {
@@ -165,6 +166,22 @@ export class File {
     if (libc.ftruncate(this.fd, length) !== 0) throw systemError("ftruncate", this.path);
   }
 
+  /**
+   * Whether `path` still names this open file (same device and inode): false once the
+   * file was unlinked or another file was renamed over it.
+   */
+  isLinkedAt(path: string): boolean {
+    const mine = viaNodeFs("fstat", this.path, () => fstatSync(this.fd, { bigint: true }));
+    let there: ReturnType<typeof statSync>;
+    try {
+      there = statSync(path, { bigint: true });
+    } catch (e) {
+      if (errnoOfNodeError(e) === "ENOENT") return false;
+      throw nodeSystemError("stat", path, e);
+    }
+    return there.ino === mine.ino && there.dev === mine.dev;
+  }
+
   /** Close the descriptor. Idempotent; later calls on this File throw `ERR_CLOSED`. */
   close(): void {
     if (this.#fd < 0) return;
@@ -193,4 +210,14 @@ export function syncDirectory(path: string): void {
   const err = rc === 0 ? 0 : lastErrno();
   libc.close(fd);
   if (rc !== 0) throw systemError("fsync", path, err);
+}
+
+/**
+ * Bytes that new files under the directory `dir` may still take (`statfs`: the blocks
+ * available to this user; to root, the reserved ones too).
+ */
+export function freeBytes(dir: string): number {
+  const s = viaNodeFs("statfs", dir, () => statfsSync(dir));
+  const blocks = process.getuid?.() === 0 ? s.bfree : s.bavail;
+  return blocks * s.bsize;
 }

@@ -10,7 +10,7 @@
  * - `barrier.ts`: an opaque native call that orders plain reads (seqlock readers)
  */
 export { allocate, writeZeros, type AllocateOptions } from "./allocate.ts";
-export { File, syncDirectory, type FileOpenOptions } from "./file.ts";
+export { File, freeBytes, syncDirectory, type FileOpenOptions } from "./file.ts";
 export { Mapping, MAX_MAPPING_BYTES, type Advice, type FileMappingOptions } from "./mapping.ts";
 export { Lock, writerHolds, type LockMode, type LockWaitOptions } from "./lock.ts";
 export { FutexWaiter, futexWait, futexWake, hasFutex, type WaitResult } from "./futex.ts";

@@ -17,6 +17,8 @@ export function describeValue(v: unknown): string {
       return v.length > 40 ? `a string of ${v.length} characters` : `the string ${JSON.stringify(v)}`;
     case "bigint":
       return `a bigint (${v}n)`;
+    case "symbol":
+      return `a symbol (${String(v)})`;
     case "object":
       return `an object (${(v as object).constructor?.name ?? "no prototype"})`;
     default:
@@ -24,9 +26,15 @@ export function describeValue(v: unknown): string {
   }
 }
 
-function invalid(name: string, expected: string, got: unknown): OffheapError {
+/**
+ * The `ERR_INVALID` error every check here throws: `<name> must be <expected>, got <what>`.
+ * Hot paths test inline (a `typeof` or `instanceof`) and call this only on failure.
+ */
+export function invalidArg(name: string, expected: string, got: unknown): OffheapError {
   return new OffheapError("ERR_INVALID", `${name} must be ${expected}, got ${describeValue(got)}`);
 }
+
+const invalid = invalidArg;
 
 /** An options argument: `undefined` is `{}`; anything but a plain object is `ERR_INVALID`. */
 export function optionsArg<T extends object>(name: string, v: T | undefined): T {
@@ -75,6 +83,22 @@ export function booleanArg(name: string, v: unknown): boolean {
   return v;
 }
 
+/** A boolean option: `fallback` when omitted. */
+export function booleanOption(name: string, v: unknown, fallback = false): boolean {
+  return v === undefined ? fallback : booleanArg(name, v);
+}
+
+/** An integer option within `r`: `undefined` when omitted. */
+export function integerOption(name: string, v: unknown, r: Range = {}): number | undefined {
+  return v === undefined ? undefined : integerArg(name, v, r);
+}
+
+/** A required object argument (not null, not an array): `ERR_INVALID` for anything else, `undefined` included. */
+export function objectArg<T extends object>(name: string, v: T | undefined): T {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw invalid(name, "an object", v);
+  return v;
+}
+
 /** A string; `nonEmpty` refuses `""`. NUL characters are refused (they end C strings). */
 export function stringArg(name: string, v: unknown, nonEmpty = false): string {
   if (typeof v !== "string" || (nonEmpty && v.length === 0)) throw invalid(name, nonEmpty ? "a non-empty string" : "a string", v);
@@ -85,6 +109,19 @@ export function stringArg(name: string, v: unknown, nonEmpty = false): string {
 /** A file-system path: a non-empty string without NUL. */
 export function pathArg(name: string, v: unknown): string {
   return stringArg(name, v, true);
+}
+
+/** A URL string whose protocol is one of `protocols` (`"redis:"`, `"https:"`, …). */
+export function urlArg(name: string, v: unknown, protocols: readonly string[]): string {
+  stringArg(name, v, true);
+  let url: URL | undefined;
+  try {
+    url = new URL(v as string);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !protocols.includes(url.protocol)) throw invalid(name, `a URL of ${protocols.map((p) => `${p}//`).join(", ")}`, v);
+  return v as string;
 }
 
 /** One of `values`. */
@@ -99,9 +136,48 @@ export function functionArg<F extends (...args: never[]) => unknown>(name: strin
   return v as F;
 }
 
+/** A function option: `undefined` when omitted. */
+export function functionOption<F extends (...args: never[]) => unknown>(name: string, v: unknown): F | undefined {
+  return v === undefined ? undefined : functionArg<F>(name, v);
+}
+
+/** A `Request` (what a handler for `Bun.serve` is called with). */
+export function requestArg(v: unknown, name = "req"): Request {
+  if (!(v instanceof Request)) throw invalid(name, "a Request", v);
+  return v;
+}
+
 /** An `AbortSignal` (or undefined). */
 export function signalArg(name: string, v: unknown): AbortSignal | undefined {
   if (v === undefined) return undefined;
   if (!(v instanceof AbortSignal)) throw invalid(name, "an AbortSignal", v);
   return v;
+}
+
+/** What {@link dataArg} and {@link bytesArg} accept, for messages. */
+export const DATA_EXPECTED = "a Uint8Array or a string";
+
+/** A record's data: a `Uint8Array` or a string (returned as given; strings are not encoded here). */
+export function dataArg(name: string, v: unknown): Uint8Array | string {
+  if (typeof v !== "string" && !(v instanceof Uint8Array)) throw invalid(name, DATA_EXPECTED, v);
+  return v;
+}
+
+/** A `Uint8Array` (a Buffer is one; other typed arrays, ArrayBuffers and plain arrays are not). */
+export function bytesArg(name: string, v: unknown): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw invalid(name, "a Uint8Array", v);
+  return v;
+}
+
+/** Something `for…of` can walk (a string is one: an iterable of its characters). */
+export function iterableArg<T>(name: string, v: unknown): Iterable<T> {
+  if (v === null || v === undefined || typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== "function") {
+    throw invalid(name, "an iterable (an array, a Set, a generator…)", v);
+  }
+  return v as Iterable<T>;
+}
+
+/** The name of element `i` of the argument `name`, for messages: `items[3]`. */
+export function elementName(name: string, i: number): string {
+  return `${name}[${i}]`;
 }

@@ -4,6 +4,7 @@
  * before the cursor got there; following waits on the queue's change word (no polling
  * but for a `pollMs` backstop) and holds nothing between items.
  */
+import { numberArg, optionsArg, signalArg } from "../arguments.ts";
 import type { QueueItem, ReaderHost } from "./reader.ts";
 
 /** Options of a follow loop. */
@@ -12,6 +13,13 @@ export interface FollowOptions {
   signal?: AbortSignal;
   /** Longest single wait before looking again, in ms. Default 1000. */
   pollMs?: number;
+}
+
+/** Check a follow loop's options when `follow()` is called (not at its first `next()`): `ERR_INVALID` naming the option. */
+export function checkFollowOptions(options: FollowOptions): void {
+  optionsArg("options", options);
+  signalArg("signal", options.signal);
+  if (options.pollMs !== undefined) numberArg("pollMs", options.pollMs, { min: 1 });
 }
 
 /** A cursor over a queue. */

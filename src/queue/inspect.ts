@@ -5,6 +5,7 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { nodeSystemError } from "../../ffi/index.ts";
+import { functionOption, pathArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
 import type { Description, VerifyReport } from "../inspection.ts";
 import { listDir } from "./fsops.ts";
@@ -15,6 +16,7 @@ import { Segment } from "./segment.ts";
 /** Find the queue a path names: a `.qdir` file, or a directory holding one queue. */
 /** The queue a path names: a directory holding one queue, or a queue's `.qdir` file. */
 export function locateQueue(path: string): { dir: string; prefix: string } {
+  pathArg("path", path);
   if (path.endsWith(".qdir")) return { dir: dirname(path), prefix: basename(path, ".qdir") };
   let isDir = false;
   try {
@@ -60,6 +62,7 @@ export function verifyQueue(
   onProgress?: (done: number, total: number) => void,
 ): VerifyReport {
   const { dir, prefix } = locateQueue(path);
+  functionOption("onProgress", onProgress);
   using queue = DurableQueue.open(dir, { prefix, readonly: true });
   const first = queue.first;
   const geometry = { segmentBytes: queue.segmentBytes, segmentItems: queue.segmentItems };

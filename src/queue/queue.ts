@@ -12,8 +12,9 @@
  * word set, and the next holder rebuilds the state from the index files. Readers need no
  * lock: an item is published (its index below `next`) only after its entry is complete.
  */
+import { DATA_EXPECTED, booleanOption, describeValue, elementName, integerArg, integerOption, invalidArg, iterableArg, optionsArg, pathArg } from "../arguments.ts";
 import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../common-options.ts";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { File, FutexWaiter, futexWake, isNotFound, Lock, Mapping } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
@@ -42,7 +43,7 @@ import {
   WAKE_WAITERS,
   wakeFileName,
 } from "./layout.ts";
-import { Cursor, type FollowOptions } from "./cursor.ts";
+import { Cursor, checkFollowOptions, type FollowOptions } from "./cursor.ts";
 import { QueueReader, type QueueItem, type ReaderHost } from "./reader.ts";
 import { applySegmentPlan, countSegment, deriveState, holdsNothing, planRecovery, type DerivedState } from "./recovery.ts";
 import { encodeRecord, Segment, type SegmentGeometry } from "./segment.ts";
@@ -122,16 +123,23 @@ function invalid(message: string): OffheapError {
 }
 
 function checkIndex(index: unknown, what: string): number {
-  if (typeof index !== "number" || !Number.isSafeInteger(index) || index < 0) {
-    throw invalid(`${what} must be a non-negative integer, got ${String(index)}`);
-  }
+  if (typeof index !== "number" || !Number.isSafeInteger(index) || index < 0) throw invalidArg(what, "an integer >= 0", index);
   return index;
 }
 
-function toBytes(data: unknown): Uint8Array {
+/** An item's bytes (strings as UTF-8); `name` is the argument's, for the message. */
+function toBytes(data: unknown, name: string): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (typeof data === "string") return encoder.encode(data);
-  throw invalid(`an item must be a Uint8Array or a string, got ${data === null ? "null" : typeof data}`);
+  throw invalidArg(name, DATA_EXPECTED, data);
+}
+
+/** A file name part (a prefix, a reader's name): `ERR_INVALID` unless it matches NAME_PATTERN. */
+function nameArg(what: string, v: unknown): string {
+  if (typeof v !== "string" || !NAME_PATTERN.test(v)) {
+    throw invalid(`${what} must be 1-64 letters, digits, "_", "." or "-" (not starting with "." or "-"), got ${describeValue(v)}`);
+  }
+  return v;
 }
 
 /** Data written in this call and not yet flushed (sync "batch"/"always"). */
@@ -248,20 +256,23 @@ export class DurableQueue {
    * Options fixed at creation (`segmentBytes`, `segmentItems`, `maxBytes`) may be omitted on
    * reopen; differing ones throw `ERR_MISMATCH` and change nothing. A writable open checks
    * the files and drops a torn tail left by a crash.
+   *
+   * @throws `ERR_INVALID` for a bad `dir` or option (nothing is created), `ERR_FORMAT`
+   * when `dir` is a file, not a directory, `ERR_MISMATCH`, `ERR_CORRUPT`, `ERR_LOCKED`,
+   * `ERR_TIMEOUT`, `ERR_SYSTEM`.
    */
   static open(dir: string, options: QueueOptions = {}): DurableQueue {
-    const prefix = options.prefix ?? "queue";
-    if (typeof prefix !== "string" || !NAME_PATTERN.test(prefix)) {
-      throw invalid(`prefix must be 1-64 letters, digits, "_", "." or "-" (not starting with "." or "-"), got ${JSON.stringify(prefix)}`);
-    }
+    pathArg("dir", dir);
+    optionsArg("options", options);
+    const prefix = options.prefix === undefined ? "queue" : nameArg("prefix", options.prefix);
     const sync = syncOption(options.sync, "none");
-    const readonly = options.readonly ?? false;
+    const readonly = booleanOption("readonly", options.readonly);
     const lockTimeout = lockTimeoutOption(options.lockTimeout);
-    const exclusive = options.exclusive ?? false;
-    if (typeof exclusive !== "boolean") throw invalid(`exclusive must be a boolean, got ${JSON.stringify(exclusive)}`);
+    const exclusive = booleanOption("exclusive", options.exclusive);
     if (exclusive && readonly) throw invalid("exclusive and readonly exclude each other: an exclusive handle is the queue's only writer, a read-only one never writes");
     const given = DurableQueue.#checkLayoutOptions(options);
     const path = join(dir, dirFileName(prefix));
+    assertNotAFile(dir);
     if (!readonly) {
       makeDir(dir);
       const segmentBytes = given.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
@@ -334,23 +345,12 @@ export class DurableQueue {
 
   static #checkLayoutOptions(options: QueueOptions): { segmentBytes?: number; segmentItems?: number; maxBytes?: number } {
     const out: { segmentBytes?: number; segmentItems?: number; maxBytes?: number } = {};
-    if (options.segmentBytes !== undefined) {
-      const v = options.segmentBytes;
-      if (!Number.isSafeInteger(v) || v < MIN_SEGMENT_BYTES || v > MAX_SEGMENT_BYTES) {
-        throw invalid(`segmentBytes must be an integer from ${MIN_SEGMENT_BYTES} to ${MAX_SEGMENT_BYTES}, got ${v}`);
-      }
-      out.segmentBytes = v;
-    }
-    if (options.segmentItems !== undefined) {
-      const v = options.segmentItems;
-      if (!Number.isSafeInteger(v) || v < 1 || v > MAX_SEGMENT_ITEMS) throw invalid(`segmentItems must be an integer from 1 to ${MAX_SEGMENT_ITEMS}, got ${v}`);
-      out.segmentItems = v;
-    }
-    if (options.maxBytes !== undefined) {
-      const v = options.maxBytes;
-      if (!Number.isSafeInteger(v) || v < 1) throw invalid(`maxBytes must be a positive integer, got ${v}`);
-      out.maxBytes = v;
-    }
+    const segmentBytes = integerOption("segmentBytes", options.segmentBytes, { min: MIN_SEGMENT_BYTES, max: MAX_SEGMENT_BYTES });
+    const segmentItems = integerOption("segmentItems", options.segmentItems, { min: 1, max: MAX_SEGMENT_ITEMS });
+    const maxBytes = integerOption("maxBytes", options.maxBytes, { min: 1 });
+    if (segmentBytes !== undefined) out.segmentBytes = segmentBytes;
+    if (segmentItems !== undefined) out.segmentItems = segmentItems;
+    if (maxBytes !== undefined) out.maxBytes = maxBytes;
     return out;
   }
 
@@ -383,6 +383,7 @@ export class DurableQueue {
   /**
    * A copy of item `index`, or `undefined` when it was never appended, was deleted,
    * shifted or truncated. Throws `ERR_CORRUPT` when its bytes fail their CRC.
+   * @throws `ERR_INVALID` unless `index` is an integer >= 0; `ERR_CORRUPT`, `ERR_CLOSED`.
    */
   get(index: number): Uint8Array | undefined {
     this.#check();
@@ -425,7 +426,12 @@ export class DurableQueue {
 
   // --- writing ---------------------------------------------------------------------------
 
-  /** Append one item; returns its index. */
+  /**
+   * Append one item; returns its index.
+   * @throws `ERR_INVALID` when `data` is neither a Uint8Array nor a string, `ERR_TOO_LARGE`
+   * for an item larger than a segment holds, `ERR_FULL` past `maxBytes`, `ERR_READONLY`,
+   * `ERR_CLOSED`.
+   */
   append(data: Uint8Array | string): number {
     // The checks of #checkWritable/#checkSize/#checkRoom, inlined as comparisons: the
     // error paths run only when one fails.
@@ -456,12 +462,15 @@ export class DurableQueue {
     }
   }
 
-  /** Append several items under one lock (and, with `sync: "batch"`, one flush); returns the first one's index. */
+  /**
+   * Append several items under one lock (and, with `sync: "batch"`, one flush); returns the
+   * first one's index. Every item is checked before any is written.
+   * @throws `ERR_INVALID` when `items` is not iterable or an item is neither a Uint8Array
+   * nor a string, `ERR_TOO_LARGE`, `ERR_FULL`, `ERR_READONLY`, `ERR_CLOSED`.
+   */
   appendMany(items: Iterable<Uint8Array | string>): number {
     if (this.#closed || this.readonly) this.#checkWritable();
-    if (items === null || typeof (items as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== "function") {
-      throw invalid("appendMany takes an iterable of Uint8Array or string items");
-    }
+    iterableArg("items", items);
     // The item list is reused across calls (an iterable may call back into appendMany:
     // then the inner call gets its own list).
     const reuse = !this.#listBusy;
@@ -471,7 +480,7 @@ export class DurableQueue {
       let total = 0;
       const maxItem = this.#maxItem;
       for (const item of items) {
-        const bytes = toBytes(item);
+        const bytes = item instanceof Uint8Array ? item : toBytes(item, elementName("items", list.length));
         if (bytes.length > maxItem) this.#checkSize(bytes.length);
         list.push(bytes);
         total += bytes.length;
@@ -533,6 +542,7 @@ export class DurableQueue {
   /**
    * Remove and return up to `count` of the oldest live items, under one lock and (with
    * `sync: "batch"`) one flush.
+   * @throws `ERR_INVALID` unless `count` is an integer >= 0; `ERR_READONLY`, `ERR_CLOSED`.
    */
   shiftMany(count: number): Uint8Array[] {
     this.#checkWritable();
@@ -572,12 +582,17 @@ export class DurableQueue {
   /**
    * Soft-delete one index or several; returns how many live items were deleted. Indexes
    * that are not live are ignored. A segment left with no live items is removed from disk.
+   * @throws `ERR_INVALID` for anything but an index or an array of them (integers >= 0):
+   * nothing is deleted then; `ERR_READONLY`, `ERR_CLOSED`.
    */
   delete(index: number | readonly number[]): number {
     this.#checkWritable();
     const list = typeof index === "number" ? [index] : Array.isArray(index) ? index : undefined;
-    if (list === undefined) throw invalid("delete takes an index or an array of indexes");
-    for (const i of list) checkIndex(i, "index");
+    if (list === undefined) throw invalidArg("index", "an index or an array of indexes", index);
+    for (let k = 0; k < list.length; k++) {
+      const i: unknown = list[k];
+      if (typeof i !== "number" || !Number.isSafeInteger(i) || i < 0) checkIndex(i, list === index ? elementName("index", k) : "index");
+    }
     return this.#withLock(() => {
       const first = this.#state[F_FIRST]!;
       const next = this.#state[F_NEXT]!;
@@ -611,6 +626,8 @@ export class DurableQueue {
   /**
    * Drop every item before `before` (everything when omitted). Throws `ERR_RANGE` when
    * `before` is past {@link next}. Segments left empty are removed from disk.
+   * @throws `ERR_INVALID` unless `before` is an integer >= 0, `ERR_RANGE`, `ERR_READONLY`,
+   * `ERR_CLOSED`.
    */
   truncate(before?: number): void {
     this.#checkWritable();
@@ -648,13 +665,12 @@ export class DurableQueue {
   /**
    * The named reader `name`: a cursor that reads items in index order without consuming
    * them, with a position kept in its own file. Two names are independent.
+   * @throws `ERR_INVALID` for a name that is not 1-64 letters, digits, `_`, `.`, `-`;
+   * `ERR_CLOSED`.
    */
   reader(name: string): QueueReader {
     this.#check();
-    if (typeof name !== "string" || !NAME_PATTERN.test(name)) {
-      throw invalid(`reader name must be 1-64 letters, digits, "_", "." or "-" (not starting with "." or "-"), got ${JSON.stringify(name)}`);
-    }
-    return new QueueReader(name, this.#readerHost());
+    return new QueueReader(nameArg("the reader's name", name), this.#readerHost());
   }
 
   /**
@@ -662,11 +678,12 @@ export class DurableQueue {
    * reader: yields what is there, then waits (on the queue's change word, no polling) for
    * more. Ends when the queue closes; throws the signal's reason when `signal` aborts, as a
    * ring's follow does. Nothing is kept durable; a dropped iterator holds nothing.
+   * @throws (at the call) `ERR_INVALID` for a bad `from` or option; `ERR_CLOSED`.
    */
   follow(from?: number, options: FollowOptions = {}): AsyncGenerator<QueueItem, void, undefined> {
     this.#check();
-    const start = from === undefined ? this.first : checkIndex(from, "follow's from");
-    if (typeof options !== "object" || options === null) throw invalid(`follow's options must be an object, got ${options === null ? "null" : typeof options}`);
+    const start = from === undefined ? this.first : checkIndex(from, "from");
+    checkFollowOptions(options);
     return new Cursor(this.#readerHost(), start).follow(options, undefined, () => false);
   }
 
@@ -742,7 +759,7 @@ export class DurableQueue {
    * call); anything else that is not a Uint8Array is `ERR_INVALID`.
    */
   #encode(data: unknown): Uint8Array {
-    if (typeof data !== "string") return toBytes(data);
+    if (typeof data !== "string") return toBytes(data, "data");
     const most = data.length * 3;
     // Long strings: one allocation is small next to their copy, and the buffer stays small.
     if (most > SCRATCH_MAX) return encoder.encode(data);
@@ -1441,6 +1458,17 @@ export class DurableQueue {
  * what they can't change is compared: next, each segment's entries, and that no item
  * known live lies below `first`.
  */
+/** `ERR_FORMAT` when `dir` exists but is not a directory (a file is no queue, and mkdir would say EEXIST). */
+function assertNotAFile(dir: string): void {
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    return; // missing (made, or ENOENT from the open), or unreadable: the open says why
+  }
+  if (!isDir) throw new OffheapError("ERR_FORMAT", `${dir} is a file, not a queue directory (a queue is a directory of files)`, { path: dir });
+}
+
 function stateProblem(
   derived: DerivedState,
   stored: { first: number; next: number; count: number; bytes: number },

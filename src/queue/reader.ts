@@ -16,7 +16,8 @@ import { File } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { CounterBlock, crc32, decodeHeader, encodeHeader } from "../format.ts";
 import { publishFile } from "./fsops.ts";
-import { Cursor, type FollowOptions } from "./cursor.ts";
+import { integerArg } from "../arguments.ts";
+import { Cursor, checkFollowOptions, type FollowOptions } from "./cursor.ts";
 import { HEADER_ROOM, READER_SPEC, readerFileName } from "./layout.ts";
 
 export type { FollowOptions } from "./cursor.ts";
@@ -130,13 +131,11 @@ export class QueueReader {
   /**
    * Move the cursor to `index` (for instance past an item that fails its checksum).
    * Not durable until {@link commit}.
+   * @throws `ERR_INVALID` unless `index` is an integer >= 0; `ERR_CLOSED`.
    */
   seek(index: number): void {
     this.#check();
-    if (!Number.isSafeInteger(index) || index < 0) {
-      throw new OffheapError("ERR_INVALID", `seek index must be a non-negative integer, got ${index}`);
-    }
-    this.#cursor.position = index;
+    this.#cursor.position = integerArg("index", index, { min: 0 });
   }
 
   /**
@@ -170,9 +169,12 @@ export class QueueReader {
    * or reader is closed; throws the signal's reason when `signal` aborts (the same as a
    * ring's follow). Positions are not committed automatically. Between items it holds
    * nothing, so an iterator dropped without `return()` leaks nothing.
+   * @throws (at the call) `ERR_INVALID` for bad options (`signal` not an AbortSignal,
+   * `pollMs` not a number >= 1); `ERR_CLOSED`.
    */
   follow(options: FollowOptions = {}): AsyncGenerator<QueueItem, void, undefined> {
     this.#check();
+    checkFollowOptions(options);
     return this.#cursor.follow(options, this.#stopped, () => this.#closed);
   }
 

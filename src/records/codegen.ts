@@ -6,6 +6,7 @@
  * Generated code sees `m` (the store's {@link Core}: typed arrays over the mapping) and
  * `h` (the helpers below); it never sees a pointer, only byte offsets inside the mapping.
  */
+import { describeValue, invalidArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
 import { CRC_STALE } from "./crc.ts";
 import type { Core } from "./core.ts";
@@ -90,15 +91,23 @@ const helpers = {
     return BigInt.asIntN(64, x) === x;
   },
   bad(field: string, type: string, x: unknown): never {
-    const shown = typeof x === "bigint" ? `${x}n` : typeof x === "string" ? JSON.stringify(x.slice(0, 40)) : String(x);
-    throw new OffheapError("ERR_INVALID", `field ${field} is ${type}: expected a value of that type and range, got ${typeof x} ${shown}`);
+    throw new OffheapError("ERR_INVALID", `field ${field} is ${type}: expected a value of that type and range, got ${describeValue(x)}`);
+  },
+  /** `values` has a key that is no field (a typo must not be dropped silently). */
+  unknownField(m: Core, v: object, fields: readonly string[]): void {
+    for (const k of Object.keys(v)) {
+      if (!fields.includes(k)) throw new OffheapError("ERR_INVALID", `values has an unknown field ${JSON.stringify(k)}: the schema's fields are ${fields.join(", ")}`, { path: m.path });
+    }
+  },
+  notTarget(t: unknown): never {
+    throw invalidArg("target", "an object to fill with the record's fields", t);
   },
   tooLarge(m: Core, field: string, type: string, x: string | Uint8Array): never {
     const n = typeof x === "string" ? Buffer.byteLength(x, "utf8") : x.length;
     throw new OffheapError("ERR_TOO_LARGE", `field ${field} is ${type}: the value has ${n} bytes`, { path: m.path });
   },
   notObject(x: unknown): never {
-    throw new OffheapError("ERR_INVALID", `record values must be an object of fields, got ${x === null ? "null" : typeof x}`);
+    throw invalidArg("values", "an object of fields", x);
   },
   busy(m: Core, o: number): never {
     throw new OffheapError(
@@ -193,13 +202,14 @@ function checkStmt(f: FieldLayout): string {
   const name = JSON.stringify(f.name);
   const type = JSON.stringify(f.type.name);
   const bad = `h.bad(${name}, ${type}, x)`;
+  // `typeof` first: a bigint or a symbol in `&` or `<<` is a TypeError, not a `false`.
   const cond: Record<string, string> = {
-    u8: "(x & 0xff) === x",
-    i8: "((x << 24) >> 24) === x",
-    u16: "(x & 0xffff) === x",
-    i16: "((x << 16) >> 16) === x",
-    u32: "(x >>> 0) === x",
-    i32: "(x | 0) === x",
+    u8: `typeof x === "number" && (x & 0xff) === x`,
+    i8: `typeof x === "number" && ((x << 24) >> 24) === x`,
+    u16: `typeof x === "number" && (x & 0xffff) === x`,
+    i16: `typeof x === "number" && ((x << 16) >> 16) === x`,
+    u32: `typeof x === "number" && (x >>> 0) === x`,
+    i32: `typeof x === "number" && (x | 0) === x`,
     f32: `typeof x === "number"`,
     f64: `typeof x === "number"`,
     bool: `typeof x === "boolean"`,
@@ -259,7 +269,7 @@ function compile(schema: Schema): Kit {
   // valid word read last means no such store touched the bytes the CRC was computed on.
   const rs = schema.recordSize;
   const snapshotLoop = (finish: string, checked: boolean) => `
-  const o = (i >>> 0) === i && i < m.count ? m.base + i * ${rs} : m.offsetOf(i);
+  const o = typeof i === "number" && (i >>> 0) === i && i < m.count ? m.base + i * ${rs} : m.offsetOf(i);
   const w = o >>> 2;
   for (let n = 0; ; n++) {
     const s = m.i32[w];
@@ -279,20 +289,27 @@ ${fields.map((f, i) => `      const ${locals[i]} = ${readExpr(f)};`).join("\n")}
 
   const opsSource = `
 const F = h.fence, B = h.barrier;
+const NAMES = Object.freeze(${JSON.stringify(fields.map((f) => f.name))});
 return function makeOps(m) {
   function get(i) {${snapshotLoop(snapshot, false)}
   }
-  function getInto(i, t) {${snapshotLoop(into, false)}
+  function getInto(i, t) {
+  if (typeof t !== "object" || t === null || Array.isArray(t)) h.notTarget(t);${snapshotLoop(into, false)}
   }
   function getChecked(i) {${snapshotLoop(snapshot, true)}
   }
-  function getIntoChecked(i, t) {${snapshotLoop(into, true)}
+  function getIntoChecked(i, t) {
+  if (typeof t !== "object" || t === null || Array.isArray(t)) h.notTarget(t);${snapshotLoop(into, true)}
   }
   function validate(v) {
     if (v === undefined) return;
-    if (typeof v !== "object" || v === null) h.notObject(v);
-    let x;
-${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${checkStmt(f)} }`).join("\n")}
+    if (typeof v !== "object" || v === null || Array.isArray(v)) h.notObject(v);
+    let x, n = 0;
+${fields.map((f) => `    x = v[${key(f)}]; if (x !== undefined) { ${checkStmt(f)} n++; }`).join("\n")}
+    // Keys that are no field: counted without allocating; looked for only when there are more keys than fields given.
+    let keys = 0;
+    for (const k in v) keys++;
+    if (keys !== n) h.unknownField(m, v, NAMES);
   }
   function put(o, v) {
     let x;
@@ -342,12 +359,13 @@ ${fields.map((f) => `      x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(
     if (j < a.length) return ${asValue("a[j]")};
     this.#bind();
     const b = this.#${arr};
-    return j < b.length ? ${asValue("b[j]")} : undefined;
+    if (j < b.length) return ${asValue("b[j]")};
+    h.closed(this.#m);
   }`;
       }
       let setter: string;
       if (readonly) {
-        setter = `set [${name}](x) { h.readonly(this.#m, ${name}); }`;
+        setter = `set [${name}](x) { if (!this.#m.open) h.closed(this.#m); h.readonly(this.#m, ${name}); }`;
       } else if (multiWord(f)) {
         setter = `set [${name}](x) {
     const m = this.#m, o = this.#o;
@@ -358,14 +376,17 @@ ${fields.map((f) => `      x = v[${key(f)}]; if (x !== undefined) { ${writeStmt(
   }`;
       } else {
         // CRC word first: a process killed between the two stores leaves a stale CRC
-        // (recomputed on reopen), never a valid one that no longer matches.
+        // (recomputed on reopen), never a valid one that no longer matches. The value is
+        // checked as set() checks it: a typed-array store would wrap 300 to 44 in a u8.
         const { arr, index, fromValue } = direct(f);
         setter = `set [${name}](x) {
     const a = this.#${arr}, j = ${index};
-    if (j < a.length) { this.#i32[this.#c] = ${CRC_STALE}; a[j] = ${fromValue}; return; }
+    if (j < a.length) { ${checkStmt(f)} this.#i32[this.#c] = ${CRC_STALE}; a[j] = ${fromValue}; return; }
     this.#bind();
     const b = this.#${arr};
-    if (j < b.length) { this.#i32[this.#c] = ${CRC_STALE}; b[j] = ${fromValue}; }
+    if (j >= b.length) h.closed(this.#m);
+    ${checkStmt(f)}
+    this.#i32[this.#c] = ${CRC_STALE}; b[j] = ${fromValue};
   }`;
       }
       return `  ${getter}\n  ${setter}`;
@@ -376,7 +397,7 @@ return class RecordView {
   #m; #o; #i; #c;${arrays.map((a) => ` #${a};`).join("")}
   constructor(m, o, i) { this.#m = m; this.#o = o; this.#c = (o >>> 2) + 1; this.#i = i; this.#bind(); }
   #bind() { const m = this.#m;${arrays.map((a) => ` this.#${a} = m.${a};`).join("")} }
-  get index() { return this.#i; }
+  get index() { if (!this.#m.open) h.closed(this.#m); return this.#i; }
   set index(j) { const o = this.#m.offsetOf(j); this.#o = o; this.#c = (o >>> 2) + 1; this.#i = j; }
   toJSON() { const m = this.#m; if (!m.open) h.closed(m); return m.ops.get(this.#i); }
 ${members.join("\n")}

@@ -2,9 +2,10 @@
  * `Core`: the mapped file behind one RecordStore handle — typed arrays over the mapping,
  * the record count, growth (writer) and remapping (readers). Compiled accessors and live
  * views read the typed arrays from here; growth replaces them in place, so views made
- * before a growth keep working, and after close they read as empty.
+ * before a growth keep working, and after close they throw `ERR_CLOSED`.
  */
 import { File, Lock, Mapping, allocate, loadOrdered, writerHolds } from "../../ffi/index.ts";
+import { invalidArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
 import type { Ops } from "./codegen.ts";
 import { CRC_NEVER, CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc, type RecordCrc } from "./crc.ts";
@@ -225,8 +226,9 @@ export class Core {
 
   /** Byte offset of record `i`, checking it exists: `ERR_RANGE`, or `ERR_CLOSED` after close. */
   offsetOf(i: number): number {
-    if ((i >>> 0) !== i || i >= this.count) {
+    if (typeof i !== "number" || (i >>> 0) !== i || i >= this.count) {
       this.refresh();
+      if (!Number.isSafeInteger(i)) throw invalidArg("index", "an integer >= 0", i);
       if ((i >>> 0) !== i || i >= this.count) {
         throw new OffheapError("ERR_RANGE", `record index ${i} is out of range: the store holds ${this.count} records (0..${this.count - 1})`, { path: this.path });
       }

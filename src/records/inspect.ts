@@ -6,6 +6,7 @@
  * size, and every record: its sequence word is even and its CRC matches its fields.
  */
 import { File, Mapping, loadOrdered } from "../../ffi/index.ts";
+import { functionOption, pathArg } from "../arguments.ts";
 import { CRC_NEVER, CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc } from "./crc.ts";
 import { fileBytesFor, RECORDS_HEADER, readFileLayout } from "./layout.ts";
 import type { Description, VerifyReport } from "../inspection.ts";
@@ -17,6 +18,7 @@ import type { Description, VerifyReport } from "../inspection.ts";
  * (`ERR_FORMAT`, `ERR_CORRUPT`, `ERR_SYSTEM`) when the file can't be read as one.
  */
 export function describeRecords(path: string): Description {
+  pathArg("path", path);
   using file = File.open(path, { readonly: true });
   const layout = readFileLayout(file);
   return {
@@ -47,6 +49,8 @@ export function describeRecords(path: string): Description {
  * the writer's last sync) can't be checked and is not listed.
  */
 export function verifyRecords(path: string, onProgress?: (done: number, total: number) => void): VerifyReport {
+  pathArg("path", path);
+  functionOption("onProgress", onProgress);
   using file = File.open(path, { readonly: true });
   const layout = readFileLayout(file);
   const bad: Array<{ id: number; reason: string }> = [];

@@ -7,6 +7,7 @@
  * record is padded to a multiple of its largest alignment (at least 4), so every field of
  * every record is naturally aligned and a read is one typed-array access.
  */
+import { describeValue, integerArg, objectArg, stringArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
 import { crc32 } from "../format.ts";
 import type { FieldType, ValueOf } from "./types.ts";
@@ -75,13 +76,16 @@ const RESERVED = new Set(["index", "constructor", "__proto__", "prototype", "toJ
  * const Tick = schema({ symbol: t.string(16), price: t.f64, ts: t.u64 }, { name: "Tick", version: 1 });
  * type Tick = Infer<typeof Tick>;   // { symbol: string; price: number; ts: bigint }
  * ```
+ * @throws `ERR_INVALID` when `fields` or `options` is not an object, `options.name` not a
+ * string or `options.version` not an integer from 0 to 2^32-1, a field name is not an
+ * identifier (or is reserved) or a field's type is not one of `t`; `ERR_TOO_LARGE` for a
+ * record over 2 GiB.
  */
 export function schema<F extends Fields>(fields: F, options: SchemaOptions): Schema<F> {
-  const { name, version } = options;
-  if (typeof name !== "string") throw new OffheapError("ERR_INVALID", `schema name must be a string, got ${typeof name}`);
-  if (!Number.isSafeInteger(version) || version < 0 || version > 0xffff_ffff) {
-    throw new OffheapError("ERR_INVALID", `schema version must be an integer from 0 to 2^32-1, got ${version}`);
-  }
+  objectArg("fields", fields);
+  objectArg("options", options);
+  const name = stringArg("name", options.name);
+  const version = integerArg("version", options.version, { min: 0, max: 0xffff_ffff });
   const names = Object.keys(fields);
   if (names.length === 0) throw new OffheapError("ERR_INVALID", `schema ${name} has no fields`);
   const layout: FieldLayout[] = [];
@@ -95,8 +99,8 @@ export function schema<F extends Fields>(fields: F, options: SchemaOptions): Sch
       );
     }
     const type = fields[field];
-    if (type === undefined || typeof type !== "object" || typeof type.kind !== "string") {
-      throw new OffheapError("ERR_INVALID", `schema ${name}: field ${field} needs a type from t, got ${String(type)}`);
+    if (typeof type !== "object" || type === null || typeof type.kind !== "string") {
+      throw new OffheapError("ERR_INVALID", `schema ${name}: field ${field} needs a type from t, got ${describeValue(type)}`);
     }
     offset = alignUp(offset, type.align);
     layout.push(Object.freeze({ name: field, type, offset }));

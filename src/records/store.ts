@@ -11,6 +11,7 @@
  * it, a live-view store marks it stale, `sync` recomputes stale ones. Checked reads
  * (`getChecked`, or every read with `verify: true`) throw `ERR_CORRUPT` on a mismatch.
  */
+import { booleanOption, integerOption, invalidArg, optionsArg, pathArg } from "../arguments.ts";
 import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption } from "../common-options.ts";
 import { File, Lock, allocate } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
@@ -48,9 +49,11 @@ export interface RecordStoreOptions {
 /**
  * A live view of one record: reading a property reads the mapped memory, assigning one
  * writes it. Set `index` to move the view to another record; nothing is allocated per
- * access. Numeric and bool fields are single loads/stores (an assignment converts like a
- * typed-array store, without range checks); string, bytes, u64 and i64 fields go through
- * the record's seqlock. For several fields that must change together, use `set`.
+ * access. Numeric and bool fields are single loads/stores; string, bytes, u64 and i64
+ * fields go through the record's seqlock. An assignment checks the value as `set` does
+ * (`ERR_INVALID` for 300 in a `u8` or a string in a number field, `ERR_TOO_LARGE` for a
+ * string longer than its field), and once the store is closed every property of the view
+ * throws `ERR_CLOSED`. For several fields that must change together, use `set`.
  */
 export type RecordView<T> = T & {
   /** The record this view shows; assign to move it (`ERR_RANGE` when out of range). */
@@ -63,13 +66,6 @@ export type RecordView<T> = T & {
 const DEFAULT_CAPACITY = 1024;
 const DEFAULT_READ_TIMEOUT_MS = 1000;
 
-function checkCount(name: string, value: unknown, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new OffheapError("ERR_INVALID", `option ${name} must be an integer of at least ${min}, got ${String(value)}`);
-  }
-  return value;
-}
 
 /**
  * Records of one schema in a file, accessed in place through a memory mapping.
@@ -114,17 +110,20 @@ export class RecordStore<S extends Schema = Schema> {
    * file was made with another schema or version, `ERR_LOCKED` when another writer has it
    * open, `ERR_FORMAT` for a file that is not a record store, `ERR_CORRUPT` when the
    * header contradicts the file.
+   *
+   * @throws `ERR_INVALID` for a bad path, schema or option (nothing is created),
+   * `ERR_TOO_LARGE` for a capacity one mapping can't hold, `ERR_MISMATCH`, `ERR_FORMAT`,
+   * `ERR_CORRUPT`, `ERR_LOCKED`, `ERR_TIMEOUT`, `ERR_SYSTEM`.
    */
   static open<S extends Schema>(path: string, schema: S, options: RecordStoreOptions = {}): RecordStore<S> {
-    if (typeof schema !== "object" || schema === null || typeof schema.hash !== "number" || !Array.isArray(schema.layout)) {
-      throw new OffheapError("ERR_INVALID", "RecordStore.open needs a schema made by schema()");
-    }
-    const capacity = checkCount("capacity", options.capacity, 1);
+    pathArg("path", path);
+    if (!isSchema(schema)) throw invalidArg("schema", "a schema made by schema()", schema);
+    optionsArg("options", options);
+    const capacity = integerOption("capacity", options.capacity, { min: 1 });
     const lockTimeout = lockTimeoutOption(options.lockTimeout);
-    const readTimeout = checkCount("readTimeout", options.readTimeout, 0) ?? DEFAULT_READ_TIMEOUT_MS;
-    const readonly = options.readonly ?? false;
-    const verify = options.verify ?? false;
-    if (typeof verify !== "boolean") throw new OffheapError("ERR_INVALID", `option verify must be a boolean, got ${String(verify)}`);
+    const readTimeout = integerOption("readTimeout", options.readTimeout, { min: 0 }) ?? DEFAULT_READ_TIMEOUT_MS;
+    const readonly = booleanOption("readonly", options.readonly);
+    const verify = booleanOption("verify", options.verify);
     let image: Uint8Array | undefined;
     if (!readonly) {
       image = newFileImage(schema, capacity ?? DEFAULT_CAPACITY);
@@ -188,6 +187,9 @@ export class RecordStore<S extends Schema = Schema> {
    * Append a record (fields not given are zero, `""` or empty) and return its index.
    * Grows the file when full. `ERR_INVALID` / `ERR_TOO_LARGE` for values that do not fit,
    * before anything is written.
+   * @throws `ERR_INVALID` when `values` is not an object, has a key that is no field, or a
+   * value of the wrong type or range (naming the field); `ERR_TOO_LARGE`, `ERR_FULL`,
+   * `ERR_READONLY`, `ERR_CLOSED`.
    */
   append(values?: Partial<Infer<S>>): number {
     if (!this.#canWrite) this.#denyWrite();
@@ -202,12 +204,19 @@ export class RecordStore<S extends Schema = Schema> {
     return i;
   }
 
-  /** A consistent snapshot of record `i` (never half of a concurrent `set`). */
+  /**
+   * A consistent snapshot of record `i` (never half of a concurrent `set`).
+   * @throws `ERR_INVALID` unless `i` is an integer, `ERR_RANGE` past the last record,
+   * `ERR_TIMEOUT`, `ERR_CLOSED`.
+   */
   get(i: number): Infer<S> {
     return this.#ops.get(i) as Infer<S>;
   }
 
-  /** Like {@link get}, filling `target` instead of allocating; returns `target`. */
+  /**
+   * Like {@link get}, filling `target` instead of allocating; returns `target`.
+   * @throws `ERR_INVALID` when `target` is not an object, and as {@link get}.
+   */
   getInto<T extends Partial<Infer<S>>>(i: number, target: T): T & Infer<S> {
     return this.#ops.getInto(i, target as Record<string, unknown>) as T & Infer<S>;
   }
@@ -229,22 +238,33 @@ export class RecordStore<S extends Schema = Schema> {
   /**
    * Write the given fields of record `i` at once: readers see all of them or none.
    * Values are checked first; on `ERR_INVALID` / `ERR_TOO_LARGE` nothing is written.
+   * @throws `ERR_INVALID` for a bad index or `values` (as {@link append}), `ERR_RANGE`,
+   * `ERR_TOO_LARGE`, `ERR_LOCKED`, `ERR_READONLY`, `ERR_CLOSED`.
    */
   set(i: number, values: Partial<Infer<S>>): void {
     if (!this.#canWrite) this.#denyWrite();
     const o = this.#core.offsetOf(i);
+    if (values === undefined) throw invalidArg("values", "an object of fields", values);
     this.#ops.validate(values);
     this.#ops.write(o, values as Record<string, unknown>);
   }
 
-  /** A live view of record `i` (see {@link RecordView}). */
+  /**
+   * A live view of record `i` (see {@link RecordView}).
+   * @throws `ERR_INVALID` / `ERR_RANGE` for a bad index, `ERR_CLOSED`.
+   */
   at(i: number): RecordView<Infer<S>> {
     const core = this.#core;
     return new this.#View(core, core.offsetOf(i), i) as unknown as RecordView<Infer<S>>;
   }
 
-  /** Snapshots of every record, in order. */
-  *[Symbol.iterator](): IterableIterator<Infer<S>> {
+  /** Snapshots of every record, in order. `ERR_CLOSED` at the call on a closed store. */
+  [Symbol.iterator](): IterableIterator<Infer<S>> {
+    if (!this.#core.open) throw this.#core.closedError();
+    return this.#records();
+  }
+
+  *#records(): IterableIterator<Infer<S>> {
     for (let i = 0; i < this.length; i++) yield this.get(i);
   }
 
@@ -280,7 +300,7 @@ export class RecordStore<S extends Schema = Schema> {
     return !this.#core.open;
   }
 
-  /** Close the store. Idempotent; later calls throw `ERR_CLOSED`, live views read as empty. */
+  /** Close the store. Idempotent; later calls, and every property of its live views, throw `ERR_CLOSED`. */
   close(): void {
     this.#canWrite = false;
     this.#core.close();
@@ -296,6 +316,13 @@ export class RecordStore<S extends Schema = Schema> {
     if (!core.open) throw core.closedError();
     throw new OffheapError("ERR_READONLY", `record store ${this.path} was opened readonly`, { path: this.path });
   }
+}
+
+/** Whether `s` looks like what `schema()` returns (frozen, with a hash and a layout). */
+function isSchema(s: unknown): s is Schema {
+  if (typeof s !== "object" || s === null) return false;
+  const c = s as Partial<Schema>;
+  return typeof c.hash === "number" && Array.isArray(c.layout) && c.layout.length > 0 && typeof c.recordSize === "number" && typeof c.identity === "string";
 }
 
 /** An empty file, or one a crash left between sizing it and writing its header. */

@@ -2,7 +2,7 @@
  * Field types of a record schema (`t.f64`, `t.string(16)`, …) and the TypeScript types
  * they map to, so that `Infer<typeof S>` gives the record's shape without a code generator.
  */
-import { OffheapError } from "../errors.ts";
+import { integerArg } from "../arguments.ts";
 
 /** The storage kind of a field. */
 export type FieldKind =
@@ -38,9 +38,7 @@ function scalar<K extends FieldKind, V>(kind: K, size: number): FieldType<K, V> 
 }
 
 function sized<K extends "string" | "bytes", V>(kind: K, maxBytes: number): FieldType<K, V> {
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1 || maxBytes > 0x3fff_ffff) {
-    throw new OffheapError("ERR_INVALID", `t.${kind}(maxBytes) needs an integer from 1 to ${0x3fff_ffff}, got ${maxBytes}`);
-  }
+  integerArg(`t.${kind}(maxBytes): maxBytes`, maxBytes, { min: 1, max: 0x3fff_ffff });
   // The length prefix is as small as the largest length allows, and aligns the field.
   const prefix = maxBytes <= 0xff ? 1 : maxBytes <= 0xffff ? 2 : 4;
   return Object.freeze({ kind, size: prefix + maxBytes, align: prefix, maxBytes, prefix, name: `${kind}(${maxBytes})` });

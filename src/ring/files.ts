@@ -3,9 +3,9 @@
  * shard membership, exact file sizes) before anything is mapped, so that a truncated or
  * foreign file is an error and never a SIGBUS. Nothing here writes to an existing ring.
  */
-import { existsSync } from "node:fs";
+import { existsSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { File, Lock, allocate, syncDirectory } from "../../ffi/index.ts";
+import { File, Lock, allocate, freeBytes, syncDirectory } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
 import { assertSameOptions, encodeHeader, readHeader } from "../format.ts";
 import {
@@ -14,6 +14,7 @@ import {
   checkHeader,
   computeLayout,
   headerValues,
+  ringBytes,
   shardFileBytes,
   shardPath,
   type RingLayout,
@@ -94,19 +95,55 @@ function assertNoRecords(f: File, index: number, path0: string): void {
   }
 }
 
-function create(path: string, file0: File, layout: RingLayout, files: File[]): RingLayout {
-  // Shards 1.. first, shard 0 last: a ring whose shard 0 has no header is not yet created.
-  for (let i = 1; i < layout.shards; i++) {
-    const f = File.open(shardPath(path, i), { create: true });
-    files.push(f);
-    assertNoRecords(f, i, path);
-    f.truncate(0);
-    // Every slot is written through a mapping: allocate it all now (no SIGBUS on a full disk).
-    allocate(f, 0, shardFileBytes(layout, i));
-    f.write(encodeHeader(RING_SPEC, headerValues(layout, i)), 0);
-    f.sync();
+/**
+ * Before anything is created: a ring is allocated whole at create, so one larger than the
+ * free space fails at once as `ENOSPC`, instead of after writing shards up to the limit.
+ */
+function assertRoom(path: string, layout: RingLayout): void {
+  const need = ringBytes(layout);
+  const dir = dirname(path);
+  const free = freeBytes(dir);
+  if (need > free) {
+    throw new OffheapError(
+      "ERR_SYSTEM",
+      `a ring of capacity ${layout.capacity} records of recordSize ${layout.recordSize} needs ${need} bytes on disk (${layout.shards} shards), but ${dir} has ${free} bytes free: ENOSPC`,
+      { errno: "ENOSPC", syscall: "statfs", path },
+    );
   }
-  allocate(file0, 0, shardFileBytes(layout, 0));
+}
+
+/** Remove the shard files a failed create made (they hold no records: see assertNoRecords). */
+function removeShards(path: string, files: File[]): void {
+  for (let i = files.length - 1; i >= 1; i--) {
+    files[i]!.close();
+    try {
+      unlinkSync(shardPath(path, i));
+    } catch {
+      // the create's own error is the one to report
+    }
+  }
+  files.length = 1;
+}
+
+function create(path: string, file0: File, layout: RingLayout, files: File[]): RingLayout {
+  assertRoom(path, layout);
+  try {
+    // Shards 1.. first, shard 0 last: a ring whose shard 0 has no header is not yet created.
+    for (let i = 1; i < layout.shards; i++) {
+      const f = File.open(shardPath(path, i), { create: true });
+      files.push(f);
+      assertNoRecords(f, i, path);
+      f.truncate(0);
+      // Every slot is written through a mapping: allocate it all now (no SIGBUS on a full disk).
+      allocate(f, 0, shardFileBytes(layout, i));
+      f.write(encodeHeader(RING_SPEC, headerValues(layout, i)), 0);
+      f.sync();
+    }
+    allocate(file0, 0, shardFileBytes(layout, 0));
+  } catch (e) {
+    if (!isOffheapError(e, "ERR_CORRUPT")) removeShards(path, files);
+    throw e;
+  }
   file0.write(encodeHeader(RING_SPEC, headerValues(layout, 0)), 0);
   file0.sync();
   syncDirectory(dirname(path));
@@ -119,20 +156,53 @@ function create(path: string, file0: File, layout: RingLayout, files: File[]): R
  * `ERR_CORRUPT` for foreign or damaged files, `ERR_MISMATCH` for differing options.
  */
 export function openRingFiles(path: string, options: RingFileOptions): RingFiles {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const opened = openOnce(path, options);
+    if (opened !== undefined) return opened;
+  }
+  throw new OffheapError("ERR_LOCKED", `${path}: other writers kept creating and removing the ring while this open waited for it`, { path });
+}
+
+/**
+ * One try of {@link openRingFiles}: undefined when the file this writer locked was removed
+ * meanwhile (a create that failed in another process removes what it made), or made
+ * between looking and creating it.
+ */
+function openOnce(path: string, options: RingFileOptions): RingFiles | undefined {
   const { readonly } = options;
-  // Bad options for a new ring fail before any file is created.
+  // Bad options for a new ring fail before any file is created, and so does a ring larger
+  // than the disk's free space.
   const planned = !readonly && !existsSync(path) ? layoutFor(path, options, "does not exist") : undefined;
-  const file0 = File.open(path, { readonly, create: !readonly });
+  if (planned !== undefined) assertRoom(path, planned);
+  let file0: File;
+  try {
+    file0 = File.open(path, { readonly, create: !readonly, exclusive: planned !== undefined });
+  } catch (e) {
+    if (planned !== undefined && isOffheapError(e, "ERR_SYSTEM") && e.errno === "EEXIST") return undefined; // made meanwhile: open it
+    throw e;
+  }
   const files: File[] = [file0];
   let lock: Lock | undefined;
   try {
     if (!readonly) {
       lock = new Lock(file0, "exclusive");
       lock.lockSync(options.lockTimeout);
+      if (planned === undefined && file0.size === 0 && !file0.isLinkedAt(path)) {
+        lock.unlock();
+        file0.close();
+        return undefined;
+      }
     }
     let layout: RingLayout;
     if (!readonly && file0.size === 0) {
-      layout = create(path, file0, planned ?? layoutFor(path, options, "is empty"), files);
+      try {
+        layout = create(path, file0, planned ?? layoutFor(path, options, "is empty"), files);
+      } catch (e) {
+        // Nothing of a ring this call made is left behind (a waiting writer sees the file
+        // unlinked and opens again).
+        if (planned !== undefined) unlinkQuietly(path);
+        throw e;
+      }
     } else {
       layout = readShardHeader(file0, 0);
       assertSameOptions(
@@ -152,5 +222,13 @@ export function openRingFiles(path: string, options: RingFileOptions): RingFiles
     lock?.unlock();
     for (const f of files) f.close();
     throw e;
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // the create's own error is the one to report
   }
 }

@@ -3,6 +3,7 @@
  * and `verifyRing` (a CRC scan of every slot that lists damaged records).
  */
 import { File } from "../../ffi/index.ts";
+import { functionOption, pathArg } from "../arguments.ts";
 import { DATA_OFFSET, HEAD_OFFSET, RING_SPEC, JUMPS, WAITERS_OFFSET, slotsInShard, shardPath } from "./layout.ts";
 import { openRingFiles, readShardHeader } from "./files.ts";
 import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc } from "./slot.ts";
@@ -33,6 +34,7 @@ function windowIdOf(slot: number, next: number, capacity: number): number {
 
 /** Describe the ring at `path` without opening it for writing. Throws `OffheapError` if it cannot be read. */
 export function describeRing(path: string): Description {
+  pathArg("path", path);
   const file = File.open(path, { readonly: true });
   try {
     const layout = readShardHeader(file, 0);
@@ -64,6 +66,8 @@ export function describeRing(path: string): Description {
  * listed, never thrown; only a ring that cannot be read at all throws `OffheapError`.
  */
 export function verifyRing(path: string, onProgress?: (done: number, total: number) => void): VerifyReport {
+  pathArg("path", path);
+  functionOption("onProgress", onProgress);
   const { layout, files } = openRingFiles(path, {
     readonly: true,
     lockTimeout: 0,

@@ -34,6 +34,7 @@
  * `next` (an open publishes such whole records, as that write would have), or part of
  * a jump or an oversized batch the jump block says was under way from this very head.
  */
+import { integerOption } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
 import { CounterBlock, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
 import { MAX_MAPPING_BYTES } from "../../ffi/index.ts";
@@ -90,6 +91,10 @@ export const DELETED = 0x4000_0000;
 export const BUSY = 0x2000_0000;
 /** Largest record size: the length must fit below the flag bits. */
 export const MAX_RECORD_SIZE = 0x3fff_ffff;
+/** Most slots a ring has. */
+export const MAX_CAPACITY = 2 ** 40;
+/** Most shard files a ring has. */
+export const MAX_SHARDS = 65_536;
 /** Default largest shard file: 1 GiB. */
 export const DEFAULT_SHARD_BYTES = 1 << 30;
 /** Ids stay below 2^53 (exact as numbers). */
@@ -118,6 +123,13 @@ export function slotsInShard(layout: RingLayout, index: number): number {
   return Math.max(0, Math.min(layout.slotsPerShard, layout.capacity - index * layout.slotsPerShard));
 }
 
+/** Bytes of all the shard files of `layout`. */
+export function ringBytes(layout: RingLayout): number {
+  let n = 0;
+  for (let i = 0; i < layout.shards; i++) n += shardFileBytes(layout, i);
+  return n;
+}
+
 /** Exact byte size of shard file `index`. */
 export function shardFileBytes(layout: RingLayout, index: number): number {
   return DATA_OFFSET + slotsInShard(layout, index) * layout.slotBytes;
@@ -138,25 +150,31 @@ export function shardPath(path: string, index: number): string {
   return index === 0 ? path : `${path}.${index}`;
 }
 
-function positiveInt(name: string, value: number, max: number): number {
-  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
-    throw new OffheapError("ERR_INVALID", `${name} must be an integer from 1 to ${max}, got ${value}`);
-  }
-  return value;
+/**
+ * Check the layout options a ring is created with (or that a reopen compares): integers
+ * within their ranges, `ERR_INVALID` naming the option otherwise.
+ */
+export function checkLayoutOptions(o: { recordSize?: unknown; capacity?: unknown; shards?: unknown }): void {
+  integerOption("recordSize", o.recordSize, { min: 1, max: MAX_RECORD_SIZE });
+  integerOption("capacity", o.capacity, { min: 1, max: MAX_CAPACITY });
+  integerOption("shards", o.shards, { min: 1, max: MAX_SHARDS });
 }
 
 /**
  * Compute a new ring's layout from the options; throws `ERR_INVALID` for bad values and
- * `ERR_TOO_LARGE` when a shard would exceed what one mapping can hold.
+ * `ERR_TOO_LARGE` when a shard would exceed what one mapping can hold, or the ring would
+ * need more than {@link MAX_SHARDS} shard files.
  */
 export function computeLayout(recordSize: number, capacity: number, shards: number | undefined): RingLayout {
-  positiveInt("recordSize", recordSize, MAX_RECORD_SIZE);
-  positiveInt("capacity", capacity, 2 ** 40);
+  checkLayoutOptions({ recordSize, capacity, shards });
   const slotBytes = slotBytesFor(recordSize);
-  const count =
-    shards === undefined
-      ? Math.max(1, Math.ceil((capacity * slotBytes) / (DEFAULT_SHARD_BYTES - DATA_OFFSET)))
-      : positiveInt("shards", shards, 65_536);
+  const count = shards ?? Math.max(1, Math.ceil((capacity * slotBytes) / (DEFAULT_SHARD_BYTES - DATA_OFFSET)));
+  if (count > MAX_SHARDS) {
+    throw new OffheapError(
+      "ERR_TOO_LARGE",
+      `a ring of capacity ${capacity} records of recordSize ${recordSize} is ${capacity * slotBytes} bytes: more than ${MAX_SHARDS} shards of 1 GiB`,
+    );
+  }
   const slotsPerShard = Math.ceil(capacity / count);
   if ((count - 1) * slotsPerShard >= capacity) {
     throw new OffheapError(
@@ -197,7 +215,7 @@ export function headerValues(layout: RingLayout, index: number): Record<RingFiel
 export function checkHeader(h: Record<RingField, number>, path: string, index: number, layout?: RingLayout): RingLayout {
   const bad = (what: string) => new OffheapError("ERR_CORRUPT", `${path}: ring header is inconsistent: ${what}`, { path });
   if (h.recordSize < 1 || h.recordSize > MAX_RECORD_SIZE) throw bad(`recordSize ${h.recordSize}`);
-  if (h.capacity < 1 || h.capacity > 2 ** 40) throw bad(`capacity ${h.capacity}`);
+  if (h.capacity < 1 || h.capacity > MAX_CAPACITY) throw bad(`capacity ${h.capacity}`);
   if (h.slotBytes !== slotBytesFor(h.recordSize)) throw bad(`slotBytes ${h.slotBytes}, expected ${slotBytesFor(h.recordSize)}`);
   if (h.shards < 1 || h.slotsPerShard !== Math.ceil(h.capacity / h.shards)) {
     throw bad(`${h.shards} shards of ${h.slotsPerShard} slots for capacity ${h.capacity}`);

@@ -3,12 +3,13 @@
  * (ids 0, 1, 2, …; id `i` lives in slot `i % capacity`), any number of read-only handles in
  * other processes or Workers read and follow it live.
  */
+import { DATA_EXPECTED, booleanOption, elementName, integerArg, invalidArg, iterableArg, oneOfArg, optionsArg, pathArg, signalArg } from "../arguments.ts";
 import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../common-options.ts";
 import { Mapping, futexWake, writerHolds, type File, type Lock } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { openRingFiles } from "./files.ts";
 import { HEAD_FUTEX_OFFSET, headCandidates, loadHead, resetHead, storeHead } from "./head.ts";
-import { DATA_OFFSET, DELETED, HEAD_OFFSET, JUMPS, MARK_LIMIT, MAX_ID, WRITTEN, shardFileBytes, shardPath } from "./layout.ts";
+import { DATA_OFFSET, DELETED, HEAD_OFFSET, JUMPS, MARK_LIMIT, MAX_ID, WRITTEN, checkLayoutOptions, shardFileBytes, shardPath } from "./layout.ts";
 import { slotCrc } from "./slot.ts";
 import { ABSENT, BUSY_SLOT, GONE, MmapSlots, NEWER, PreadSlots, type SlotStore } from "./store.ts";
 import { HeadWaits, WAITERS_INDEX } from "./wait.ts";
@@ -52,6 +53,8 @@ export interface FollowOptions {
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
+const IO_MODES = ["mmap", "pread"] as const;
+const LAP_MODES = ["throw", "skip"] as const;
 
 /**
  * A persistent ring of records, one writer and many readers across processes.
@@ -116,13 +119,14 @@ export class RingBuffer {
   };
 
   private constructor(path: string, options: RingOptions) {
-    const io = options.io ?? "mmap";
-    if (io !== "mmap" && io !== "pread") throw new OffheapError("ERR_INVALID", `io must be "mmap" or "pread", got ${JSON.stringify(io)}`);
+    pathArg("path", path);
+    optionsArg("options", options);
+    const io = options.io === undefined ? "mmap" : oneOfArg("io", options.io, IO_MODES);
     const sync = syncOption(options.sync, "none");
-    const prefetch = options.prefetch ?? 0;
-    if (!Number.isSafeInteger(prefetch) || prefetch < 0) throw new OffheapError("ERR_INVALID", `prefetch must be a non-negative integer, got ${prefetch}`);
+    const prefetch = options.prefetch === undefined ? 0 : integerArg("prefetch", options.prefetch, { min: 0 });
     const lockTimeout = lockTimeoutOption(options.lockTimeout);
-    const readonly = options.readonly ?? false;
+    const readonly = booleanOption("readonly", options.readonly);
+    checkLayoutOptions(options);
 
     const opened = openRingFiles(path, {
       readonly,
@@ -182,6 +186,11 @@ export class RingBuffer {
    * Open the ring at `path`, creating it (with `recordSize` and `capacity`) when it does not
    * exist. Options fixed at creation may be omitted on reopen; given ones must match the
    * file's (`ERR_MISMATCH`, and the files stay unchanged).
+   *
+   * @throws `ERR_INVALID` for a bad path or option (nothing is created), `ERR_TOO_LARGE`
+   * for a ring no mapping or shard count can hold, `ERR_SYSTEM` (`ENOSPC`) for one larger
+   * than the disk's free space (checked before anything is created), `ERR_MISMATCH`,
+   * `ERR_FORMAT`, `ERR_CORRUPT`, `ERR_LOCKED`, `ERR_TIMEOUT`.
    */
   static open(path: string, options: RingOptions = {}): RingBuffer {
     return new RingBuffer(path, options);
@@ -205,7 +214,11 @@ export class RingBuffer {
     return Math.min(this.#loadNext(), this.capacity);
   }
 
-  /** Append a record; returns its id. Strings are stored as UTF-8. */
+  /**
+   * Append a record; returns its id. Strings are stored as UTF-8.
+   * @throws `ERR_INVALID` when `data` is neither a Uint8Array nor a string, `ERR_TOO_LARGE`
+   * past `recordSize`, `ERR_READONLY`, `ERR_CLOSED`.
+   */
   append(data: Uint8Array | string): number {
     this.#assertWritable();
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
@@ -218,13 +231,18 @@ export class RingBuffer {
     return id;
   }
 
-  /** Append every item; returns the id of the first (the rest follow in order). */
+  /**
+   * Append every item; returns the id of the first (the rest follow in order). Every item
+   * is checked before any is written: a refused call appends nothing.
+   * @throws `ERR_INVALID` when `items` is not iterable or an item is neither a Uint8Array
+   * nor a string, `ERR_TOO_LARGE`, `ERR_READONLY`, `ERR_CLOSED`.
+   */
   appendMany(items: Iterable<Uint8Array | string>): number {
     this.#assertWritable();
     const list: Uint8Array[] = [];
-    for (const item of items) {
+    for (const item of iterableArg<Uint8Array | string>("items", items)) {
       const bytes = typeof item === "string" ? encoder.encode(item) : item;
-      this.#checkSize(bytes);
+      this.#checkSize(bytes, list.length);
       list.push(bytes);
     }
     const start = this.#next;
@@ -249,6 +267,8 @@ export class RingBuffer {
    * Write the record with an explicit id (slot `id % capacity`). An id at or past `next`
    * moves `next` to `id + 1` (ids in between read as absent); an id in `[first, next)`
    * replaces that record; an id before `first` is `ERR_RANGE`.
+   * @throws `ERR_INVALID` for an id that is not an integer or bad `data`, `ERR_RANGE`,
+   * `ERR_TOO_LARGE`, `ERR_READONLY`, `ERR_CLOSED`.
    */
   write(id: number, data: Uint8Array | string): void {
     this.#assertWritable();
@@ -259,7 +279,7 @@ export class RingBuffer {
       throw new OffheapError("ERR_RANGE", `id ${id} was already overwritten: the ring holds ids ${first} to ${this.#next - 1}`, { path: this.path });
     }
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    this.#checkSize(bytes);
+    this.#checkSize(bytes, -1);
     if (id > this.#next) this.#skip(id);
     this.#put(id, bytes);
     this.#counts.writes++;
@@ -270,6 +290,8 @@ export class RingBuffer {
   /**
    * A copy of record `id`, or `undefined` when it was never written, was overwritten or
    * deleted. Throws `ERR_CORRUPT` when the stored record fails its checksum.
+   * @throws `ERR_INVALID` for an id that is not an integer, `ERR_RANGE` for a negative one,
+   * `ERR_CORRUPT`, `ERR_CLOSED`.
    */
   get(id: number): Uint8Array | undefined {
     return this.#read(id, null) < 0 ? undefined : this.#store.copy;
@@ -280,8 +302,14 @@ export class RingBuffer {
    * record is absent. `ERR_RANGE` when `target` is shorter than the record.
    * Allocates nothing when called again with the same target (both I/O modes; in `mmap`
    * mode for records up to 256 bytes, larger ones take one view object per call).
+   * @throws `ERR_INVALID` when `target` is not a Uint8Array or `id` not an integer,
+   * `ERR_RANGE`, `ERR_CORRUPT`, `ERR_CLOSED`.
    */
   getInto(id: number, target: Uint8Array): number {
+    if (!(target instanceof Uint8Array)) {
+      this.#assertOpen();
+      throw invalidArg("target", "a Uint8Array", target);
+    }
     return Math.max(-1, this.#read(id, target));
   }
 
@@ -305,7 +333,10 @@ export class RingBuffer {
     return n === ABSENT ? this.#absentInWindow(id) : n;
   }
 
-  /** Delete record `id`. Returns false when it is not there (absent, overwritten, deleted). */
+  /**
+   * Delete record `id`. Returns false when it is not there (absent, overwritten, deleted).
+   * @throws `ERR_INVALID`, `ERR_RANGE` (a negative id), `ERR_READONLY`, `ERR_CLOSED`.
+   */
   delete(id: number): boolean {
     this.#assertWritable();
     this.#checkId(id);
@@ -331,11 +362,17 @@ export class RingBuffer {
   /**
    * The records with ids in `[from, to)` (default: from `first` to the `next` of when the
    * iteration starts), skipping absent and deleted ones and any overwritten meanwhile.
+   * @throws (at the call, before any record is read) `ERR_INVALID` / `ERR_RANGE` for bad
+   * bounds, `ERR_CLOSED`.
    */
-  *range(from?: number, to?: number): IterableIterator<RingRecord> {
+  range(from?: number, to?: number): IterableIterator<RingRecord> {
     this.#assertOpen();
-    if (from !== undefined) this.#checkId(from);
-    if (to !== undefined) this.#checkId(to);
+    if (from !== undefined) this.#checkId(from, "from");
+    if (to !== undefined) this.#checkId(to, "to");
+    return this.#range(from, to);
+  }
+
+  *#range(from: number | undefined, to: number | undefined): IterableIterator<RingRecord> {
     const stop = to ?? this.#loadNext();
     let id = from ?? 0;
     while (id < stop) {
@@ -356,13 +393,15 @@ export class RingBuffer {
    * from the writer, with a short timeout as a safety net). When the writer overwrote
    * records not read yet, throws `ERR_LAPPED` with `missed`, or with `onLap: "skip"`
    * continues at `first` and counts the lap in {@link stats}. Ends when the ring is closed.
+   * @throws (at the call) `ERR_INVALID` / `ERR_RANGE` for a bad `from` or option, `ERR_CLOSED`.
    */
   follow(from?: number, options: FollowOptions = {}): AsyncIterableIterator<RingRecord> {
     this.#assertOpen();
-    if (from !== undefined) this.#checkId(from);
-    const onLap = options.onLap ?? "throw";
-    if (onLap !== "throw" && onLap !== "skip") throw new OffheapError("ERR_INVALID", `onLap must be "throw" or "skip", got ${JSON.stringify(onLap)}`);
-    return this.#follow(from ?? Math.max(0, this.#loadNext() - this.capacity), options.signal, onLap);
+    if (from !== undefined) this.#checkId(from, "from");
+    optionsArg("options", options);
+    const onLap = options.onLap === undefined ? "throw" : oneOfArg("onLap", options.onLap, LAP_MODES);
+    const signal = signalArg("signal", options.signal);
+    return this.#follow(from ?? Math.max(0, this.#loadNext() - this.capacity), signal, onLap);
   }
 
   /** Write everything dirty to disk (slots, then the head). */
@@ -428,15 +467,17 @@ export class RingBuffer {
     if (this.readonly) throw new OffheapError("ERR_READONLY", `ring ${this.path} was opened readonly`, { path: this.path });
   }
 
-  #checkId(id: number): void {
-    if (!Number.isSafeInteger(id)) throw new OffheapError("ERR_INVALID", `an id must be an integer, got ${id}`, { path: this.path });
-    if (id < 0) throw new OffheapError("ERR_RANGE", `ids start at 0, got ${id}`, { path: this.path });
+  #checkId(id: number, name = "id"): void {
+    if (!Number.isSafeInteger(id)) throw invalidArg(name, "an integer id", id);
+    if (id < 0) throw new OffheapError("ERR_RANGE", `${name} ${id} is negative: ids start at 0`, { path: this.path });
   }
 
-  #checkSize(bytes: Uint8Array): void {
-    if (!(bytes instanceof Uint8Array)) throw new OffheapError("ERR_INVALID", "a record must be a Uint8Array or a string", { path: this.path });
+  /** Check a record's bytes: `item` is its index in `appendMany`'s items, -1 for `data`. */
+  #checkSize(bytes: Uint8Array, item: number): void {
+    if (!(bytes instanceof Uint8Array)) throw invalidArg(item < 0 ? "data" : elementName("items", item), DATA_EXPECTED, bytes);
     if (bytes.length > this.recordSize) {
-      throw new OffheapError("ERR_TOO_LARGE", `a record is at most ${this.recordSize} bytes (recordSize), got ${bytes.length}`, { path: this.path });
+      const what = item < 0 ? "data" : elementName("items", item);
+      throw new OffheapError("ERR_TOO_LARGE", `${what}: a record is at most ${this.recordSize} bytes (recordSize), got ${bytes.length}`, { path: this.path });
     }
   }
 
@@ -445,7 +486,7 @@ export class RingBuffer {
   }
 
   #put(id: number, bytes: Uint8Array): void {
-    this.#checkSize(bytes);
+    this.#checkSize(bytes, -1);
     const meta = (WRITTEN | bytes.length) >>> 0;
     this.#store.put(id, meta, bytes, slotCrc(id, meta, bytes));
     if (this.#syncAlways) this.#store.syncSlot(id);

@@ -332,7 +332,7 @@ describe("named readers", () => {
     q.close();
     await loop; // ends, does not throw
     expect(got).toEqual([1, 2, 3]);
-    expect(() => DurableQueue.open(dir.path).follow(-1)).toThrow("follow's from");
+    expect(() => DurableQueue.open(dir.path).follow(-1)).toThrow("from must be an integer >= 0");
   });
 
   test("follow() on a read-only handle wakes up for another handle's append", async () => {
