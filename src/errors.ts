@@ -76,7 +76,14 @@ export class OffheapError extends Error {
   }
 }
 
-/** True when `e` is an {@link OffheapError}, optionally with the given code. */
+/**
+ * True when `e` is an {@link OffheapError}, optionally with the given code.
+ * @throws `ERR_INVALID` when `code` is given but is not one of {@link ERROR_CODES} (a
+ * misspelled code would make the test false forever).
+ */
 export function isOffheapError(e: unknown, code?: ErrorCode): e is OffheapError {
+  if (code !== undefined && (typeof code !== "string" || !Object.hasOwn(ERROR_CODES, code))) {
+    throw new OffheapError("ERR_INVALID", `code must be one of ${Object.keys(ERROR_CODES).join(", ")}, got ${typeof code === "string" ? JSON.stringify(code) : typeof code}`);
+  }
   return e instanceof OffheapError && (code === undefined || e.code === code);
 }

@@ -3,6 +3,7 @@
  * index lives in typed arrays, so the garbage collector sees a handful of objects however
  * many entries it holds. See shard.ts for the storage, ../policy for eviction.
  */
+import { booleanOption, describeValue, functionArg, functionOption, integerArg, objectArg, oneOfArg, optionsArg, signalArg, stringArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
 import { Mapping } from "../../ffi/index.ts";
 import { type Allocator, sharedAllocator } from "../policy/memory.ts";
@@ -163,18 +164,22 @@ export class ArenaCache<V = Uint8Array> {
   private closed = false;
   private flushing = false;
 
-  /** A new cache. Throws `ERR_INVALID` for bad options. */
+  /**
+   * A new cache.
+   * @throws `ERR_INVALID` when `options` is not an object or an option is bad (naming it),
+   * `ERR_TOO_LARGE` for an arena that can't be allocated.
+   */
   constructor(options: ArenaCacheOptions<V>);
   /** @internal attach path */
   constructor(options: ArenaCacheOptions<V>, handle: ArenaHandle);
   constructor(options: ArenaCacheOptions<V>, handle?: ArenaHandle) {
-    if (options === null || typeof options !== "object") throw bad("ArenaCache needs an options object with maxBytes");
-    this.codec = options.codec ?? (codecs.bytes as unknown as Codec<V>);
+    objectArg("options", options);
+    this.codec = options.codec === undefined ? (codecs.bytes as unknown as Codec<V>) : options.codec;
     if (typeof this.codec?.encode !== "function" || typeof this.codec.decode !== "function") {
       throw bad("codec must have encode(value) and decode(bytes)");
     }
     this.decodeRange = this.codec.decodeRange?.bind(this.codec);
-    this.now = options.now ?? Date.now;
+    this.now = functionOption<() => number>("now", options.now) ?? Date.now;
     this.onEvict = options.onEvict;
     if (this.onEvict !== undefined && typeof this.onEvict !== "function") throw bad("onEvict must be a function");
     this.events = this.onEvict ? [] : null;
@@ -193,9 +198,8 @@ export class ArenaCache<V = Uint8Array> {
     } else {
       this.maxBytes = positiveInt("maxBytes", options.maxBytes);
       this.defaultTtl = ttlOf("ttl", options.ttl);
-      this.policy = options.policy ?? "s3-fifo";
-      if (!POLICY_NAMES.includes(this.policy)) throw bad(`policy must be one of ${POLICY_NAMES.join(", ")}; got ${JSON.stringify(this.policy)}`);
-      this.shared = options.shared ?? false;
+      this.policy = options.policy === undefined ? "s3-fifo" : oneOfArg("policy", options.policy, POLICY_NAMES);
+      this.shared = booleanOption("shared", options.shared);
       const stripes =
         options.stripes !== undefined
           ? positiveInt("stripes", options.stripes, 256)
@@ -243,11 +247,13 @@ export class ArenaCache<V = Uint8Array> {
   /**
    * Attach to a shared cache from another thread. `handle` comes from
    * {@link ArenaCache.handle} via `postMessage`; the codec is per thread and must match.
+   * @throws `ERR_FORMAT` for anything but such a handle, `ERR_INVALID` for bad options.
    */
   static attach<V = Uint8Array>(handle: ArenaHandle, options: AttachOptions<V> = {}): ArenaCache<V> {
     if (handle === null || typeof handle !== "object" || handle.kind !== "offheap.arena" || handle.version !== 1 || !Array.isArray(handle.shards)) {
-      throw new OffheapError("ERR_FORMAT", `expected an ArenaCache handle (kind "offheap.arena", version 1); got ${JSON.stringify((handle as { kind?: unknown })?.kind)}`);
+      throw new OffheapError("ERR_FORMAT", `expected an ArenaCache handle (kind "offheap.arena", version 1); got ${describeValue(handle)}${typeof handle === "object" && handle !== null ? ` of kind ${describeValue((handle as { kind?: unknown }).kind)}` : ""}`);
     }
+    optionsArg("options", options);
     return new ArenaCache<V>({ maxBytes: handle.maxBytes, ...options }, handle);
   }
 
@@ -316,9 +322,12 @@ export class ArenaCache<V = Uint8Array> {
    * Store `value` under `key`. Returns false when the entry can never fit (larger than a
    * slab or than maxBytes / stripes); then any previous value of `key` is gone too.
    * Throws `ERR_TOO_LARGE` for a key over {@link MAX_KEY_BYTES} bytes.
+   * @throws `ERR_INVALID` for a key that is not a string, a value the codec can't encode
+   * or bad options; `ERR_TOO_LARGE`; `ERR_CLOSED`.
    */
   set(key: string, value: V, options?: SetOptions): boolean {
     this.check();
+    if (options !== undefined) optionsArg("options", options);
     if (this.inflight.size !== 0) this.invalidate(key);
     return this.store(key, value, options?.ttl);
   }
@@ -364,11 +373,16 @@ export class ArenaCache<V = Uint8Array> {
    * a time in this handle: concurrent callers share it. A rejected load is not cached and
    * rejects every caller. `signal` aborts only this caller's wait; when every caller has
    * stopped waiting, the loader's own signal aborts.
+   * @throws (the promise rejects) `ERR_INVALID` when `loader` is not a function, the key
+   * not a string or an option bad; `ERR_CLOSED`; whatever the loader threw.
    */
   async getOrLoad(key: string, loader: Loader<V>, options: LoadOptions = {}): Promise<V> {
+    functionArg("loader", loader);
+    optionsArg("options", options);
+    const signal = signalArg("signal", options.signal);
+    if (options.ttl !== undefined) ttlOf("ttl", options.ttl);
     const hit = this.get(key);
     if (hit !== undefined) return hit;
-    const signal = options.signal;
     if (signal?.aborted) throw abortReason(signal);
     let f = this.inflight.get(key);
     if (f === undefined) f = this.startLoad(key, loader, options.ttl);
@@ -427,12 +441,13 @@ export class ArenaCache<V = Uint8Array> {
    */
   metrics(name = "arena", prefix = "offheap"): string {
     this.check();
+    stringArg("name", name);
     return renderMetrics({ [name]: this }, { prefix });
   }
 
   /** Bytes an entry of this key and value size is charged. */
   static entryBytes(keyBytes: number, valueBytes: number): number {
-    return entryCost(keyBytes, valueBytes);
+    return entryCost(integerArg("keyBytes", keyBytes, { min: 0 }), integerArg("valueBytes", valueBytes, { min: 0 }));
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * Codecs turn cache values into the bytes stored in the arena and back.
  */
+import { bytesArg, describeValue, invalidArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
 
 /** How values of type `V` become bytes and back. */
@@ -25,7 +26,7 @@ const bytes: Codec<Uint8Array> = {
   name: "bytes",
   encode(value) {
     if (!(value instanceof Uint8Array)) {
-      throw new OffheapError("ERR_INVALID", `codecs.bytes expects a Uint8Array value; got ${describe(value)}`);
+      throw new OffheapError("ERR_INVALID", `codecs.bytes expects a Uint8Array value; got ${describeValue(value)}`);
     }
     return value;
   },
@@ -37,7 +38,7 @@ const string: Codec<string> = {
   name: "string",
   encode(value) {
     if (typeof value !== "string") {
-      throw new OffheapError("ERR_INVALID", `codecs.string expects a string value; got ${describe(value)}`);
+      throw new OffheapError("ERR_INVALID", `codecs.string expects a string value; got ${describeValue(value)}`);
     }
     return encoder.encode(value);
   },
@@ -50,25 +51,68 @@ const json: Codec<unknown> = {
   encode(value) {
     const text = JSON.stringify(value);
     if (text === undefined) {
-      throw new OffheapError("ERR_INVALID", `codecs.json cannot encode ${describe(value)}`);
+      throw new OffheapError("ERR_INVALID", `codecs.json: value must be something JSON.stringify encodes, got ${describeValue(value)}`);
     }
     return encoder.encode(text);
   },
   decode: (b) => JSON.parse(decoder.decode(b)),
 };
 
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (typeof v === "object") return (v as object).constructor?.name ?? "object";
-  return typeof v;
+/**
+ * A built-in codec as it is handed out: its arguments checked before its own code runs,
+ * and any other error it throws (JSON.stringify of a bigint or a cycle, JSON.parse of
+ * bytes that are no JSON) turned into `ERR_INVALID` naming the argument.
+ */
+function checked<V>(c: Codec<V>): Codec<V> {
+  const wrap = (name: string, e: unknown): OffheapError =>
+    e instanceof OffheapError ? e : new OffheapError("ERR_INVALID", `codecs.${c.name}: ${name} cannot be ${name === "value" ? "encoded" : "decoded"}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  const { encode, decode, decodeRange } = c;
+  const out: Codec<V> = {
+    name: c.name,
+    encode(value) {
+      try {
+        return encode(value);
+      } catch (e) {
+        throw wrap("value", e);
+      }
+    },
+    decode(b) {
+      bytesArg("bytes", b);
+      try {
+        return decode(b);
+      } catch (e) {
+        throw wrap("bytes", e);
+      }
+    },
+  };
+  if (decodeRange !== undefined) {
+    out.decodeRange = (buf, start, end) => {
+      if (!(buf instanceof Uint8Array) || typeof start !== "number" || typeof end !== "number" || (start >>> 0) !== start || (end >>> 0) !== end || start > end || end > buf.length) {
+        rangeProblem(buf, start, end);
+      }
+      return decodeRange(buf, start, end);
+    };
+  }
+  return Object.freeze(out);
+}
+
+/** Why `decodeRange(buf, start, end)` can't be: `ERR_INVALID` for a wrong type, `ERR_RANGE` for bounds outside `buf`. */
+function rangeProblem(buf: unknown, start: unknown, end: unknown): never {
+  bytesArg("buf", buf);
+  for (const [name, v] of [["start", start], ["end", end]] as const) {
+    if (typeof v !== "number" || !Number.isSafeInteger(v)) throw invalidArg(name, "an integer", v);
+  }
+  throw new OffheapError("ERR_RANGE", `start ${start} and end ${end} must satisfy 0 <= start <= end <= ${(buf as Uint8Array).length} (buf's length)`);
 }
 
 /**
  * Built-in codecs: `bytes` (the default; `get` returns a copy), `string` (UTF-8) and
- * `json` (anything `JSON.stringify` accepts).
+ * `json` (anything `JSON.stringify` accepts). Each checks its arguments: `ERR_INVALID`
+ * for a value it can't encode (a bigint or a cycle for `json`) or for bytes that are not
+ * a Uint8Array (or not JSON), `ERR_RANGE` for a `decodeRange` outside the buffer.
  */
 export const codecs = {
-  bytes,
-  string,
-  json: json as Codec<any>,
+  bytes: checked(bytes),
+  string: checked(string),
+  json: checked(json) as Codec<any>,
 } as const;

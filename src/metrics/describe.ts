@@ -5,6 +5,7 @@
  * describes its stats once, next to its class; the renderer finds the description by the
  * source's constructor. Knows no structure.
  */
+import { functionArg, functionOption, invalidArg, objectArg } from "../arguments.ts";
 
 /** A Prometheus metric type. */
 export type MetricType = "counter" | "gauge";
@@ -42,8 +43,17 @@ export interface MetricsDescription<S extends object = object> {
 
 const descriptions = new WeakMap<object, MetricsDescription>();
 
-/** Describe the stats of the handles `ctor` makes. */
+/**
+ * Describe the stats of the handles `ctor` makes.
+ * @throws `ERR_INVALID` unless `ctor` is a class (a function) and `description` has a
+ * snake_case `kind`, an object of `specs` and, if any, a `children` function.
+ */
 export function describeStats<S extends object>(ctor: object, description: MetricsDescription<S>): void {
+  functionArg("ctor", ctor);
+  const d = objectArg("description", description);
+  if (typeof d.kind !== "string" || !/^[a-z][a-z0-9_]*$/.test(d.kind)) throw invalidArg("description.kind", "a snake_case name", d.kind);
+  objectArg("description.specs", d.specs);
+  functionOption("description.children", d.children);
   descriptions.set(ctor, description as MetricsDescription);
 }
 

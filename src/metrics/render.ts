@@ -5,6 +5,7 @@
  * (plus the labels of its spec and of child sources such as a cache's tiers). A source
  * with no description (anything with a `stats()`) gives gauges named after its fields.
  */
+import { invalidArg, objectArg, optionsArg, requestArg } from "../arguments.ts";
 import { descriptionOf, type StatSpec } from "./describe.ts";
 
 /** Anything with a `stats()` object: every handle in offheap, or your own. */
@@ -52,10 +53,27 @@ function format(v: number): string {
   return Number.isFinite(v) ? String(v) : v > 0 ? "+Inf" : v < 0 ? "-Inf" : "NaN";
 }
 
-/** Render the `stats()` of each named source. */
+const METRIC_PREFIX = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+/** Check the arguments of {@link renderMetrics} and {@link metricsHandler}; returns the prefix. */
+function checkArgs(sources: unknown, options: MetricsOptions): string {
+  for (const [name, source] of Object.entries(objectArg("sources", sources as object | undefined))) {
+    if (typeof (source as MetricsSource | null)?.stats !== "function") throw invalidArg(`sources.${name}`, "a metrics source (anything with a stats() method)", source);
+  }
+  optionsArg("options", options);
+  const prefix = options.prefix === undefined ? "offheap" : options.prefix;
+  if (typeof prefix !== "string" || !METRIC_PREFIX.test(prefix)) throw invalidArg("prefix", "a metric name prefix (letters, digits, _ and :, not starting with a digit)", prefix);
+  return prefix;
+}
+
+/**
+ * Render the `stats()` of each named source. A source whose `stats()` throws (a closed
+ * handle) is left out.
+ * @throws `ERR_INVALID` when `sources` is not an object of sources with a `stats()`
+ * method, or the prefix is not a metric name prefix.
+ */
 export function renderMetrics(sources: Readonly<Record<string, MetricsSource>>, options: MetricsOptions = {}): string {
-  const prefix = options.prefix ?? "offheap";
-  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) throw new Error(`bad metric prefix ${JSON.stringify(prefix)}`);
+  const prefix = checkArgs(sources, options);
   const families = new Map<string, Family>();
   const add = (name: string, spec: Pick<StatSpec, "type" | "help">, labels: Readonly<Record<string, string>>, value: number) => {
     let f = families.get(name);
@@ -98,10 +116,13 @@ export function renderMetrics(sources: Readonly<Record<string, MetricsSource>>, 
 /**
  * A `fetch` handler for `Bun.serve` that answers `GET /metrics` with {@link renderMetrics}
  * of `sources` (read at each request) and 404 for anything else.
+ * @throws `ERR_INVALID` (at the call) as {@link renderMetrics} does; the handler throws it
+ * for anything but a `Request`.
  */
 export function metricsHandler(sources: Readonly<Record<string, MetricsSource>>, options: MetricsOptions = {}): (req: Request) => Response {
+  checkArgs(sources, options);
   return (req) => {
-    if (new URL(req.url).pathname !== "/metrics") return new Response("not found\n", { status: 404 });
+    if (new URL(requestArg(req).url).pathname !== "/metrics") return new Response("not found\n", { status: 404 });
     return new Response(renderMetrics(sources, options), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
   };
 }

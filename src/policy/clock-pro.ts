@@ -15,7 +15,7 @@
  */
 import { carveHashIndex, HashIndex, hashIndexCells } from "./hash-index.ts";
 import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
-import { checkSlot } from "./memory.ts";
+import { checkCapacity, checkHash, checkSlot } from "./memory.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const NONE = -1;
@@ -74,6 +74,7 @@ export class ClockProPolicy implements EvictionPolicy {
 
   /** A new policy, or a view of an existing one when `buffer` is given. */
   constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
+    checkCapacity(capacity);
     const l = layout((c) => build(c, capacity), buffer, allocate);
     this.buffer = l.buffer;
     const a = l.arrays;
@@ -113,11 +114,13 @@ export class ClockProPolicy implements EvictionPolicy {
   }
   /** Whether `keyHash` is a non-resident page in its test period. */
   inTest(keyHash: number): boolean {
+    checkHash(keyHash);
     return this.test.find(keyHash) >= 0;
   }
 
   insert(slot: number, keyHash: number): void {
     checkSlot(slot, this.capacity);
+    checkHash(keyHash);
     if (this.nodeOf[slot] !== NONE) this.remove(slot);
     const st = this.st;
     const cell = this.test.find(keyHash);
@@ -140,12 +143,13 @@ export class ClockProPolicy implements EvictionPolicy {
   }
 
   touch(slot: number): void {
+    checkSlot(slot, this.capacity);
     const node = this.nodeOf[slot]!;
     if (node !== NONE) this.ref[node] = 1;
   }
 
   remove(slot: number): void {
-    if (!(Number.isInteger(slot) && slot >= 0 && slot < this.capacity)) return;
+    checkSlot(slot, this.capacity);
     const node = this.nodeOf[slot]!;
     if (node === NONE) {
       this.dropPending(slot);

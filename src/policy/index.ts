@@ -14,8 +14,8 @@ import { LruPolicy } from "./lru.ts";
 import type { EvictionPolicy, PolicyName, PolicyOptions } from "./policy.ts";
 import { S3FifoPolicy } from "./s3-fifo.ts";
 import { SievePolicy } from "./sieve.ts";
-import { OffheapError } from "../errors.ts";
-import { type Allocator, heapAllocator, sharedAllocator } from "./memory.ts";
+import { booleanOption, functionOption, invalidArg, oneOfArg, optionsArg } from "../arguments.ts";
+import { type Allocator, checkCapacity, heapAllocator, sharedAllocator } from "./memory.ts";
 
 export type { EvictionPolicy, PolicyName, PolicyOptions } from "./policy.ts";
 export { LruPolicy } from "./lru.ts";
@@ -27,12 +27,8 @@ export { ClockProPolicy } from "./clock-pro.ts";
 export const POLICY_NAMES: readonly PolicyName[] = ["lru", "sieve", "s3-fifo", "clock-pro"];
 
 function check(name: string, capacity: number): void {
-  if (!(POLICY_NAMES as readonly string[]).includes(name)) {
-    throw new OffheapError("ERR_INVALID", `policy must be one of ${POLICY_NAMES.join(", ")}; got ${JSON.stringify(name)}`);
-  }
-  if (!Number.isInteger(capacity) || capacity < 1 || capacity > 0x3fffffff) {
-    throw new OffheapError("ERR_INVALID", `policy capacity must be an integer in 1..${0x3fffffff}; got ${capacity}`);
-  }
+  oneOfArg("policy", name, POLICY_NAMES);
+  checkCapacity(capacity);
 }
 
 function make(name: PolicyName, capacity: number, buffer: ArrayBufferLike | undefined, shared: Allocator): EvictionPolicy {
@@ -54,7 +50,9 @@ function make(name: PolicyName, capacity: number, buffer: ArrayBufferLike | unde
  */
 export function createPolicy(name: PolicyName, capacity: number, options: PolicyOptions = {}): EvictionPolicy {
   check(name, capacity);
-  return make(name, capacity, undefined, options.allocate ?? (options.shared ? sharedAllocator : heapAllocator));
+  optionsArg("options", options);
+  const allocate = functionOption<Allocator>("allocate", options.allocate);
+  return make(name, capacity, undefined, allocate ?? (booleanOption("shared", options.shared) ? sharedAllocator : heapAllocator));
 }
 
 /**
@@ -63,5 +61,6 @@ export function createPolicy(name: PolicyName, capacity: number, options: Policy
  */
 export function attachPolicy(name: PolicyName, capacity: number, buffer: ArrayBufferLike): EvictionPolicy {
   check(name, capacity);
+  if (buffer === undefined) throw invalidArg("buffer", "the policy's buffer (an ArrayBuffer or SharedArrayBuffer)", buffer);
   return make(name, capacity, buffer, heapAllocator);
 }

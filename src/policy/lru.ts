@@ -3,7 +3,7 @@
  * Every hit moves the slot to the head (two link updates), every eviction takes the tail.
  */
 import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
-import { checkSlot } from "./memory.ts";
+import { checkCapacity, checkHash, checkSlot } from "./memory.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const HEAD = 0;
@@ -26,6 +26,7 @@ export class LruPolicy implements EvictionPolicy {
 
   /** A new policy, or a view of an existing one when `buffer` is given. */
   constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
+    checkCapacity(capacity);
     const l = layout((c) => build(c, capacity), buffer, allocate);
     this.buffer = l.buffer;
     ({ st: this.st, prev: this.prev, next: this.next, live: this.live } = l.arrays);
@@ -38,6 +39,7 @@ export class LruPolicy implements EvictionPolicy {
 
   insert(slot: number, _keyHash: number): void {
     checkSlot(slot, this.capacity);
+    checkHash(_keyHash);
     if (this.live[slot] === 1) this.unlink(slot);
     this.live[slot] = 1;
     this.pushHead(slot);
@@ -45,6 +47,7 @@ export class LruPolicy implements EvictionPolicy {
   }
 
   touch(slot: number): void {
+    checkSlot(slot, this.capacity);
     if (this.live[slot] !== 1 || this.st[HEAD] === slot) return;
     this.unlink(slot);
     this.st[SIZE]!++;
@@ -52,7 +55,7 @@ export class LruPolicy implements EvictionPolicy {
   }
 
   remove(slot: number): void {
-    if (!(Number.isInteger(slot) && slot >= 0 && slot < this.capacity)) return;
+    checkSlot(slot, this.capacity);
     if (this.live[slot] !== 1) return;
     this.unlink(slot);
     this.live[slot] = 0;

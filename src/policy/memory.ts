@@ -3,15 +3,36 @@
  * `ArrayBuffer` (or `SharedArrayBuffer`, which is what lets a Worker attach to it).
  */
 
+import { describeValue, integerArg, invalidArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
 
 const ALIGN = 8;
 
-/** Throw `ERR_RANGE` unless `slot` is an integer in `0 .. capacity - 1`. */
+/** Most slots a policy tracks. */
+export const MAX_POLICY_CAPACITY = 0x3fffffff;
+
+/**
+ * Throw unless `slot` is an integer in `0 .. capacity - 1`: `ERR_INVALID` for anything but
+ * an integer, `ERR_RANGE` for one outside. Cheap enough for every hit (a type test and two
+ * comparisons).
+ */
 export function checkSlot(slot: number, capacity: number): void {
-  if (!(Number.isInteger(slot) && slot >= 0 && slot < capacity)) {
-    throw new OffheapError("ERR_RANGE", `slot must be an integer in 0..${capacity - 1}; got ${slot}`);
-  }
+  if (typeof slot !== "number" || (slot >>> 0) !== slot || slot >= capacity) throw slotError(slot, capacity);
+}
+
+function slotError(slot: unknown, capacity: number): OffheapError {
+  if (typeof slot !== "number" || !Number.isInteger(slot)) return invalidArg("slot", `an integer in 0..${capacity - 1}`, slot);
+  return new OffheapError("ERR_RANGE", `slot must be an integer in 0..${capacity - 1}; got ${describeValue(slot)}`);
+}
+
+/** Throw `ERR_INVALID` unless `keyHash` is a 32-bit integer (signed or unsigned). */
+export function checkHash(keyHash: number): void {
+  if (typeof keyHash !== "number" || ((keyHash | 0) !== keyHash && (keyHash >>> 0) !== keyHash)) throw invalidArg("keyHash", "a 32-bit integer", keyHash);
+}
+
+/** A policy's slot count: an integer in `1 ..` {@link MAX_POLICY_CAPACITY}. */
+export function checkCapacity(capacity: unknown): number {
+  return integerArg("capacity", capacity, { min: 1, max: MAX_POLICY_CAPACITY });
 }
 
 /** Hands out consecutive, 8-byte aligned typed arrays from one buffer. */
@@ -81,9 +102,16 @@ export function layout<T>(
   const measure = new Carver(null);
   build(measure);
   const fresh = buffer === undefined;
+  if (!fresh && !isBuffer(buffer)) throw invalidArg("buffer", "an ArrayBuffer or SharedArrayBuffer (a policy's buffer)", buffer);
+  if (typeof allocate !== "function") throw invalidArg("allocate", "a function returning a buffer", allocate);
   const buf = buffer ?? allocate(Math.max(measure.bytes, ALIGN));
+  if (!isBuffer(buf)) throw invalidArg("allocate's result", "an ArrayBuffer or SharedArrayBuffer", buf);
   if (buf.byteLength < measure.bytes) {
-    throw new RangeError(`buffer of ${buf.byteLength} bytes is smaller than the ${measure.bytes} the layout needs`);
+    throw new OffheapError("ERR_INVALID", `buffer of ${buf.byteLength} bytes is smaller than the ${measure.bytes} the layout needs`);
   }
   return { arrays: build(new Carver(buf)), buffer: buf, fresh };
+}
+
+function isBuffer(b: unknown): b is ArrayBufferLike {
+  return b instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && b instanceof SharedArrayBuffer);
 }

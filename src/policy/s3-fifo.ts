@@ -11,7 +11,7 @@
  */
 import { carveHashIndex, HashIndex, hashIndexCells } from "./hash-index.ts";
 import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
-import { checkSlot } from "./memory.ts";
+import { checkCapacity, checkHash, checkSlot } from "./memory.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const NONE = -1;
@@ -59,6 +59,7 @@ export class S3FifoPolicy implements EvictionPolicy {
 
   /** A new policy, or a view of an existing one when `buffer` is given. */
   constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
+    checkCapacity(capacity);
     const l = layout((c) => build(c, capacity), buffer, allocate);
     this.buffer = l.buffer;
     const a = l.arrays;
@@ -89,11 +90,13 @@ export class S3FifoPolicy implements EvictionPolicy {
 
   /** Whether `keyHash` is remembered in the ghost queue. */
   inGhost(keyHash: number): boolean {
+    checkHash(keyHash);
     return this.ghost.find(keyHash) >= 0;
   }
 
   insert(slot: number, keyHash: number): void {
     checkSlot(slot, this.capacity);
+    checkHash(keyHash);
     if (this.queue[slot] !== NOWHERE) this.remove(slot);
     this.hash[slot] = keyHash;
     this.freq[slot] = 0;
@@ -107,12 +110,13 @@ export class S3FifoPolicy implements EvictionPolicy {
   }
 
   touch(slot: number): void {
+    checkSlot(slot, this.capacity);
     const f = this.freq[slot]!;
     if (f < 3) this.freq[slot] = f + 1;
   }
 
   remove(slot: number): void {
-    if (!(Number.isInteger(slot) && slot >= 0 && slot < this.capacity)) return;
+    checkSlot(slot, this.capacity);
     if (this.queue[slot] === NOWHERE) return;
     this.unlink(slot);
   }

@@ -5,7 +5,7 @@
  * hand stays where it stopped, so survivors keep their place in the queue.
  */
 import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
-import { checkSlot } from "./memory.ts";
+import { checkCapacity, checkHash, checkSlot } from "./memory.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const HEAD = 0; // newest
@@ -36,6 +36,7 @@ export class SievePolicy implements EvictionPolicy {
 
   /** A new policy, or a view of an existing one when `buffer` is given. */
   constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
+    checkCapacity(capacity);
     const l = layout((c) => build(c, capacity), buffer, allocate);
     this.buffer = l.buffer;
     ({ st: this.st, newer: this.newer, older: this.older, visited: this.visited, live: this.live } = l.arrays);
@@ -48,6 +49,7 @@ export class SievePolicy implements EvictionPolicy {
 
   insert(slot: number, _keyHash: number): void {
     checkSlot(slot, this.capacity);
+    checkHash(_keyHash);
     if (this.live[slot] === 1) this.remove(slot);
     this.live[slot] = 1;
     this.visited[slot] = 0;
@@ -61,11 +63,12 @@ export class SievePolicy implements EvictionPolicy {
   }
 
   touch(slot: number): void {
+    checkSlot(slot, this.capacity);
     this.visited[slot] = 1;
   }
 
   remove(slot: number): void {
-    if (!(Number.isInteger(slot) && slot >= 0 && slot < this.capacity)) return;
+    checkSlot(slot, this.capacity);
     if (this.live[slot] !== 1) return;
     if (this.st[HAND] === slot) this.st[HAND] = this.newer[slot]!;
     this.unlink(slot);

@@ -26,7 +26,7 @@ export interface InvalidationBus {
   readonly connected: boolean;
   /** Begin receiving; called once by the cache that owns the bus. */
   start(listener: BusListener): void;
-  /** Tell the other instances that `key` changed. Never throws; kept and sent later while disconnected. */
+  /** Tell the other instances that `key` changed. Never throws for a string key; kept and sent later while disconnected. */
   publish(key: string): void;
   /** Stop and release connections. Idempotent. */
   close(): Promise<void>;

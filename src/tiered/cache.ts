@@ -7,7 +7,7 @@
  * fences and background work are the `TierCore` (`core.ts`), which the HTTP face
  * (`http/`) runs on directly with the rules of RFC 9111 instead.
  */
-import { describeValue, functionArg, integerArg, numberArg, optionalArg, optionsArg, signalArg, stringArg } from "../arguments.ts";
+import { describeValue, functionArg, integerArg, invalidArg, numberArg, objectArg, optionalArg, optionsArg, signalArg, stringArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
 import { describeStats } from "../metrics/describe.ts";
 import { untilAborted } from "../signals.ts";
@@ -19,7 +19,7 @@ import { callFetcher } from "./fetcher-call.ts";
 import { drain, fillStream, SharedFill } from "./fill.ts";
 import { createFetcherHandler, type FetcherHandler } from "./http/fetcher-handler.ts";
 import { createProxy, type ProxyHandler, type ProxyOptions } from "./http/proxy.ts";
-import { assertExtraFits } from "./meta.ts";
+import { assertExtraFits, assertMetaStrings } from "./meta.ts";
 import { CacheResult } from "./result.ts";
 import { tieredMetrics, type TieredCacheStats } from "./stats.ts";
 import { NOT_FOUND, NOT_MODIFIED, type CacheBody, type EntryMeta, type Fetcher, type FetchResult, type GetResult, type Store, type StoredEntry } from "./types.ts";
@@ -119,9 +119,8 @@ export class TieredCache {
   readonly #flights = new Map<string, Flight>();
 
   constructor(options: TieredCacheOptions) {
-    if (typeof options !== "object" || options === null || !Array.isArray(options.tiers)) {
-      throw new OffheapError("ERR_INVALID", `TieredCache needs { tiers: Store[] }, got ${describeValue(options)}`);
-    }
+    objectArg("options", options);
+    if (!Array.isArray(options.tiers)) throw invalidArg("tiers", "an array of stores (Store[])", options.tiers);
     options.tiers.forEach((t, i) => assertStore(t, `tiers[${i}]`));
     const ms = (name: string, v: unknown, fallback: number) => optionalArg(v as number | undefined, fallback, (x) => numberArg(name, x, { min: 0 }));
     const limits = {
@@ -153,6 +152,7 @@ export class TieredCache {
 
   /** The stores, top first. */
   get tiers(): readonly Store[] {
+    this.#assertOpen();
     return this.#core.tiers;
   }
 
@@ -262,8 +262,9 @@ export class TieredCache {
     return createProxy(this.#core, source, options);
   }
 
-  /** Counters and gauges (see {@link TieredCacheStats}), and each tier's own stats. */
+  /** Counters and gauges (see {@link TieredCacheStats}), and each tier's own stats. `ERR_CLOSED` after close. */
   stats(): TieredCacheStats {
+    this.#assertOpen();
     const core = this.#core;
     const tiers: TieredCacheStats["tiers"] = [];
     for (const t of core.tiers) {
@@ -559,14 +560,10 @@ export class TieredCache {
   }
 
   #metaFrom(meta: SetMeta): EntryMeta {
-    optionsArg("metadata", meta);
-    const cachedAt = meta.cachedAt ?? this.#core.clock();
-    if (typeof cachedAt !== "number" || !Number.isFinite(cachedAt)) throw new OffheapError("ERR_INVALID", `meta.cachedAt must be a finite number (ms since the epoch), got ${describeValue(meta.cachedAt)}`);
+    optionsArg("meta", meta);
+    const cachedAt = meta.cachedAt === undefined ? this.#core.clock() : numberArg("meta.cachedAt (ms since the epoch)", meta.cachedAt);
     const out: EntryMeta = { cachedAt };
-    for (const field of ["etag", "contentType", "extra"] as const) {
-      const v = meta[field];
-      if (v !== undefined && typeof v !== "string") throw new OffheapError("ERR_INVALID", `meta.${field} must be a string, got ${describeValue(v)}`);
-    }
+    assertMetaStrings(meta, "meta");
     if (meta.etag) out.etag = normalizeEtag(meta.etag);
     if (meta.contentType) out.contentType = meta.contentType;
     if (meta.extra !== undefined) out.extra = meta.extra;
@@ -585,6 +582,7 @@ function assertStore(t: unknown, name: string): void {
   if (typeof t !== "object" || t === null || missing.length > 0 || typeof (t as { name?: unknown }).name !== "string") {
     throw new OffheapError("ERR_INVALID", `${name} must be a Store (MemoryStore, FileStore, RedisStore, S3Store or your own), got ${describeValue(t)}${missing.length > 0 && t !== null && typeof t === "object" ? ` without ${missing.join(", ")}` : ""}`);
   }
+  if ((t as { closed?: unknown }).closed === true) throw new OffheapError("ERR_INVALID", `${name} is a closed ${(t as Store).name} store: a cache needs open tiers`);
 }
 
 function assertKey(key: string): void {

@@ -2,10 +2,11 @@
  * Entity-tag handling (RFC 9110 §8.8.3, §13.1.2): normalising stored tags and the weak
  * comparison `If-None-Match` uses.
  */
+import { stringArg } from "../arguments.ts";
 
-/** Quote a bare tag (`v1` -> `"v1"`); leave quoted and weak tags as they are. */
+/** Quote a bare tag (`v1` -> `"v1"`); leave quoted and weak tags as they are. `ERR_INVALID` unless a string. */
 export function normalizeEtag(etag: string): string {
-  const t = etag.trim();
+  const t = stringArg("etag", etag).trim();
   if (t.startsWith('"') || t.startsWith("W/\"")) return t;
   return `"${t}"`;
 }
@@ -20,6 +21,8 @@ function opaque(tag: string): string {
  * existing entry, otherwise any listed tag equal to `etag` once `W/` is ignored.
  */
 export function ifNoneMatchMatches(ifNoneMatch: string | undefined | null, etag: string | undefined): boolean {
+  if (ifNoneMatch != null) stringArg("ifNoneMatch", ifNoneMatch);
+  if (etag !== undefined) stringArg("etag", etag);
   if (ifNoneMatch == null) return false;
   const header = ifNoneMatch.trim();
   if (header === "*") return true;

@@ -27,7 +27,8 @@ import { encodeHeader, readHeader, registerKind, type HeaderSpec } from "../form
 import { createPolicy, POLICY_NAMES, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
 import { booleanArg, integerArg, oneOfArg, optionsArg, pathArg } from "../arguments.ts";
 import { BytesEntry } from "./body.ts";
-import { keyHash } from "./key-hash.ts";
+import { keyArg, keyHash } from "./key-hash.ts";
+import { entryMetaArg } from "./meta.ts";
 import { parseHead, parseTrailer, readHead, TRAILER, type EntryHead } from "./file-entry.ts";
 import { FileWriter, type FileWriterHost } from "./file-writer.ts";
 import { FILE_STORE_METRICS, type FileStoreStats } from "./stats.ts";
@@ -86,6 +87,31 @@ export interface FileStoreOptions {
   readonly?: boolean;
 }
 
+/**
+ * Before anything is written: `dir` is missing, empty, or holds a store's header file.
+ * Anything else (a file, a queue's directory, someone's photos) is `ERR_FORMAT`, and
+ * nothing is made in it.
+ */
+function assertStoreDir(dir: string, headerPath: string): void {
+  let st: fs.Stats;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    if (isNotFound(e)) return;
+    throw e;
+  }
+  if (!st.isDirectory()) throw new OffheapError("ERR_FORMAT", `${dir} is a file, not a file store's directory`, { path: dir });
+  if (fs.existsSync(headerPath)) return;
+  const names = readdirSync(dir);
+  if (names.length > 0) {
+    throw new OffheapError(
+      "ERR_FORMAT",
+      `${dir} is not a file store: it holds ${names.length} entries (${names.slice(0, 3).join(", ")}${names.length > 3 ? ", …" : ""}) but no ${STORE_FILE}; give an empty or missing directory to make one`,
+      { path: dir },
+    );
+  }
+}
+
 /** The store header file of `dir`, read-only; throws ERR_FORMAT / ERR_CORRUPT / ERR_SYSTEM. */
 export function readStoreHeader(dir: string): { fanout: number } {
   using f = File.open(join(dir, STORE_FILE), { readonly: true });
@@ -138,6 +164,10 @@ export class FileStore implements Store {
    * leftover temp files and indexes the entries. Throws `ERR_LOCKED` when another handle
    * has the directory open for writing, `ERR_FORMAT` when its header file is not a file
    * store's, `ERR_SYSTEM` when it can't be read or made.
+   *
+   * @throws `ERR_INVALID` for a bad `dir` or option; `ERR_FORMAT` when `dir` is a file, or
+   * a non-empty directory without a store's header (a queue's, say): nothing is written
+   * into it; `ERR_LOCKED`, `ERR_TIMEOUT`, `ERR_SYSTEM`.
    */
   static open(dir: string, options: FileStoreOptions = {}): FileStore {
     pathArg("the file store's directory", dir);
@@ -170,6 +200,7 @@ export class FileStore implements Store {
     this.#tmp = join(dir, "tmp");
     this.#root = join(dir, "/");
     const headerPath = join(dir, STORE_FILE);
+    assertStoreDir(dir, headerPath);
     if (this.readonly) {
       this.#maxOpen = 0;
       this.#lock = undefined;
@@ -219,11 +250,13 @@ export class FileStore implements Store {
 
   /** Bytes of entry files held. */
   get bytes(): number {
+    this.#assertOpen();
     return this.#bytes;
   }
 
   /** Number of entries held. */
   get size(): number {
+    this.#assertOpen();
     return this.#index.size;
   }
 
@@ -291,7 +324,8 @@ export class FileStore implements Store {
 
   writer(key: string, meta: EntryMeta): StoreWriter {
     this.#assertWritable();
-    const w = new FileWriter(this.#writerHost, key, meta);
+    keyArg(key);
+    const w = new FileWriter(this.#writerHost, key, entryMetaArg(meta));
     this.#writers.add(w);
     return w;
   }
@@ -310,6 +344,7 @@ export class FileStore implements Store {
   touch(key: string, meta: EntryMeta): boolean {
     this.#assertWritable();
     const h = keyHash(key);
+    entryMetaArg(meta);
     if (!this.#index.has(h.name)) return false;
     const path = this.#path(h.name);
     let src: File;
@@ -355,6 +390,7 @@ export class FileStore implements Store {
   }
 
   stats(): FileStoreStats {
+    this.#assertOpen();
     return { ...this.#stats, entries: this.#index.size, bytes: this.#bytes, maxBytes: this.#maxBytes, openWriters: this.#writers.size, openFiles: this.#fds.size };
   }
 

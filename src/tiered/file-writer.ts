@@ -9,7 +9,7 @@ import { OffheapError } from "../errors.ts";
 import { encodeEntryHead, encodeTrailer, TRAILER } from "./file-entry.ts";
 import { keyHash } from "./key-hash.ts";
 import type { EntryMeta, StoreWriter } from "./types.ts";
-import { WriteProgress } from "./writer-state.ts";
+import { WriteProgress, writerClosed } from "./writer-state.ts";
 
 /** What a writer needs of its store. */
 export interface FileWriterHost {
@@ -67,7 +67,8 @@ export class FileWriter implements StoreWriter {
 
   writeSync(chunk: Uint8Array): void {
     const file = this.#file;
-    if (this.#progress.ended || file === undefined) throw new OffheapError("ERR_INVALID", "write after commit or abort");
+    if (file === undefined) throw writerClosed("write");
+    this.#progress.accept(chunk);
     if (this.#offset + chunk.length + TRAILER > this.#host.maxEntryBytes) {
       this.abortSync(true);
       throw new OffheapError("ERR_TOO_LARGE", `entry grew past the file store's maxBytes (${this.#host.maxEntryBytes})`);
@@ -83,7 +84,7 @@ export class FileWriter implements StoreWriter {
 
   commitSync(): void {
     const file = this.#file;
-    if (file === undefined) throw new OffheapError("ERR_INVALID", "commit after commit or abort");
+    if (file === undefined) throw writerClosed("commit");
     this.#progress.beginCommit();
     try {
       this.#host.assertOpen();

@@ -12,6 +12,8 @@ import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
 import { integerArg, oneOfArg, optionalArg, optionsArg } from "../arguments.ts";
 import { BytesEntry } from "./body.ts";
 import { WriteProgress } from "./writer-state.ts";
+import { keyArg } from "./key-hash.ts";
+import { entryMetaArg } from "./meta.ts";
 import { MEMORY_STORE_METRICS, type MemoryStoreStats } from "./stats.ts";
 import { describeStats } from "../metrics/describe.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
@@ -166,7 +168,7 @@ export class MemoryStore implements Store {
 
   writer(key: string, meta: EntryMeta): StoreWriter {
     this.#assertOpen();
-    return new MemoryWriter(this, key, meta, this.#maxEntryBytes);
+    return new MemoryWriter(this, keyArg(key), entryMetaArg(meta), this.#maxEntryBytes);
   }
 
   delete(key: string): boolean {
@@ -176,6 +178,8 @@ export class MemoryStore implements Store {
 
   touch(key: string, meta: EntryMeta): boolean {
     this.#assertOpen();
+    keyArg(key);
+    entryMetaArg(meta);
     const v = this.#arena.peek(key);
     if (v === undefined || v.meta.etag !== meta.etag) return false;
     const ok = this.#arena.set(key, { meta, body: v.body });
@@ -184,7 +188,7 @@ export class MemoryStore implements Store {
   }
 
   stats(): MemoryStoreStats {
-    if (this.#closed) return { ...this.#stats, hits: 0, misses: 0, evictions: 0, entries: 0, bytes: 0, maxBytes: this.#maxBytes };
+    this.#assertOpen();
     const a = this.#arena.stats();
     return { ...this.#stats, hits: a.hits, misses: a.misses, evictions: a.evictionsCapacity + a.evictionsExpired, entries: a.entries, bytes: a.bytes, maxBytes: a.maxBytes };
   }
@@ -238,7 +242,7 @@ class MemoryWriter implements StoreWriter {
   }
 
   write(chunk: Uint8Array): void {
-    if (this.#progress.ended) throw new OffheapError("ERR_INVALID", "write after commit or abort");
+    this.#progress.accept(chunk);
     if (this.#progress.size + chunk.length > this.#max) {
       this.#discard(true);
       throw new OffheapError("ERR_TOO_LARGE", `body passed the memory store's maxEntryBytes (${this.#max})`);

@@ -3,6 +3,7 @@
  * beside the body, and the memory store keeps the same fields in its binary entry head.
  * `size` is never stored here: each store counts the body bytes it holds.
  */
+import { invalidArg, numberArg, objectArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
 import type { EntryMeta } from "./types.ts";
 
@@ -55,4 +56,25 @@ export function assertExtraFits(meta: EntryMeta): void {
   if (bytes > MAX_EXTRA_BYTES) {
     throw new OffheapError("ERR_TOO_LARGE", `an entry's extra metadata is at most ${MAX_EXTRA_BYTES} bytes of UTF-8, got ${bytes}`);
   }
+}
+
+/** Throw `ERR_INVALID` naming `<name>.<field>` unless `etag`, `contentType` and `extra` are strings where given. */
+export function assertMetaStrings(meta: Partial<EntryMeta>, name: string): void {
+  for (const field of ["etag", "contentType", "extra"] as const) {
+    const v = meta[field];
+    if (v !== undefined && typeof v !== "string") throw invalidArg(`${name}.${field}`, "a string", v);
+  }
+}
+
+/**
+ * An {@link EntryMeta} given to a store (`writer`, `touch`): an object with a finite
+ * `cachedAt` and string `etag`, `contentType` and `extra` where given; `ERR_INVALID`
+ * naming the field otherwise, `ERR_TOO_LARGE` for an `extra` past {@link MAX_EXTRA_BYTES}.
+ */
+export function entryMetaArg(meta: unknown, name = "meta"): EntryMeta {
+  const m = objectArg(name, meta as EntryMeta | undefined);
+  numberArg(`${name}.cachedAt`, m.cachedAt);
+  assertMetaStrings(m, name);
+  assertExtraFits(m);
+  return m;
 }

@@ -9,7 +9,8 @@
  * reach Redis are kept (up to `maxPending`, then one "distrust everything" message stands
  * for all of them) and sent when it can.
  */
-import { integerArg, optionsArg, stringArg } from "../arguments.ts";
+import { functionArg, integerArg, objectArg, optionsArg, stringArg, urlArg } from "../arguments.ts";
+import { REDIS_PROTOCOLS } from "./redis-store.ts";
 import { OffheapError } from "../errors.ts";
 import type { BusListener, InvalidationBus } from "./bus.ts";
 
@@ -54,7 +55,7 @@ export class RedisBus implements InvalidationBus {
 
   constructor(options: RedisBusOptions = {}) {
     optionsArg("RedisBus options", options);
-    if (options.url !== undefined) stringArg("url", options.url, true);
+    if (options.url !== undefined) urlArg("url", options.url, REDIS_PROTOCOLS);
     this.#url = options.url;
     this.#channel = options.channel === undefined ? "offheap:invalidate" : stringArg("channel", options.channel, true);
     this.#maxPending = options.maxPending === undefined ? 10_000 : integerArg("maxPending", options.maxPending, { min: 1 });
@@ -68,19 +69,26 @@ export class RedisBus implements InvalidationBus {
     return this.#connected;
   }
 
-  /** Counters: messages published and received, reconnections, keys dropped in an overflow. */
+  /** Counters: messages published and received, reconnections, keys dropped in an overflow. `ERR_CLOSED` after close. */
   stats(): { published: number; received: number; reconnects: number; dropped: number; pending: number; connected: boolean } {
+    this.#assertOpen();
     return { ...this.#stats, pending: this.#pending.size, connected: this.#connected };
   }
 
+  /** @throws `ERR_INVALID` unless `listener` has the three functions of a {@link BusListener}, or when started twice; `ERR_CLOSED`. */
   start(listener: BusListener): void {
+    this.#assertOpen();
+    const l = objectArg("listener", listener);
+    for (const m of ["invalidate", "invalidateAll", "connection"] as const) functionArg(`listener.${m}`, l[m]);
     if (this.#listener !== undefined) throw new OffheapError("ERR_INVALID", "a RedisBus serves one cache; make one per TieredCache");
     this.#listener = listener;
     this.#pub.connect().catch(() => {});
     void this.#connect();
   }
 
+  /** Never throws for a string key (it is kept and sent later while disconnected; after close it is dropped); `ERR_INVALID` for anything else. */
   publish(key: string): void {
+    stringArg("key", key);
     if (this.#closed) return;
     if (this.#pending.size >= this.#maxPending) {
       this.#overflowed = true;
@@ -90,6 +98,10 @@ export class RedisBus implements InvalidationBus {
       this.#pending.add(key);
     }
     void this.#flush();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new OffheapError("ERR_CLOSED", "the Redis bus is closed");
   }
 
   async close(): Promise<void> {

@@ -13,10 +13,10 @@
  * body never sits whole in memory; the CRC is checked at the end.
  */
 import { OffheapError } from "../errors.ts";
-import { integerArg, optionsArg, stringArg } from "../arguments.ts";
-import { keyHash } from "./key-hash.ts";
+import { integerArg, invalidArg, optionsArg, stringArg, urlArg } from "../arguments.ts";
+import { keyArg, keyHash } from "./key-hash.ts";
 import { WriteProgress } from "./writer-state.ts";
-import { metaFromRecord, metaRecord } from "./meta.ts";
+import { entryMetaArg, metaFromRecord, metaRecord } from "./meta.ts";
 import { REDIS_STORE_METRICS, type RedisStoreStats } from "./stats.ts";
 import { describeStats } from "../metrics/describe.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
@@ -44,6 +44,9 @@ export interface RedisStoreOptions {
   /** Expire entries this long after they are written (Redis-side). Default: no expiry. */
   ttlMs?: number;
 }
+
+/** The URL schemes `Bun.RedisClient` connects with. */
+export const REDIS_PROTOCOLS = ["redis:", "rediss:", "redis+unix:", "redis+tls:", "redis+tls+unix:", "valkey:", "valkeys:"] as const;
 
 interface Record_ {
   key: string;
@@ -129,19 +132,12 @@ export class RedisStore implements Store {
 
   constructor(options: RedisStoreOptions = {}) {
     optionsArg("RedisStore options", options);
-    if (options.url !== undefined) {
-      stringArg("url", options.url, true);
-      let url: URL | undefined;
-      try {
-        url = new URL(options.url);
-      } catch {
-        url = undefined;
-      }
-      if (url === undefined || !["redis:", "rediss:", "redis+unix:", "redis+tls:", "valkey:", "valkeys:"].includes(url.protocol)) {
-        throw new OffheapError("ERR_INVALID", `url must be a redis:// or rediss:// URL, got ${JSON.stringify(options.url)}`);
-      }
-    }
+    if (options.url !== undefined) urlArg("url", options.url, REDIS_PROTOCOLS);
     if (options.prefix !== undefined) stringArg("prefix", options.prefix);
+    if (options.client !== undefined && typeof (options.client as { send?: unknown } | null)?.send !== "function") {
+      throw invalidArg("client", "a Bun.RedisClient", options.client);
+    }
+    if (options.clientOptions !== undefined) optionsArg("clientOptions", options.clientOptions);
     for (const name of ["chunkBytes", "pendingTtlMs", "graceMs", "ttlMs"] as const) {
       if (options[name] !== undefined) integerArg(name, options[name], { min: name === "chunkBytes" ? 1 : 0 });
     }
@@ -185,7 +181,8 @@ export class RedisStore implements Store {
 
   writer(key: string, meta: EntryMeta): StoreWriter {
     this.#assertOpen();
-    return new RedisWriter(this, key, meta);
+    keyArg(key);
+    return new RedisWriter(this, key, entryMetaArg(meta));
   }
 
   async delete(key: string): Promise<boolean> {
@@ -197,12 +194,15 @@ export class RedisStore implements Store {
 
   async touch(key: string, meta: EntryMeta): Promise<boolean> {
     this.#assertOpen();
+    keyArg(key);
+    entryMetaArg(meta);
     const n = await this.#client.send("EVAL", [TOUCH, "1", this.#metaKey(key), key, metaJson(meta), meta.etag ?? "", meta.etag === undefined ? "0" : "1"]);
     if (Number(n) === 1) this.#stats.touches++;
     return Number(n) === 1;
   }
 
   stats(): RedisStoreStats {
+    this.#assertOpen();
     return { ...this.#stats };
   }
 

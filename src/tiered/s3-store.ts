@@ -13,10 +13,10 @@
  * `graceMs`, so readers already streaming them finish.
  */
 import { OffheapError } from "../errors.ts";
-import { integerArg, optionsArg, stringArg } from "../arguments.ts";
-import { keyHash } from "./key-hash.ts";
+import { integerArg, invalidArg, optionsArg, stringArg, urlArg } from "../arguments.ts";
+import { keyArg, keyHash } from "./key-hash.ts";
 import { WriteProgress } from "./writer-state.ts";
-import { metaFromRecord, metaRecord, type MetaRecord } from "./meta.ts";
+import { entryMetaArg, metaFromRecord, metaRecord, type MetaRecord } from "./meta.ts";
 import { S3_STORE_METRICS, type S3StoreStats } from "./stats.ts";
 import { describeStats } from "../metrics/describe.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
@@ -64,6 +64,13 @@ export class S3Store implements Store {
   constructor(options: S3StoreOptions = {}) {
     optionsArg("S3Store options", options);
     if (options.prefix !== undefined) stringArg("prefix", options.prefix);
+    if (options.client !== undefined && typeof (options.client as { file?: unknown } | null)?.file !== "function") {
+      throw invalidArg("client", "a Bun.S3Client", options.client);
+    }
+    for (const name of ["bucket", "region", "accessKeyId", "secretAccessKey", "sessionToken"] as const) {
+      if (options[name] !== undefined) stringArg(name, options[name]);
+    }
+    if (options.endpoint !== undefined) urlArg("endpoint", options.endpoint, ["http:", "https:"]);
     if (options.partSize !== undefined) integerArg("partSize", options.partSize, { min: 5 * 1024 * 1024 });
     if (options.graceMs !== undefined) integerArg("graceMs", options.graceMs, { min: 0 });
     const { client, prefix, partSize, graceMs, ...s3 } = options;
@@ -102,7 +109,8 @@ export class S3Store implements Store {
 
   writer(key: string, meta: EntryMeta): StoreWriter {
     this.#assertOpen();
-    return new S3Writer(this, key, metaRecord(meta));
+    keyArg(key);
+    return new S3Writer(this, key, metaRecord(entryMetaArg(meta)));
   }
 
   async delete(key: string): Promise<boolean> {
@@ -117,6 +125,8 @@ export class S3Store implements Store {
 
   async touch(key: string, meta: EntryMeta): Promise<boolean> {
     this.#assertOpen();
+    keyArg(key);
+    entryMetaArg(meta);
     const p = await this.#pointer(key);
     if (p === undefined || p.meta.etag !== meta.etag) return false;
     p.meta = metaRecord(meta);
@@ -126,6 +136,7 @@ export class S3Store implements Store {
   }
 
   stats(): S3StoreStats {
+    this.#assertOpen();
     return { ...this.#stats, pendingDeletes: this.#pendingDeletes.size };
   }
 

@@ -1,9 +1,16 @@
 /**
  * What every store writer keeps: the body's size and running CRC-32, and whether it
- * ended, with the rules that go with them — no write or commit after the writer ended,
+ * ended, with the rules that go with them — no write or commit after the writer ended
+ * (`ERR_CLOSED`), a chunk that is no Uint8Array refused (`ERR_INVALID`),
  * abort at most once, and a commit that fails leaves the writer ready to be aborted.
  */
+import { bytesArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
+
+/** The error of a `write` or `commit` on a writer that was committed or aborted: it is closed. */
+export function writerClosed(call: "write" | "commit"): OffheapError {
+  return new OffheapError("ERR_CLOSED", `${call} after commit or abort: the writer is closed`);
+}
 
 /** The progress of one store write. */
 export class WriteProgress {
@@ -26,16 +33,22 @@ export class WriteProgress {
     return this.#ended;
   }
 
-  /** Count `chunk` (throws `ERR_INVALID` after the writer ended). */
+  /** `chunk`, checked before a write uses it: `ERR_CLOSED` after the writer ended, `ERR_INVALID` unless a Uint8Array. */
+  accept(chunk: unknown): Uint8Array {
+    if (this.#ended) throw writerClosed("write");
+    return bytesArg("chunk", chunk);
+  }
+
+  /** Count `chunk`, checked as {@link accept} checks it. */
   add(chunk: Uint8Array): void {
-    if (this.#ended) throw new OffheapError("ERR_INVALID", "write after commit or abort");
+    this.accept(chunk);
     this.#size += chunk.length;
     this.#crc = Bun.hash.crc32(chunk, this.#crc);
   }
 
-  /** Begin a commit: the writer ends now (throws `ERR_INVALID` when it already had). */
+  /** Begin a commit: the writer ends now (throws `ERR_CLOSED` when it already had). */
   beginCommit(): void {
-    if (this.#ended) throw new OffheapError("ERR_INVALID", "commit after commit or abort");
+    if (this.#ended) throw writerClosed("commit");
     this.#ended = true;
   }
 

@@ -234,14 +234,14 @@ describe("every policy", () => {
     expect(run("clock-pro")).toBeGreaterThanOrEqual(5);
   });
 
-  test("a slot outside 0..capacity-1 is ERR_RANGE on insert and ignored by remove", () => {
+  test("a slot outside 0..capacity-1 is ERR_RANGE, one that is no integer ERR_INVALID, on insert, touch and remove", () => {
     for (const name of POLICY_NAMES) {
       const p = createPolicy(name, 4);
-      for (const bad of [-1, 4, 1.5, Number.NaN]) expect(() => p.insert(bad, 1)).toThrow(expect.objectContaining({ code: "ERR_RANGE" }));
+      for (const call of [(s: number) => p.insert(s, 1), (s: number) => p.touch(s), (s: number) => p.remove(s)]) {
+        for (const bad of [-1, 4, 9]) expect(() => call(bad)).toThrow(expect.objectContaining({ code: "ERR_RANGE" }));
+        for (const bad of [1.5, Number.NaN, "1" as unknown as number]) expect(() => call(bad)).toThrow(expect.objectContaining({ code: "ERR_INVALID" }));
+      }
       p.insert(2, 7);
-      p.remove(9);
-      p.remove(2.5);
-      p.touch(9);
       expect(p.size).toBe(1);
       expect(p.evict()).toBe(2);
     }

@@ -4,6 +4,7 @@
  * `negative`, …); the fetcher decides what a key's body is. For a cache in front of an
  * HTTP origin that follows the origin's caching headers, give `handler` the origin URL.
  */
+import { requestArg } from "../../arguments.ts";
 import { OffheapError } from "../../errors.ts";
 import type { TieredCache } from "../cache.ts";
 import type { Fetcher, GetResult } from "../types.ts";
@@ -52,6 +53,7 @@ export function cacheStatusParts(r: Pick<GetResult, "status" | "meta" | "source"
 /** Build the handler. Only GET and HEAD are answered (others: 405). */
 export function createFetcherHandler(cache: TieredCache, fetcher: Fetcher, options: FetcherHandlerOptions = {}): FetcherHandler {
   return async (req: Request): Promise<Response> => {
+    requestArg(req);
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
     }

@@ -6,6 +6,7 @@
  * while it is under way wait for its head and share its body when the new response
  * serves them too (same `Vary` fields, fresh), and otherwise ask the origin themselves.
  */
+import { booleanOption, invalidArg, numberArg, optionsArg, requestArg } from "../../arguments.ts";
 import { OffheapError, isOffheapError } from "../../errors.ts";
 import { untilAborted } from "../../signals.ts";
 import { bytesStream } from "../body.ts";
@@ -78,30 +79,22 @@ type Outcome =
 
 /** Build the reverse proxy for `origin` over `host`. Throws `ERR_INVALID` for a bad origin or option. */
 export function createProxy(host: CacheHost, origin: unknown, options: ProxyOptions = {}): ProxyHandler {
-  if (typeof options !== "object" || options === null) throw new OffheapError("ERR_INVALID", `handler options must be an object, got ${options === null ? "null" : typeof options}`);
-  const fraction = options.heuristicFraction ?? 0.1;
-  if (typeof fraction !== "number" || !(fraction >= 0 && fraction <= 1)) {
-    throw new OffheapError("ERR_INVALID", `heuristicFraction must be a number from 0 to 1, got ${String(options.heuristicFraction)}`);
-  }
-  if (options.preserveHost !== undefined && typeof options.preserveHost !== "boolean") {
-    throw new OffheapError("ERR_INVALID", `preserveHost must be a boolean, got ${typeof options.preserveHost}`);
-  }
-  const targets = options.targetedFields ?? ["CDN-Cache-Control"];
+  optionsArg("options", options);
+  const fraction = options.heuristicFraction === undefined ? 0.1 : numberArg("heuristicFraction", options.heuristicFraction, { min: 0, max: 1 });
+  const preserveHost = booleanOption("preserveHost", options.preserveHost);
+  const targets = options.targetedFields === undefined ? ["CDN-Cache-Control"] : options.targetedFields;
   if (!Array.isArray(targets) || !targets.every((t) => typeof t === "string" && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(t))) {
-    throw new OffheapError("ERR_INVALID", `targetedFields must be an array of header field names, got ${JSON.stringify(options.targetedFields)}`);
+    throw invalidArg("targetedFields", "an array of header field names", options.targetedFields);
   }
-  const unreachable = options.staleIfUnreachable ?? 86_400_000;
-  if (typeof unreachable !== "number" || !(unreachable >= 0) || !Number.isFinite(unreachable)) {
-    throw new OffheapError("ERR_INVALID", `staleIfUnreachable must be a finite number of ms >= 0, got ${String(options.staleIfUnreachable)}`);
-  }
+  const unreachable = options.staleIfUnreachable === undefined ? 86_400_000 : numberArg("staleIfUnreachable (ms)", options.staleIfUnreachable, { min: 0 });
   const settings: ProxySettings = {
-    preserveHost: options.preserveHost ?? false,
+    preserveHost,
     heuristicFraction: fraction,
     targets: targets.map((t) => t.toLowerCase()),
     staleIfUnreachable: unreachable,
   };
   const proxy = new ReverseProxy(host, parseOrigin(origin), settings);
-  return (req, server) => proxy.handle(req, server);
+  return async (req, server) => proxy.handle(requestArg(req), server);
 }
 
 /** The checked options. */
