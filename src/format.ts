@@ -110,6 +110,9 @@ export function encodeHeader<F extends string>(spec: HeaderSpec<F>, values: Read
  */
 export function decodeAnyHeader(bytes: Uint8Array, path: string): AnyHeader {
   const where = { path };
+  if (bytes.length > 0 && bytes.length < MAGIC.length && bytes.every((b, i) => MAGIC[i] === b)) {
+    throw new OffheapError("ERR_CORRUPT", `${path}: cut short at ${bytes.length} bytes, inside the header's magic`, where);
+  }
   if (bytes.length < MAGIC.length || !MAGIC.every((b, i) => bytes[i] === b)) {
     const found = bytes.length === 0 ? "an empty file" : `bytes ${hex(bytes.subarray(0, 8))}`;
     throw new OffheapError("ERR_FORMAT", `${path} is not an offheap file: expected magic "OFFHEAP\\0", found ${found}`, where);

@@ -293,6 +293,8 @@ export class DurableQueue {
     try {
       const head = new Uint8Array(HEADER_ROOM);
       const got = file.read(head, 0);
+      // It was published whole (written, then renamed into place): empty is damage.
+      if (got === 0) throw new OffheapError("ERR_CORRUPT", `${path}: the queue's directory file is empty`, { path });
       const stored = decodeHeader(DIR_SPEC, head.subarray(0, got), path);
       assertSameOptions(path, "the queue", stored, given);
       if (stored.segmentBytes < MIN_SEGMENT_BYTES || stored.segmentBytes > MAX_SEGMENT_BYTES || stored.segmentItems < 1 || stored.segmentItems > MAX_SEGMENT_ITEMS) {
