@@ -111,7 +111,7 @@ if (lmdbNote) console.log(`\nnote: ${lmdbNote}`);
 const ns = (name: string) => avg.get(name) ?? Number.NaN;
 const gbps = (name: string) => (4096 / ns(name)).toFixed(2);
 console.log(
-  `\nbudgets (DESIGN.md): ring mmap append 128 B ${formatNs(ns("ring mmap append 128 B"))}, get ${formatNs(ns("ring mmap get 128 B"))} ` +
+  `\nbudgets (README, Budgets at a glance): ring mmap append 128 B ${formatNs(ns("ring mmap append 128 B"))}, get ${formatNs(ns("ring mmap get 128 B"))} ` +
     `(budget ≤ 150 ns each); 4 KiB appends without sync: mmap ${gbps("ring mmap append 4 KiB")} GB/s, ` +
     `pread ${gbps("ring pread append 4 KiB")} GB/s (budget ≥ 2 GB/s)`,
 );

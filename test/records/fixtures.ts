@@ -12,7 +12,7 @@ export const All = schema(
   { name: "All", version: 1 },
 );
 
-/** The DESIGN.md example. */
+/** The README's example schema. */
 export const Tick = schema(
   { symbol: t.string(16), price: t.f64, volume: t.f64, ts: t.u64, flags: t.u8, live: t.bool, raw: t.bytes(32) },
   { name: "Tick", version: 1 },
