@@ -2,7 +2,7 @@
  * `File`: a file descriptor with positional reads and writes, sync, truncate and size.
  * The descriptor never leaves ffi/; structures hold a `File`.
  */
-import { OffheapError } from "../src/errors.ts";
+import { OffheapError } from "./errors.ts";
 import { libc, lastErrno, syncFileRange } from "./libc.ts";
 import { C } from "./platform.ts";
 import { systemError } from "./system-error.ts";
