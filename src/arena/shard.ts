@@ -10,9 +10,11 @@
  * next spare. So memory of deleted, replaced and expired entries comes back without
  * per-entry timers or a free-list allocator, and the arena never fragments for good.
  */
+import { OffheapError } from "../errors.ts";
+import type { LockContext } from "./shared-lock.ts";
 import { keyEquals, readKey, writeKey } from "./keys.ts";
 import { attachPolicy, createPolicy, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
-import { type Allocator, layout, type Carver } from "../policy/memory.ts";
+import { type Allocator, layout, measureLayout, type Carver } from "../policy/memory.ts";
 
 /** Bytes charged per entry on top of its key and value: record header and padding are
  * added exactly; this covers the slot metadata (24 B), index cells (8 B) and policy (8 B). */
@@ -34,12 +36,20 @@ export const DELETED = 2;
 /** Index of "replaced" in {@link REASONS}. */
 export const REPLACED = 3;
 
-/** Word of the stripe's state array holding its lock. */
+/** Word of the stripe's state array holding its lock (byte 0 of the meta buffer: a futex word). */
 export const LOCK = 0;
 const COUNT = 1;
 const FREE_TOP = 2;
 const HEAD = 3;
 const HEAD_OFF = 4;
+/**
+ * Word of the state array that is 1 while a change is under way. A lock holder sets it
+ * before changing anything and clears it when the stripe is whole again, so a thread that
+ * takes the lock and finds it set knows the last holder died mid-change.
+ */
+export const DIRTY = 5;
+/** Word of the state array counting leases held (see lease.ts). */
+export const LEASES_HELD = 6;
 
 // ctr[] (Float64Array) indexes, changed only under the stripe's lock.
 /** Counter index: bytes charged. */
@@ -58,7 +68,16 @@ export const C_COMPACTIONS = 8;
 export const C_MOVED = 9;
 /** Counter index: sets refused as too large. */
 export const C_REJECTED = 10;
-const C_COUNT = 12;
+/** Counter index: locks taken over from a holder that died. */
+export const C_TAKEOVERS = 11;
+/** Counter index: stripes reset because a holder died mid-change. */
+export const C_RESETS = 12;
+/** Counter index: entries those resets dropped. */
+export const C_RESET_DROPS = 13;
+const C_COUNT = 16;
+
+/** Load leases per stripe (see lease.ts): distinct keys loading at once across processes. */
+export const LEASES = 16;
 
 /** Sizes that fix a stripe's layout. */
 export interface ShardConfig {
@@ -91,8 +110,13 @@ function buildMeta(c: Carver, cfg: ShardConfig) {
     // touches one line for all of it: u32 [hash, offset, keyBytes, valueBytes], f64 expiry.
     meta: c.f64(cap * 4),
     free: c.i32(cap),
-    table: c.i32(tableCells(cap)),
+    // Index cells are (hash, slot + 1) pairs: a probe compares hashes without touching the
+    // slot's metadata, so only the matching cell costs a second cache miss.
+    table: c.i32(tableCells(cap) * 2),
     slabUsed: c.u32(cfg.slabs),
+    // Load leases: (hash, token) pairs and deadlines.
+    leases: c.i32(LEASES * 2),
+    leaseUntil: c.f64(LEASES),
   };
 }
 
@@ -109,7 +133,7 @@ export class Shard {
   readonly buffers: ShardBuffers;
   /** The arena's bytes. */
   readonly u8: Uint8Array;
-  /** Slot metadata as u32: `[s*8]` hash, `[s*8+1]` record offset, `+2` key bytes, `+3` value bytes. */
+  /** Slot metadata as u32: `[s*8]` hash (to find its index cell), `[s*8+1]` record offset, `+2` key bytes, `+3` value bytes. */
   private readonly m32: Uint32Array;
   /** The same memory as f64: `[s*4+2]` expiry time (0: never). */
   private readonly m64: Float64Array;
@@ -118,11 +142,16 @@ export class Shard {
   private readonly table: Int32Array;
   private readonly mask: number;
   private readonly slabUsed: Uint32Array;
+  /** Load leases: `[2i]` key hash, `[2i+1]` holder token (0: free), with `leaseUntil[i]`. */
+  readonly leases: Int32Array;
+  readonly leaseUntil: Float64Array;
   /**
    * Removed entries waiting for `onEvict`, as flat triples (key, value bytes, reason);
    * null when nobody listens, so removal copies nothing.
    */
   events: Array<string | Uint8Array | number> | null = null;
+  /** How this handle takes the stripe's lock (shared caches; set by the cache). */
+  lockCtx: LockContext | null = null;
 
   /** A new stripe with memory from `allocate`, or a view of `buffers` (attach). */
   constructor(readonly cfg: ShardConfig, allocate: Allocator, buffers?: ShardBuffers) {
@@ -134,8 +163,10 @@ export class Shard {
     this.m32 = a.meta.length === 0 ? new Uint32Array(0) : new Uint32Array(a.meta.buffer, a.meta.byteOffset, cfg.maxEntries * 8);
     this.free = a.free;
     this.table = a.table;
-    this.mask = a.table.length - 1;
+    this.mask = (a.table.length >>> 1) - 1;
     this.slabUsed = a.slabUsed;
+    this.leases = a.leases;
+    this.leaseUntil = a.leaseUntil;
     const arenaBytes = cfg.slabBytes * cfg.slabs;
     const arena = buffers?.arena ?? allocate(arenaBytes);
     if (arena.byteLength < arenaBytes) throw new RangeError(`arena of ${arena.byteLength} bytes, expected ${arenaBytes}`);
@@ -148,21 +179,38 @@ export class Shard {
     if (meta.fresh) this.reset();
   }
 
+  /** Bytes of the meta buffer of a stripe of `cfg` (state, counters, metadata, index, leases). */
+  static metaBytes(cfg: ShardConfig): number {
+    return measureLayout((c) => buildMeta(c, cfg));
+  }
+
   /** Live entries. */
   get count(): number {
     return this.st[COUNT]!;
   }
 
-  /** The slot holding `key` (hash `h`), or -1. Expiry is the caller's business. */
-  lookup(key: string, h: number): number {
+  /**
+   * The slot holding `key` (hash `h`), or -1. Expiry is the caller's business. With `use`
+   * (a read that counts as a use) the policy is told of the hit as soon as the hash
+   * matches, so its cache miss overlaps the ones on the slot's metadata and key bytes
+   * instead of following them. (A different key with the same 32-bit hash gets that touch:
+   * a one-in-four-billion nudge to the policy, never a wrong value.)
+   */
+  lookup(key: string, h: number, use = false): number {
     const table = this.table;
     const mask = this.mask;
-    for (let i = h & mask; ; i = (i + 1) & mask) {
-      const v = table[i]!;
+    const hi = h | 0;
+    // At most one lap: a table the index never fills still ends a lookup in a bad mapping.
+    for (let i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
+      const v = table[(i << 1) + 1]!;
       if (v === 0) return -1;
-      const m = (v - 1) << 3;
-      if (this.m32[m] === h && keyEquals(key, this.u8, this.m32[m + 1]! + HEADER, this.m32[m + 2]!)) return v - 1;
+      if (table[i << 1] === hi) {
+        if (use) this.policy.touch(v - 1);
+        const m = (v - 1) << 3;
+        if (keyEquals(key, this.u8, this.m32[m + 1]! + HEADER, this.m32[m + 2]!)) return v - 1;
+      }
     }
+    return -1;
   }
 
   /** Whether the entry in `slot` has expired at time `now`. */
@@ -249,7 +297,7 @@ export class Shard {
   clear(): void {
     const n = this.st[COUNT]!;
     if (this.events !== null) {
-      for (let i = 0; i < this.table.length; i++) {
+      for (let i = 1; i < this.table.length; i += 2) {
         const v = this.table[i]!;
         if (v === 0) continue;
         const m = (v - 1) << 3;
@@ -323,7 +371,11 @@ export class Shard {
     this.ctr[C_MOVED]! += w;
   }
 
-  private reset(): void {
+  /**
+   * Empty the stripe: every structure rebuilt from nothing, whatever state it was in.
+   * Counters other than bytes are kept.
+   */
+  reset(): void {
     const cap = this.cfg.maxEntries;
     for (let i = 0; i < cap; i++) this.free[i] = cap - 1 - i;
     this.st[FREE_TOP] = cap;
@@ -334,6 +386,8 @@ export class Shard {
     for (let i = 0; i < cap; i++) this.m32[(i << 3) + 1] = INVALID;
     this.table.fill(0);
     this.slabUsed.fill(0);
+    this.leases.fill(0);
+    this.st[LEASES_HELD] = 0;
     this.policy.clear();
   }
 
@@ -341,25 +395,37 @@ export class Shard {
     const table = this.table;
     const mask = this.mask;
     let i = h & mask;
-    while (table[i] !== 0) i = (i + 1) & mask;
-    table[i] = slot + 1;
+    for (let n = 0; table[(i << 1) + 1] !== 0; n++) {
+      // The index has twice the cells of the entries it can hold: a full one was written
+      // by something other than this code.
+      if (n > mask) throw new OffheapError("ERR_CORRUPT", "a cache stripe's index has no free cell; the shared memory was changed from outside");
+      i = (i + 1) & mask;
+    }
+    table[i << 1] = h | 0;
+    table[(i << 1) + 1] = slot + 1;
   }
 
+  /** Backward-shift deletion of `slot`'s cell, so no tombstones pile up. */
   private tableRemove(slot: number): void {
     const table = this.table;
     const mask = this.mask;
     let i = this.m32[slot << 3]! & mask;
-    while (table[i] !== slot + 1) i = (i + 1) & mask;
+    for (let n = 0; table[(i << 1) + 1] !== slot + 1; n++) {
+      if (n > mask) return; // not indexed (never happens for a consistent stripe)
+      i = (i + 1) & mask;
+    }
     let hole = i;
     for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
-      const v = table[j]!;
+      const v = table[(j << 1) + 1]!;
       if (v === 0) break;
-      const home = this.m32[(v - 1) << 3]! & mask;
+      const home = table[j << 1]! & mask;
       if (((j - home) & mask) >= ((j - hole) & mask)) {
-        table[hole] = v;
+        table[hole << 1] = table[j << 1]!;
+        table[(hole << 1) + 1] = v;
         hole = j;
       }
     }
-    table[hole] = 0;
+    table[hole << 1] = 0;
+    table[(hole << 1) + 1] = 0;
   }
 }

@@ -6,7 +6,7 @@
  * extraBytes u16, cachedAt f64, etag, contentType, extra, body }`. A hit copies the body out of the arena once
  * (the arena may move it later) and hands that copy to the reader as a one-chunk stream.
  */
-import { ArenaCache, type Codec } from "../arena/index.ts";
+import { ArenaCache, type ArenaCacheOptions, type Codec } from "../arena/index.ts";
 import { OffheapError } from "../errors.ts";
 import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
 import { integerArg, oneOfArg, optionalArg, optionsArg } from "../arguments.ts";
@@ -130,7 +130,7 @@ export class MemoryStore implements Store {
     this.#maxBytes = maxBytes;
     const slab = Math.min(Math.max(256, Math.floor(maxBytes / 8)), 4 << 20);
     this.#maxEntryBytes = options.maxEntryBytes ?? Math.max(0, slab - 1024);
-    const arenaOptions: ConstructorParameters<typeof ArenaCache<MemoryValue>>[0] = { maxBytes, codec: entryCodec, policy: options.policy ?? "s3-fifo" };
+    const arenaOptions: ArenaCacheOptions<MemoryValue> = { maxBytes, codec: entryCodec, policy: options.policy ?? "s3-fifo" };
     if (options.maxEntries !== undefined) arenaOptions.maxEntries = options.maxEntries;
     if (options.maxEntryBytes !== undefined) arenaOptions.slabBytes = Math.min(maxBytes, Math.max(slab, options.maxEntryBytes + 8192));
     this.#arena = new ArenaCache<MemoryValue>(arenaOptions);
