@@ -736,9 +736,9 @@ export class ArenaCache<V = Uint8Array> {
       await untilAborted(Bun.sleep(pause), signal);
       pause = Math.min(pause * 2, 16);
       if (this.closed) throw new OffheapError("ERR_CLOSED", "the cache was closed while loading");
-      if (f.stale) return undefined;
       const v = this.peek(key);
       if (v !== undefined) return v;
+      if (f.stale) return undefined; // a set or delete here meanwhile: load what is current
       if (performance.now() >= nextCheck) {
         if (this.registry!.liveness(holder) === "dead") dead = holder;
         nextCheck = performance.now() + LOAD_HOLDER_CHECK_MS;
