@@ -5,9 +5,9 @@
  */
 import { OffheapError } from "../errors.ts";
 import { futexWake, futexWait, Mapping } from "../../ffi/index.ts";
-import { functionArg, integerArg, optionalArg, optionsArg, pathArg } from "../arguments.ts";
+import { functionArg, integerArg, oneOfArg, optionalArg, optionsArg, pathArg } from "../arguments.ts";
 import { type Allocator, sharedAllocator } from "../policy/memory.ts";
-import type { PolicyName } from "../policy/index.ts";
+import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
 import { codecs, type Codec } from "./codecs.ts";
 import { type CachePlan, planCache, ttlArg } from "./config.ts";
 import { openCacheFile, planOf, type MappedCache } from "./file.ts";
@@ -359,6 +359,7 @@ export class ArenaCache<V = Uint8Array> {
     if (plan === undefined) {
       // Without maxBytes nothing is planned, but what was given is still checked.
       for (const k of ["stripes", "maxEntries", "slabBytes"] as const) if (given[k] !== undefined) integerArg(k, given[k], { min: 1 });
+      if (given.policy !== undefined) oneOfArg("policy", given.policy, POLICY_NAMES);
     }
     const lockTimeout = optionalArg(options.lockTimeout, DEFAULT_LOCK_TIMEOUT, (v) => integerArg("lockTimeout", v, { min: 0 }));
     return openCacheFile(path, { given, plan, lockTimeout }, (m) => new ArenaCache<V>(options, fromFile(path, m), path));

@@ -123,6 +123,7 @@ describe("ArenaCache.open", () => {
       [path, { maxBytes: 1 << 20, lockTimeout: -1 }],
       [path, { maxBytes: 1 << 20, loadLease: 0 }],
       [path, { stripes: 0 }],
+      [path, { policy: "fifo" }],
       [path, { ttl: Number.NaN }],
     ] as const) {
       expect(codeOf(() => ArenaCache.open(p as never, o as never))).toBe("ERR_INVALID");
