@@ -428,11 +428,11 @@ export class ArenaCache<V = Uint8Array> {
     this.lock(sh);
     let found = false;
     try {
-      const s = sh.lookup(key, h);
-      if (s >= 0) {
-        if (sh.expired(s, this.now())) {
+      const r = sh.lookup(key, h);
+      if (r >= 0) {
+        if (sh.expiredRecord(r, this.now())) {
           this.begin(sh);
-          sh.remove(s, EXPIRED, false);
+          sh.remove(sh.slotOf(r), EXPIRED, false);
           this.end(sh);
         } else found = true;
       }
@@ -464,10 +464,10 @@ export class ArenaCache<V = Uint8Array> {
     let found = false;
     try {
       if (this.shared && sh.st[LEASES_HELD] !== 0) staleLease(sh, h);
-      const s = sh.lookup(key, h);
-      if (s >= 0) {
+      const r = sh.lookup(key, h);
+      if (r >= 0) {
         this.begin(sh);
-        sh.remove(s, sh.expired(s, this.now()) ? EXPIRED : DELETED, false);
+        sh.remove(sh.slotOf(r), sh.expiredRecord(r, this.now()) ? EXPIRED : DELETED, false);
         this.end(sh);
         found = true;
       }
@@ -499,7 +499,7 @@ export class ArenaCache<V = Uint8Array> {
    * The cached value, or the result of `loader` stored with `ttl`. One load per key runs at
    * a time in this handle: concurrent callers share it. In a shared cache one load per key
    * runs at a time across every thread and process too: a caller that misses while another
-   * one loads the key waits (polling every few ms, never holding a lock) until the value is
+   * one loads the key waits (polling every 1 to 8 ms, never holding a lock) until the value is
    * stored, that load fails or ends, its thread dies, or {@link loadLease} ms pass; then it
    * loads itself. A rejected load is not cached and rejects every caller of this handle.
    * `signal` aborts only this caller's wait; when every caller has stopped waiting, the
@@ -616,21 +616,21 @@ export class ArenaCache<V = Uint8Array> {
     try {
       const relink = use && this.relinkOnHit;
       if (relink) this.begin(sh);
-      const s = sh.lookup(key, h, use);
-      if (s < 0) {
+      const r = sh.lookup(key, h, use);
+      if (r < 0) {
         if (use) sh.ctr[C_MISSES]!++;
         if (relink) this.end(sh);
-      } else if (sh.expireAt(s) !== 0 && sh.expired(s, this.now())) {
+      } else if (sh.expiredRecord(r, this.now())) {
         if (!relink) this.begin(sh);
-        sh.remove(s, EXPIRED, false);
+        sh.remove(sh.slotOf(r), EXPIRED, false);
         this.end(sh);
         if (use) sh.ctr[C_MISSES]!++;
       } else {
         if (relink) this.end(sh);
         if (use) sh.ctr[C_HITS]!++;
         // Decoding changes nothing: a codec that throws here leaves the stripe whole.
-        const start = sh.valueStart(s);
-        const end = start + sh.valueLength(s);
+        const start = sh.valueStart(r);
+        const end = start + sh.valueLength(r);
         if (shared && this.decodeRange === undefined) copy = sh.u8.slice(start, end);
         else out = this.decodeRange !== undefined ? this.decodeRange(sh.u8, start, end) : this.codec.decode(sh.u8.subarray(start, end));
       }
@@ -713,7 +713,7 @@ export class ArenaCache<V = Uint8Array> {
     const h = this.hashOf(key);
     const sh = this.shardOf(h);
     let dead = 0;
-    let pause = 1;
+    const began = performance.now();
     let waited = false;
     let nextCheck = performance.now() + LOAD_HOLDER_CHECK_MS;
     for (;;) {
@@ -734,8 +734,9 @@ export class ArenaCache<V = Uint8Array> {
         waited = true;
         this.loadWaits++;
       }
-      await untilAborted(Bun.sleep(pause), signal);
-      pause = Math.min(pause * 2, 16);
+      // Look every millisecond at first (a load is often a few ms: the wait should end soon
+      // after it), then back off slowly to every 8 ms; each look is a lock hold of ~1 µs.
+      await untilAborted(Bun.sleep(Math.min(1 + Math.floor((performance.now() - began) / 25), 8)), signal);
       if (this.closed) throw new OffheapError("ERR_CLOSED", "the cache was closed while loading");
       const v = this.peek(key);
       if (v !== undefined) return v;

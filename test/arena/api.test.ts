@@ -95,10 +95,10 @@ describe("basics", () => {
     expect(c.get("k")).toBeUndefined();
     expect(seen).toEqual(["k:deleted"]);
     expect(c.stats().rejected).toBe(1);
-    // The largest record that fits is one slab.
+    // The largest record that fits is one slab (a 24-byte header, the key, the value).
     const slab = c.stats().slabBytes;
-    expect(c.set("b", new Uint8Array(slab - 8 - 1))).toBe(true);
-    expect(c.set("c", new Uint8Array(slab - 8))).toBe(false);
+    expect(c.set("b", new Uint8Array(slab - 24 - 1))).toBe(true);
+    expect(c.set("c", new Uint8Array(slab - 24))).toBe(false);
   });
 });
 
