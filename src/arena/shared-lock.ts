@@ -200,7 +200,9 @@ export function lockSlow(words: Int32Array, index: number, token: number, ctx: L
     }
     const now = performance.now();
     const holder = v & TOKEN_MASK;
-    if (now >= nextCheck || holder === token) {
+    const left = begin + ctx.timeoutMs - now;
+    // Look at the holder on schedule, and always before giving up (even with timeout 0).
+    if (now >= nextCheck || left <= 0 || holder === token) {
       // Our own token: a call of ours died inside the lock (a thrown error can't do that;
       // only a thread that is gone can), so it is as dead as any other.
       if (holder === token || ctx.registry.liveness(holder) === "dead") {
@@ -209,7 +211,6 @@ export function lockSlow(words: Int32Array, index: number, token: number, ctx: L
       }
       nextCheck = now + CHECK_EVERY_MS;
     }
-    const left = begin + ctx.timeoutMs - now;
     if (left <= 0) {
       throw new OffheapError(
         "ERR_TIMEOUT",

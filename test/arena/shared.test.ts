@@ -188,7 +188,10 @@ describe("shared across Workers", () => {
         if (i % 7 === 0) c.set(k, `${k}|main|${round}`);
       }
     }
-    expect(c.stats().bytes).toBeLessThanOrEqual(256 << 10);
+    const st = c.stats();
+    expect(st.bytes).toBeLessThanOrEqual(256 << 10);
+    // Terminations did land inside calls (about half of them do): the rounds tested recovery.
+    expect(st.lockTakeovers).toBeGreaterThan(0);
   }, 60_000);
 
   test("at most 256 attached handles at once (ERR_FULL beyond); closing one frees its place", () => {
