@@ -60,6 +60,7 @@ export {
   type EvictionReason,
   type Loader,
   type LoadOptions,
+  type ArenaOpenOptions,
   type SetOptions,
 } from "./arena/index.ts";
 

@@ -21,6 +21,17 @@ export interface Codec<V> {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * UTF-8 bytes to a string. Buffer's native `utf8Slice` (it takes any Uint8Array as `this`)
+ * costs about two thirds of `TextDecoder.decode` for short values here, and unlike it keeps
+ * a leading U+FEFF, so every string `encode` accepts comes back exactly.
+ */
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice?: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
+const utf8 =
+  typeof utf8Slice === "function"
+    ? (buf: Uint8Array, start: number, end: number): string => utf8Slice.call(buf, start, end)
+    : (buf: Uint8Array, start: number, end: number): string => decoder.decode(buf.subarray(start, end));
+
 const bytes: Codec<Uint8Array> = {
   name: "bytes",
   encode(value) {
@@ -41,8 +52,8 @@ const string: Codec<string> = {
     }
     return encoder.encode(value);
   },
-  decode: (b) => decoder.decode(b),
-  decodeRange: (buf, start, end) => decoder.decode(buf.subarray(start, end)),
+  decode: (b) => utf8(b, 0, b.length),
+  decodeRange: utf8,
 };
 
 const json: Codec<unknown> = {
@@ -54,7 +65,7 @@ const json: Codec<unknown> = {
     }
     return encoder.encode(text);
   },
-  decode: (b) => JSON.parse(decoder.decode(b)),
+  decode: (b) => JSON.parse(utf8(b, 0, b.length)),
 };
 
 function describe(v: unknown): string {

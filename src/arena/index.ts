@@ -10,6 +10,7 @@ export {
   type EvictionReason,
   type Loader,
   type LoadOptions,
+  type ArenaOpenOptions,
   type SetOptions,
 } from "./cache.ts";
 export { codecs, type Codec } from "./codecs.ts";

@@ -57,6 +57,21 @@ export function createPolicy(name: PolicyName, capacity: number, options: Policy
   return make(name, capacity, undefined, options.allocate ?? (options.shared ? sharedAllocator : heapAllocator));
 }
 
+/** Bytes of state a policy `name` over `capacity` slots keeps (the size of its `buffer`). */
+export function policyBytes(name: PolicyName, capacity: number): number {
+  check(name, capacity);
+  switch (name) {
+    case "lru":
+      return LruPolicy.bytes(capacity);
+    case "sieve":
+      return SievePolicy.bytes(capacity);
+    case "s3-fifo":
+      return S3FifoPolicy.bytes(capacity);
+    case "clock-pro":
+      return ClockProPolicy.bytes(capacity);
+  }
+}
+
 /**
  * A view of an existing policy's state (`policy.buffer`, typically a `SharedArrayBuffer`
  * received by a Worker). Name and capacity must be the ones it was created with.

@@ -69,6 +69,13 @@ export const heapAllocator: Allocator = (bytes) => new ArrayBuffer(bytes);
 /** `SharedArrayBuffer`s, which Workers can attach to. */
 export const sharedAllocator: Allocator = (bytes) => new SharedArrayBuffer(bytes);
 
+/** Bytes the arrays `build` carves take (at least one aligned word). */
+export function measureLayout(build: (c: Carver) => unknown): number {
+  const measure = new Carver(null);
+  build(measure);
+  return Math.max(measure.bytes, ALIGN);
+}
+
 /**
  * Lays out `build` twice: once to measure, once over a real buffer (the given one when
  * attaching, else a fresh one from `allocate`).
@@ -78,12 +85,11 @@ export function layout<T>(
   buffer: ArrayBufferLike | undefined,
   allocate: Allocator,
 ): { arrays: T; buffer: ArrayBufferLike; fresh: boolean } {
-  const measure = new Carver(null);
-  build(measure);
+  const bytes = measureLayout(build);
   const fresh = buffer === undefined;
-  const buf = buffer ?? allocate(Math.max(measure.bytes, ALIGN));
-  if (buf.byteLength < measure.bytes) {
-    throw new RangeError(`buffer of ${buf.byteLength} bytes is smaller than the ${measure.bytes} the layout needs`);
+  const buf = buffer ?? allocate(bytes);
+  if (buf.byteLength < bytes) {
+    throw new RangeError(`buffer of ${buf.byteLength} bytes is smaller than the ${bytes} the layout needs`);
   }
   return { arrays: build(new Carver(buf)), buffer: buf, fresh };
 }
