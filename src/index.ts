@@ -49,6 +49,7 @@ export {
 
 export {
   ArenaCache,
+  describeArena,
   codecs,
   MAX_KEY_BYTES,
   ENTRY_OVERHEAD,

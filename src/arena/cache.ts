@@ -6,6 +6,7 @@
 import { OffheapError } from "../errors.ts";
 import { futexWake, futexWait, Mapping } from "../../ffi/index.ts";
 import { functionArg, integerArg, oneOfArg, optionalArg, optionsArg, pathArg } from "../arguments.ts";
+import { lockTimeoutOption } from "../common-options.ts";
 import { type Allocator, sharedAllocator } from "../policy/memory.ts";
 import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
 import { codecs, type Codec } from "./codecs.ts";
@@ -51,8 +52,8 @@ interface HandleOptions<V> {
   codec?: Codec<V>;
   /** Called after an entry leaves the cache by a call of this handle, outside any lock. */
   onEvict?: (key: string, value: V, reason: EvictionReason) => void;
-  /** Clock in ms, for tests. Default `Date.now`. */
-  now?: () => number;
+  /** Clock (ms since the epoch), as TieredCache's `clock`. Default `Date.now`; tests pass their own. */
+  clock?: () => number;
   /**
    * Shared caches: the longest a call waits for a stripe that another thread or process
    * holds and that is still running, in ms; then `ERR_TIMEOUT`. A holder that died is
@@ -156,7 +157,6 @@ interface Backing {
   mappings: Mapping[];
 }
 
-const DEFAULT_LOCK_TIMEOUT = 5000;
 const DEFAULT_LOAD_LEASE = 10_000;
 /** Threads that may attach to one Worker-shared cache. */
 const WORKER_REGISTRY_SLOTS = 256;
@@ -264,7 +264,7 @@ export class ArenaCache<V = Uint8Array> {
   private readonly codec: Codec<V>;
   private readonly decodeRange: ((buf: Uint8Array, start: number, end: number) => V) | undefined;
   private readonly defaultTtl: number;
-  private readonly now: () => number;
+  private readonly clock: () => number;
   private readonly onEvict: ((key: string, value: V, reason: EvictionReason) => void) | undefined;
   private readonly events: Array<string | Uint8Array | number> | null;
   private readonly inflight = new Map<string, InFlight<V>>();
@@ -294,10 +294,10 @@ export class ArenaCache<V = Uint8Array> {
       throw bad("codec must have encode(value) and decode(bytes)");
     }
     this.decodeRange = this.codec.decodeRange?.bind(this.codec);
-    this.now = options.now === undefined ? Date.now : functionArg<() => number>("now", options.now);
+    this.clock = options.clock === undefined ? Date.now : functionArg<() => number>("clock", options.clock);
     this.onEvict = options.onEvict === undefined ? undefined : functionArg<(key: string, value: V, reason: EvictionReason) => void>("onEvict", options.onEvict);
     this.events = this.onEvict ? [] : null;
-    const lockTimeout = optionalArg(options.lockTimeout, DEFAULT_LOCK_TIMEOUT, (v) => integerArg("lockTimeout", v, { min: 0 }));
+    const lockTimeout = lockTimeoutOption(options.lockTimeout);
     this.loadLease = optionalArg(options.loadLease, DEFAULT_LOAD_LEASE, (v) => integerArg("loadLease", v, { min: 1 }));
 
     const b = (backing as Backing | undefined) ?? inMemory(options as ArenaCacheOptions<unknown>);
@@ -335,7 +335,7 @@ export class ArenaCache<V = Uint8Array> {
    * Open the cache kept in the file at `path` (usually under `/dev/shm`), creating it when
    * missing or empty (then `maxBytes` is required): every process and thread that opens the
    * same path shares its entries, policy state, TTLs and counters. The codec, `onEvict`,
-   * `now`, `lockTimeout` and `loadLease` are this handle's own.
+   * `clock`, `lockTimeout` and `loadLease` are this handle's own.
    *
    * Each stripe's lock records its holder. A process killed while it holds one (or a Worker
    * terminated mid-call) is detected by the next thread that waits for it, within a few
@@ -361,7 +361,7 @@ export class ArenaCache<V = Uint8Array> {
       for (const k of ["stripes", "maxEntries", "slabBytes"] as const) if (given[k] !== undefined) integerArg(k, given[k], { min: 1 });
       if (given.policy !== undefined) oneOfArg("policy", given.policy, POLICY_NAMES);
     }
-    const lockTimeout = optionalArg(options.lockTimeout, DEFAULT_LOCK_TIMEOUT, (v) => integerArg("lockTimeout", v, { min: 0 }));
+    const lockTimeout = lockTimeoutOption(options.lockTimeout);
     return openCacheFile(path, { given, plan, lockTimeout }, (m) => new ArenaCache<V>(options, fromFile(path, m), path));
   }
 
@@ -430,7 +430,7 @@ export class ArenaCache<V = Uint8Array> {
     try {
       const r = sh.lookup(key, h);
       if (r >= 0) {
-        if (sh.expiredRecord(r, this.now())) {
+        if (sh.expiredRecord(r, this.clock())) {
           this.begin(sh);
           sh.remove(sh.slotOf(r), EXPIRED, false);
           this.end(sh);
@@ -467,7 +467,7 @@ export class ArenaCache<V = Uint8Array> {
       const r = sh.lookup(key, h);
       if (r >= 0) {
         this.begin(sh);
-        sh.remove(sh.slotOf(r), sh.expiredRecord(r, this.now()) ? EXPIRED : DELETED, false);
+        sh.remove(sh.slotOf(r), sh.expiredRecord(r, this.clock()) ? EXPIRED : DELETED, false);
         this.end(sh);
         found = true;
       }
@@ -620,7 +620,7 @@ export class ArenaCache<V = Uint8Array> {
       if (r < 0) {
         if (use) sh.ctr[C_MISSES]!++;
         if (relink) this.end(sh);
-      } else if (sh.expiredRecord(r, this.now())) {
+      } else if (sh.expiredRecord(r, this.clock())) {
         if (!relink) this.begin(sh);
         sh.remove(sh.slotOf(r), EXPIRED, false);
         this.end(sh);
@@ -652,9 +652,9 @@ export class ArenaCache<V = Uint8Array> {
     const h = this.hashOf(key);
     const keyBytes = keyByteLength(key);
     const bytes = this.codec.encode(value);
-    if (!(bytes instanceof Uint8Array)) throw bad(`codec ${this.codec.name} must encode to a Uint8Array`);
+    if (!(bytes instanceof Uint8Array)) throw bad(`${this.codec.name === undefined ? "the codec" : `codec ${this.codec.name}`} must encode to a Uint8Array`);
     const life = ttl === undefined ? this.defaultTtl : ttlArg("ttl", ttl);
-    const now = this.now();
+    const now = this.clock();
     const sh = this.shardOf(h);
     this.lock(sh);
     let ok = false;
@@ -720,7 +720,7 @@ export class ArenaCache<V = Uint8Array> {
       let holder: number;
       this.lock(sh);
       try {
-        const now = this.now();
+        const now = this.clock();
         holder = takeLease(sh, this.registry!, h, this.token, now, now + this.loadLease, dead);
       } finally {
         this.unlock(sh);

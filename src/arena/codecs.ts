@@ -5,8 +5,8 @@ import { OffheapError } from "../errors.ts";
 
 /** How values of type `V` become bytes and back. */
 export interface Codec<V> {
-  /** A short name, shown in errors. */
-  readonly name: string;
+  /** A short name for error messages (`codec json must encode to a Uint8Array`). Optional: without one, messages say "the codec". */
+  readonly name?: string;
   /** The bytes to store for `value`. The cache copies them; they may be reused after. */
   encode(value: V): Uint8Array;
   /**

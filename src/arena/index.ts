@@ -14,5 +14,6 @@ export {
   type SetOptions,
 } from "./cache.ts";
 export { codecs, type Codec } from "./codecs.ts";
+export { describeArena } from "./inspect.ts";
 export { ENTRY_OVERHEAD } from "./shard.ts";
 export type { ArenaStats } from "./stats.ts";

@@ -4,6 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { describeArena } from "../arena/index.ts";
 import { DurableQueue, describeQueue, holdsQueue, locateQueue, verifyQueue } from "../queue/index.ts";
 import { CliError } from "./output.ts";
 import { describeRecords, verifyRecords } from "../records/index.ts";
@@ -53,6 +54,8 @@ for (const [kind, what] of [["QIDX", "index"], ["QDAT", "data segment"], ["QRDR"
   registerTools(kind, { name: `durable queue ${what} file`, describe: partOfQueue, verify: partOfQueue, tail: partOfQueue });
 }
 registerDirectory("QDIR", holdsQueue);
+
+registerTools("ARNA", { name: "shared ArenaCache", describe: describeArena });
 
 registerTools("RECS", { name: "record store", describe: describeRecords, verify: verifyRecords });
 

@@ -112,7 +112,7 @@ describe("eviction reasons", () => {
     using c = new ArenaCache<string>({
       maxBytes: 2048,
       codec: codecs.string,
-      now: () => now,
+      clock: () => now,
       onEvict: (k, v, r) => seen.push([k, v, r]),
     });
     c.set("a", "1");
@@ -158,7 +158,7 @@ describe("eviction reasons", () => {
 describe("ttl", () => {
   test("an expired entry is never returned, by get, peek or has", () => {
     let now = 1000;
-    using c = new ArenaCache<string>({ maxBytes: 1 << 16, ttl: 100, codec: codecs.string, now: () => now });
+    using c = new ArenaCache<string>({ maxBytes: 1 << 16, ttl: 100, codec: codecs.string, clock: () => now });
     c.set("default", "d");
     c.set("short", "s", { ttl: 5 });
     c.set("forever", "f", { ttl: 0 });
@@ -174,7 +174,7 @@ describe("ttl", () => {
 
   test("expired entries are reclaimed when their generation is recycled, without reads", () => {
     let now = 0;
-    using c = new ArenaCache<string>({ maxBytes: 64 << 10, maxEntries: 4096, codec: codecs.string, now: () => now });
+    using c = new ArenaCache<string>({ maxBytes: 64 << 10, maxEntries: 4096, codec: codecs.string, clock: () => now });
     for (let i = 0; i < 200; i++) c.set(`old${i}`, "x".repeat(100), { ttl: 50 });
     const before = c.bytes;
     now = 100;
@@ -398,7 +398,7 @@ describe("lifecycle and errors", () => {
       { maxBytes: 4096, shared: "yes" },
       { maxBytes: 4096, lockTimeout: -1 },
       { maxBytes: 4096, loadLease: 0 },
-      { maxBytes: 4096, now: 5 },
+      { maxBytes: 4096, clock: 5 },
       { maxBytes: 4096, onEvict: "log" },
     ]) {
       expect(() => new ArenaCache(o as never)).toThrow(code("ERR_INVALID"));

@@ -30,7 +30,7 @@ function runModel(policy: (typeof POLICY_NAMES)[number], seed: number, extra: { 
     maxBytes,
     policy,
     codec: codecs.string,
-    now: () => now,
+    clock: () => now,
     onEvict(key, value, reason) {
       reasons[reason]++;
       const m = model.get(key);

@@ -15,10 +15,10 @@ describe("ArenaCache.open", () => {
     using dir = tempDir();
     const path = dir.file("cache");
     let now = 1000;
-    using a = ArenaCache.open<string>(path, { maxBytes: 1 << 20, codec: codecs.string, now: () => now });
+    using a = ArenaCache.open<string>(path, { maxBytes: 1 << 20, codec: codecs.string, clock: () => now });
     a.set("k", "v");
     a.set("short", "lived", { ttl: 50 });
-    using b = ArenaCache.open<string>(path, { codec: codecs.string, now: () => now });
+    using b = ArenaCache.open<string>(path, { codec: codecs.string, clock: () => now });
     expect(b.get("k")).toBe("v");
     expect(b.get("short")).toBe("lived");
     now += 50;

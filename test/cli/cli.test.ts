@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ArenaCache, codecs } from "../../src/arena/index.ts";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { RecordStore, schema, t } from "../../src/records/index.ts";
 import { RingBuffer } from "../../src/ring/index.ts";
@@ -63,6 +64,17 @@ describe("inspect", () => {
     const f = cli("inspect", storeDir, "--json");
     expect(f.code).toBe(0);
     expect(JSON.parse(f.out).kind).toBe("TFST");
+  });
+
+  test("a shared ArenaCache file: its options and what it holds", () => {
+    const path = dir.file("shared.arena");
+    using cache = ArenaCache.open<string>(path, { maxBytes: 1 << 20, policy: "lru", codec: codecs.string });
+    cache.set("user:1", "Ada");
+    cache.get("user:1");
+    const r = cli("inspect", path, "--json");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ kind: "ARNA", options: { maxBytes: 1 << 20, policy: "lru" }, counts: { entries: 1, hits: 1, sets: 1 } });
+    expect(cache.get("user:1")).toBe("Ada");
   });
 
   test("a missing file, a file that isn't ours and a corrupt header: one line, exit 2", () => {
@@ -270,8 +282,14 @@ describe("demo", () => {
     using work = tempDir();
     const r = cli("demo", "--seconds", "2", "--dir", work.path, "--consumers", "2");
     expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: "" });
-    for (const structure of ["ring", "queue", "records", "arena"]) expect(r.out).toMatch(new RegExp(`^${structure}\\s+`, "m"));
+    for (const structure of ["ring", "queue", "records", "arena", "tiered"]) expect(r.out).toMatch(new RegExp(`^${structure}\\s+`, "m"));
     expect(r.out).toContain("0 torn reads");
+    // Two processes on one cache file: each reports the same shared cache.
+    const arenaRows = r.out.split("\n").filter((l) => l.startsWith("arena "));
+    expect(arenaRows).toHaveLength(2);
+    const shared = arenaRows.map((l) => /in the one cache file all share \((\d+) entries/.exec(l)?.[1]);
+    expect(shared[0]).toBeDefined();
+    expect(JSON.parse(cli("inspect", work.file("cache.arena"), "--json").out).kind).toBe("ARNA");
     expect(r.out).toContain(`files kept in ${work.path}`);
     // The files it left are ours and intact.
     expect(cli("verify", work.file("ring")).code).toBe(0);
