@@ -14,7 +14,7 @@ import { type CachePlan, planCache, ttlArg } from "./config.ts";
 import { openCacheFile, planOf, type MappedCache } from "./file.ts";
 import { hashKey, keyByteLength, MAX_KEY_BYTES } from "./keys.ts";
 import { endLease, LEASE_NONE, LEASE_TAKEN, staleLease, takeLease } from "./lease.ts";
-import { atomicsWaiter, lockSlow, type LockContext, type LockWaiter, OwnerRegistry, unlockShared } from "./shared-lock.ts";
+import { atomicsWaiter, lockSlow, type LockWaiter, OwnerRegistry, unlockShared } from "./shared-lock.ts";
 import { describeStats } from "../metrics/describe.ts";
 import { renderMetrics } from "../metrics/render.ts";
 import { ARENA_METRICS, type ArenaStats } from "./stats.ts";

@@ -2,7 +2,8 @@
  * TieredCache: stream-based cache middleware over ordered tiers (memory, file, Redis, S3)
  * with ETag revalidation, stale-while-revalidate, stale-if-error and negative caching.
  */
-export { TieredCache, type TieredCacheOptions, type GetOptions, type SetMeta } from "./cache.ts";
+export { TieredCache } from "./cache.ts";
+export type { TieredCacheOptions, GetOptions, SetMeta } from "./options.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./memory-store.ts";
 export { FileStore, type FileStoreOptions } from "./file-store.ts";
 export { RedisStore, type RedisStoreOptions } from "./redis-store.ts";
