@@ -13,7 +13,8 @@
 import { join } from "node:path";
 import { File, Mapping, allocate } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { crc32, decodeHeader, encodeHeader, headerBytes } from "../format.ts";
+import { decodeHeader, encodeHeader, headerBytes } from "../format.ts";
+import { crc32 } from "../primitives/crc.ts";
 import { publishFile, removeFile } from "./fsops.ts";
 import {
   DATA_SPEC,

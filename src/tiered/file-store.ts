@@ -18,6 +18,7 @@
  * whole and the file closed before the stream is returned; large ones keep their own
  * descriptor, which a later rename or eviction does not disturb.
  */
+import { crc32 } from "../primitives/crc.ts";
 import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../common-options.ts";
 import * as fs from "node:fs";
 import { join } from "node:path";
@@ -450,7 +451,7 @@ export class FileStore implements Store {
       if (head.key !== key) return this.#collision();
       const t = parseTrailer(buf.subarray(size - TRAILER), head.bodyStart, size, path);
       const body = buf.subarray(head.bodyStart, head.bodyStart + t.bodyBytes);
-      if ((Bun.hash.crc32(body) >>> 0) !== t.bodyCrc) {
+      if (crc32(body) !== t.bodyCrc) {
         throw new OffheapError("ERR_CORRUPT", `${path}: body checksum mismatch`, { path });
       }
       head.meta.size = t.bodyBytes;
@@ -503,7 +504,7 @@ export class FileStore implements Store {
             const chunk = new Uint8Array(Math.min(CHUNK, head.bodyBytes - off));
             const n = file.read(chunk, head.bodyStart + off);
             if (n !== chunk.length) throw new OffheapError("ERR_CORRUPT", `${path}: body ends early at ${off + n} of ${head.bodyBytes} bytes`, { path });
-            crc = Bun.hash.crc32(chunk, crc);
+            crc = crc32(chunk, crc);
             off += n;
             controller.enqueue(chunk);
           } catch (e) {

@@ -2,6 +2,7 @@
  * CLI support for a {@link FileStore} directory: describe it (kind, version, counts) and
  * verify every entry (header, key, trailer, body CRC) without opening it for writing.
  */
+import { crc32 } from "../primitives/crc.ts";
 import { readdirSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { File, nodeSystemError } from "../../ffi/index.ts";
@@ -94,7 +95,7 @@ export function verifyFileStore(path: string, onProgress?: (done: number, total:
         const n = Math.min(buf.length, head.bodyBytes - off);
         const part = buf.subarray(0, n);
         if (f.read(part, head.bodyStart + off) !== n) throw new OffheapError("ERR_CORRUPT", `${path}: body cut short`, { path });
-        crc = Bun.hash.crc32(part, crc);
+        crc = crc32(part, crc);
         off += n;
       }
       if ((crc >>> 0) !== head.bodyCrc) bad.push({ id, reason: `${path}: body checksum mismatch` });

@@ -12,6 +12,7 @@
  * the old body finish it. Bodies stream chunk by chunk (one chunk read ahead), so a large
  * body never sits whole in memory; the CRC is checked at the end.
  */
+import { crc32 } from "../primitives/crc.ts";
 import { OffheapError } from "../errors.ts";
 import { integerArg, optionsArg, stringArg } from "../arguments.ts";
 import { keyHash } from "./key-hash.ts";
@@ -299,7 +300,7 @@ export class RedisStore implements Store {
             controller.error(corrupt(`chunk ${i} of ${r.chunks} is gone (replaced more than graceMs ago)`));
             return;
           }
-          crc = Bun.hash.crc32(bytes, crc);
+          crc = crc32(bytes, crc);
           i++;
           controller.enqueue(bytes);
         },

@@ -12,6 +12,7 @@
  * or the new one, never a partial body. Replaced and deleted bodies are removed after
  * `graceMs`, so readers already streaming them finish.
  */
+import { crc32 } from "../primitives/crc.ts";
 import { OffheapError } from "../errors.ts";
 import { integerArg, optionsArg, stringArg } from "../arguments.ts";
 import { keyHash } from "./key-hash.ts";
@@ -232,7 +233,7 @@ export class S3Store implements Store {
             return;
           }
           size += next.value.length;
-          crc = Bun.hash.crc32(next.value, crc);
+          crc = crc32(next.value, crc);
           controller.enqueue(next.value);
         },
         cancel: async (reason) => {

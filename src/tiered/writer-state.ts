@@ -3,6 +3,7 @@
  * ended, with the rules that go with them — no write or commit after the writer ended,
  * abort at most once, and a commit that fails leaves the writer ready to be aborted.
  */
+import { crc32 } from "../primitives/crc.ts";
 import { OffheapError } from "../errors.ts";
 
 /** The progress of one store write. */
@@ -30,7 +31,7 @@ export class WriteProgress {
   add(chunk: Uint8Array): void {
     if (this.#ended) throw new OffheapError("ERR_INVALID", "write after commit or abort");
     this.#size += chunk.length;
-    this.#crc = Bun.hash.crc32(chunk, this.#crc);
+    this.#crc = crc32(chunk, this.#crc);
   }
 
   /** Begin a commit: the writer ends now (throws `ERR_INVALID` when it already had). */
