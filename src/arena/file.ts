@@ -4,7 +4,7 @@
  * ```
  *         0  header (src/format.ts), kind "ARNA", the fields in ARENA_FIELDS
  *      2048  ready word: READY once the file is fully initialized
- *  pageSize  registry of handles (shared-lock.ts): registrySlots × 32 B
+ *  pageSize  registry of handles (primitives/shared-mutex.ts): registrySlots × 32 B
  *  stripesOffset + i × stripeBytes: stripe i, each part page-aligned:
  *            meta   (state words incl. the lock, counters, slot metadata, index, leases)
  *            policy (the eviction policy's arrays)
@@ -27,7 +27,7 @@ import { assertSameOptions, encodeHeader, readHeader, registerKind, type HeaderS
 import { POLICY_NAMES, policyBytes, type PolicyName } from "../policy/index.ts";
 import type { CachePlan, LayoutOptions } from "./config.ts";
 import { MAX_SHARD_ARENA, MAX_STRIPES } from "./config.ts";
-import { OwnerRegistry } from "./shared-lock.ts";
+import { OwnerRegistry } from "../primitives/shared-mutex.ts";
 import { Shard, type ShardConfig } from "./shard.ts";
 
 /** Header fields of a shared cache file, in stored order. */

@@ -12,7 +12,7 @@
  * for the other's load, then loads its own. With every cell in use, a load goes ahead
  * without one (as if nobody else were loading).
  */
-import { type OwnerRegistry, TOKEN_MASK } from "./shared-lock.ts";
+import { type OwnerRegistry, TOKEN_MASK } from "../primitives/shared-mutex.ts";
 import { LEASES, LEASES_HELD, type Shard } from "./shard.ts";
 
 /** Bit of a cell's token word: a set or delete of the key happened during the load. */

@@ -11,10 +11,10 @@
  * per-entry timers or a free-list allocator, and the arena never fragments for good.
  */
 import { OffheapError } from "../errors.ts";
-import type { LockContext } from "./shared-lock.ts";
+import type { LockContext } from "../primitives/shared-mutex.ts";
 import { keyEquals, readKey, writeKey } from "./keys.ts";
 import { attachPolicy, createPolicy, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
-import { type Allocator, layout, measureLayout, type Carver } from "../policy/memory.ts";
+import { type Allocator, layout, measureLayout, type Carver } from "../primitives/carver.ts";
 
 /** Bytes charged per entry on top of its record (header, key, value, padding to 8, all
  * counted exactly): this covers the slot metadata (8 B) and index cells (16 B). */

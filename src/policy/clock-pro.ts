@@ -14,8 +14,8 @@
  * non-resident), so there are `2 * capacity + 2` nodes.
  */
 import { carveHashIndex, HashIndex, hashIndexCells } from "./hash-index.ts";
-import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "./memory.ts";
-import { checkSlot } from "./memory.ts";
+import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "../primitives/carver.ts";
+import { checkSlot } from "../primitives/carver.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const NONE = -1;

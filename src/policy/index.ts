@@ -15,7 +15,7 @@ import type { EvictionPolicy, PolicyName, PolicyOptions } from "./policy.ts";
 import { S3FifoPolicy } from "./s3-fifo.ts";
 import { SievePolicy } from "./sieve.ts";
 import { OffheapError } from "../errors.ts";
-import { type Allocator, heapAllocator, sharedAllocator } from "./memory.ts";
+import { type Allocator, heapAllocator, sharedAllocator } from "../primitives/carver.ts";
 
 export type { EvictionPolicy, PolicyName, PolicyOptions } from "./policy.ts";
 export { LruPolicy } from "./lru.ts";

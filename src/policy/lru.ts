@@ -2,8 +2,8 @@
  * Least-recently-used: a doubly linked list over slot ids, most recent at the head.
  * Every hit moves the slot to the head (two link updates), every eviction takes the tail.
  */
-import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "./memory.ts";
-import { checkSlot } from "./memory.ts";
+import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "../primitives/carver.ts";
+import { checkSlot } from "../primitives/carver.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const HEAD = 0;

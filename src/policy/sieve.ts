@@ -4,8 +4,8 @@
  * toward the newest, clearing visited bits, and evicts the first unvisited entry; the
  * hand stays where it stopped, so survivors keep their place in the queue.
  */
-import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "./memory.ts";
-import { checkSlot } from "./memory.ts";
+import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "../primitives/carver.ts";
+import { checkSlot } from "../primitives/carver.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const HEAD = 0; // newest

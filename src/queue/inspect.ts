@@ -7,7 +7,7 @@ import { basename, dirname, join } from "node:path";
 import { nodeSystemError } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import type { Description, VerifyReport } from "../inspection.ts";
-import { listDir } from "./fsops.ts";
+import { listDir } from "../primitives/publish.ts";
 import { DIR_SPEC, dirFileName, parseSegmentName, segmentPrefix } from "./layout.ts";
 import { DurableQueue } from "./queue.ts";
 import { Segment } from "./segment.ts";

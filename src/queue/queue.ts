@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { File, FutexWaiter, futexWake, isNotFound, Lock, Mapping } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { assertSameOptions, decodeHeader, encodeHeader, readHeader, type CounterSnapshot } from "../format.ts";
-import { listDir, makeDir, publishFile, removeFile } from "./fsops.ts";
+import { listDir, makeDir, publishFile, removeFile } from "../primitives/publish.ts";
 import {
   DATA_START,
   DIR_BYTES,

@@ -15,7 +15,7 @@ import { File, Mapping, allocate } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { decodeHeader, encodeHeader, headerBytes } from "../format.ts";
 import { crc32 } from "../primitives/crc.ts";
-import { publishFile, removeFile } from "./fsops.ts";
+import { publishFile, removeFile } from "../primitives/publish.ts";
 import {
   DATA_SPEC,
   DATA_START,

@@ -91,7 +91,7 @@ export class OwnerRegistry {
         }
       }
     }
-    throw new OffheapError("ERR_FULL", `all ${this.slots} handle slots of this shared cache are held by running threads; close some handles`);
+    throw new OffheapError("ERR_FULL", `all ${this.slots} handle slots of this shared mapping (a shared cache, say) are held by running threads; close some handles`);
   }
 
   /** End the registration `token` (idempotent; a reused slot is left alone). */

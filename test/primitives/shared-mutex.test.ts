@@ -1,12 +1,12 @@
 // The registry behind shared locks: who holds a token, and whether that thread still runs.
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { CONTENDED, OwnerRegistry } from "../../src/arena/shared-lock.ts";
+import { CONTENDED, OwnerRegistry } from "../../src/primitives/shared-mutex.ts";
 import { codeOf } from "../helpers/index.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);
 
-const REGISTRY = JSON.stringify(new URL("../../src/arena/shared-lock.ts", import.meta.url).href);
+const REGISTRY = JSON.stringify(new URL("../../src/primitives/shared-mutex.ts", import.meta.url).href);
 
 /** Register in a Worker (a thread of its own), which then stays alive until terminated. */
 async function workerToken(buffer: SharedArrayBuffer, slots: number): Promise<{ worker: Worker; token: number }> {
