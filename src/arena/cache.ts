@@ -280,7 +280,7 @@ export class ArenaCache<V = Uint8Array> {
   private loads = 0;
   private loadErrors = 0;
   private loadWaits = 0;
-  private closed = false;
+  private wasClosed = false;
   private flushing = false;
 
   /** A new cache. Throws `ERR_INVALID` for bad options. */
@@ -580,15 +580,20 @@ export class ArenaCache<V = Uint8Array> {
     return entryCost(keyBytes, valueBytes);
   }
 
+  /** True once {@link close} was called on this handle. */
+  get closed(): boolean {
+    return this.wasClosed;
+  }
+
   /**
    * Release this handle. Pending loads are aborted (their callers get `ERR_CLOSED`) and
    * their leases released. Other handles of a shared cache keep working. Idempotent.
    */
   close(): void {
-    if (this.closed) return;
+    if (this.wasClosed) return;
     const err = new OffheapError("ERR_CLOSED", "the cache was closed while loading");
     for (const [key, f] of this.inflight) this.releaseLease(key, f);
-    this.closed = true;
+    this.wasClosed = true;
     for (const f of this.inflight.values()) f.ctrl.abort(err);
     this.inflight.clear();
     if (this.registry !== undefined) {
@@ -684,7 +689,7 @@ export class ArenaCache<V = Uint8Array> {
         }
         this.loads++;
         const v = await untilAborted(Promise.resolve().then(() => loader(key, { signal: ctrl.signal })), ctrl.signal);
-        if (!f.stale && !this.closed && v !== undefined) {
+        if (!f.stale && !this.wasClosed && v !== undefined) {
           const leased = f.leased;
           f.leased = false;
           this.store(key, v, ttl, leased);
@@ -694,7 +699,7 @@ export class ArenaCache<V = Uint8Array> {
         if (!ctrl.signal.aborted) this.loadErrors++;
         throw e;
       } finally {
-        if (!this.closed) this.releaseLease(key, f);
+        if (!this.wasClosed) this.releaseLease(key, f);
         if (this.inflight.get(key) === f) this.inflight.delete(key);
       }
     };
@@ -737,7 +742,7 @@ export class ArenaCache<V = Uint8Array> {
       // Look every millisecond at first (a load is often a few ms: the wait should end soon
       // after it), then back off slowly to every 8 ms; each look is a lock hold of ~1 µs.
       await untilAborted(Bun.sleep(Math.min(1 + Math.floor((performance.now() - began) / 25), 8)), signal);
-      if (this.closed) throw new OffheapError("ERR_CLOSED", "the cache was closed while loading");
+      if (this.wasClosed) throw new OffheapError("ERR_CLOSED", "the cache was closed while loading");
       const v = this.peek(key);
       if (v !== undefined) return v;
       if (f.stale) return undefined; // a set or delete here meanwhile: load what is current
@@ -848,7 +853,7 @@ export class ArenaCache<V = Uint8Array> {
   }
 
   private check(): void {
-    if (this.closed) throw new OffheapError("ERR_CLOSED", "the ArenaCache handle is closed");
+    if (this.wasClosed) throw new OffheapError("ERR_CLOSED", "the ArenaCache handle is closed");
   }
 }
 

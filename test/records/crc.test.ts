@@ -9,8 +9,8 @@ import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { File } from "../../ffi/index.ts";
 import { CRC_STALE } from "../../src/records/crc.ts";
 import { RecordStore, schema, t, verifyRecords } from "../../src/records/index.ts";
-import { Child, ROOT, tempDir, writeScript } from "../helpers/index.ts";
-import { expectCode } from "./fixtures.ts";
+import { Child, ROOT, tempDir, writeScript, expectCode } from "../helpers/index.ts";
+
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);

@@ -1,6 +1,4 @@
-/** Schemas and helpers shared by the record store tests. */
-import { expect } from "bun:test";
-import { OffheapError, type ErrorCode } from "../../src/errors.ts";
+/** Schemas shared by the record store tests. */
 import { schema, t } from "../../src/records/index.ts";
 
 /** Every field type once. */
@@ -18,15 +16,3 @@ export const Tick = schema(
   { name: "Tick", version: 1 },
 );
 
-/** Assert that `fn` throws an OffheapError with `code`. */
-export function expectCode(fn: () => unknown, code: ErrorCode): OffheapError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(OffheapError);
-  expect((caught as OffheapError).code).toBe(code);
-  return caught as OffheapError;
-}

@@ -12,8 +12,8 @@ import { headerBytes } from "../../src/format.ts";
 import { FILE_ENTRY_SPEC } from "../../src/tiered/file-entry.ts";
 import { FileStore } from "../../src/tiered/file-store.ts";
 import { keyHash } from "../../src/tiered/key-hash.ts";
-import { tempDir } from "../helpers/index.ts";
-import { pattern, put, text } from "./util.ts";
+import { pattern, tempDir, text } from "../helpers/index.ts";
+import { put } from "../contracts/store.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);

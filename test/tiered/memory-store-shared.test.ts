@@ -1,8 +1,8 @@
 // MemoryStore({ path }): the top tier in a shared cache file, one for every process.
 import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { MemoryStore, TieredCache } from "../../src/tiered/index.ts";
-import { ROOT, runScript, tempDir, writeScript } from "../helpers/index.ts";
-import { bytes, expectCode, pattern, put, storeContract, text } from "./util.ts";
+import { bytes, expectCode, pattern, ROOT, runScript, tempDir, text, writeScript } from "../helpers/index.ts";
+import { put, storeContract } from "../contracts/store.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);
