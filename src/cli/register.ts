@@ -9,7 +9,7 @@ import { DurableQueue, describeQueue, holdsQueue, locateQueue, verifyQueue } fro
 import { CliError } from "./output.ts";
 import { describeRecords, verifyRecords } from "../records/index.ts";
 import { RingBuffer, describeRing, verifyRing } from "../ring/index.ts";
-import { describeFileStore, verifyFileStore } from "../tiered/inspect.ts";
+import { describeFileStore, verifyFileStore } from "../tiered/stores/file-inspect.ts";
 import { registerDirectory, registerTools, type TailRecord } from "./kinds.ts";
 
 registerTools("RING", {

@@ -12,7 +12,7 @@ import { OffheapError } from "../errors.ts";
 import { describeStats } from "../metrics/describe.ts";
 import { untilAborted } from "../signals.ts";
 import { asBytes, assertCacheBody, discardBody, toStream } from "./body.ts";
-import type { InvalidationBus } from "./bus.ts";
+import type { InvalidationBus } from "./bus/bus.ts";
 import { TierCore } from "./core.ts";
 import { ifNoneMatchMatches } from "./etag.ts";
 import { callFetcher } from "./fetcher-call.ts";

@@ -4,7 +4,7 @@
  */
 import { describeValue, optionsArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
-import type { InvalidationBus } from "./bus.ts";
+import type { InvalidationBus } from "./bus/bus.ts";
 import { normalizeEtag } from "./etag.ts";
 import { assertExtraFits } from "./meta.ts";
 import type { EntryMeta, Store } from "./types.ts";
@@ -32,7 +32,7 @@ export interface TieredCacheOptions {
   /**
    * An invalidation bus (e.g. `new RedisBus({ url })`) shared with the other instances of
    * this cache: changes here are published, changes there drop the key from this
-   * instance's local tiers (those without `shared`). See `bus.ts`.
+   * instance's local tiers (those without `shared`). See `bus/bus.ts`.
    */
   bus?: InvalidationBus;
   /** While the bus is disconnected, how long a local copy is trusted after it was stored or validated. Default 1 000. */

@@ -8,16 +8,16 @@
  * extraBytes u16, cachedAt f64, etag, contentType, extra, body }`. A hit copies the body out of the arena once
  * (the arena may move it later) and hands that copy to the reader as a one-chunk stream.
  */
-import { ArenaCache, type ArenaCacheOptions, type Codec } from "../arena/index.ts";
-import { OffheapError } from "../errors.ts";
-import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
+import { ArenaCache, type ArenaCacheOptions, type Codec } from "../../arena/index.ts";
+import { OffheapError } from "../../errors.ts";
+import { POLICY_NAMES, type PolicyName } from "../../policy/index.ts";
 import { existsSync, statSync } from "node:fs";
-import { integerArg, oneOfArg, optionalArg, optionsArg, pathArg } from "../arguments.ts";
-import { BytesEntry } from "./body.ts";
+import { integerArg, oneOfArg, optionalArg, optionsArg, pathArg } from "../../arguments.ts";
+import { BytesEntry } from "../body.ts";
 import { WriteProgress } from "./writer-state.ts";
-import { MEMORY_STORE_METRICS, type MemoryStoreStats } from "./stats.ts";
-import { describeStats } from "../metrics/describe.ts";
-import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
+import { MEMORY_STORE_METRICS, type MemoryStoreStats } from "../stats.ts";
+import { describeStats } from "../../metrics/describe.ts";
+import type { EntryMeta, StoredEntry, Store, StoreWriter } from "../types.ts";
 
 /** Options of a {@link MemoryStore}. */
 export interface MemoryStoreOptions {

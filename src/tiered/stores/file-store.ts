@@ -18,22 +18,22 @@
  * whole and the file closed before the stream is returned; large ones keep their own
  * descriptor, which a later rename or eviction does not disturb.
  */
-import { crc32 } from "../primitives/crc.ts";
-import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../common-options.ts";
+import { crc32 } from "../../primitives/crc.ts";
+import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../../common-options.ts";
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { File, Lock, isNotFound, syncDirectory, viaNodeFs } from "../../ffi/index.ts";
-import { OffheapError, isOffheapError } from "../errors.ts";
-import { encodeHeader, readHeader, registerKind, type HeaderSpec } from "../format.ts";
-import { createPolicy, POLICY_NAMES, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
-import { booleanArg, integerArg, oneOfArg, optionsArg, pathArg } from "../arguments.ts";
-import { BytesEntry } from "./body.ts";
+import { File, Lock, isNotFound, syncDirectory, viaNodeFs } from "../../../ffi/index.ts";
+import { OffheapError, isOffheapError } from "../../errors.ts";
+import { encodeHeader, readHeader, registerKind, type HeaderSpec } from "../../format.ts";
+import { createPolicy, POLICY_NAMES, type EvictionPolicy, type PolicyName } from "../../policy/index.ts";
+import { booleanArg, integerArg, oneOfArg, optionsArg, pathArg } from "../../arguments.ts";
+import { BytesEntry } from "../body.ts";
 import { keyHash } from "./key-hash.ts";
 import { parseHead, parseTrailer, readHead, TRAILER, type EntryHead } from "./file-entry.ts";
 import { FileWriter, type FileWriterHost } from "./file-writer.ts";
-import { FILE_STORE_METRICS, type FileStoreStats } from "./stats.ts";
-import { describeStats } from "../metrics/describe.ts";
-import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
+import { FILE_STORE_METRICS, type FileStoreStats } from "../stats.ts";
+import { describeStats } from "../../metrics/describe.ts";
+import type { EntryMeta, StoredEntry, Store, StoreWriter } from "../types.ts";
 
 /** The store directory's header. `fanout`: number of entry subdirectories (256, by the first two hex digits). */
 export const FILE_STORE_SPEC: HeaderSpec<"fanout"> = { kind: "TFST", name: "tiered cache file store", version: 1, fields: ["fanout"] };

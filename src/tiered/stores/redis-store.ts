@@ -12,15 +12,15 @@
  * the old body finish it. Bodies stream chunk by chunk (one chunk read ahead), so a large
  * body never sits whole in memory; the CRC is checked at the end.
  */
-import { crc32 } from "../primitives/crc.ts";
-import { OffheapError } from "../errors.ts";
-import { integerArg, optionsArg, stringArg } from "../arguments.ts";
+import { crc32 } from "../../primitives/crc.ts";
+import { OffheapError } from "../../errors.ts";
+import { integerArg, optionsArg, stringArg } from "../../arguments.ts";
 import { keyHash } from "./key-hash.ts";
 import { WriteProgress } from "./writer-state.ts";
-import { metaFromRecord, metaRecord } from "./meta.ts";
-import { REDIS_STORE_METRICS, type RedisStoreStats } from "./stats.ts";
-import { describeStats } from "../metrics/describe.ts";
-import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
+import { metaFromRecord, metaRecord } from "../meta.ts";
+import { REDIS_STORE_METRICS, type RedisStoreStats } from "../stats.ts";
+import { describeStats } from "../../metrics/describe.ts";
+import type { EntryMeta, StoredEntry, Store, StoreWriter } from "../types.ts";
 
 /** Options of a {@link RedisStore}. */
 export interface RedisStoreOptions {

@@ -2,15 +2,15 @@
  * CLI support for a {@link FileStore} directory: describe it (kind, version, counts) and
  * verify every entry (header, key, trailer, body CRC) without opening it for writing.
  */
-import { crc32 } from "../primitives/crc.ts";
+import { crc32 } from "../../primitives/crc.ts";
 import { readdirSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { File, nodeSystemError } from "../../ffi/index.ts";
-import { OffheapError, isOffheapError } from "../errors.ts";
+import { File, nodeSystemError } from "../../../ffi/index.ts";
+import { OffheapError, isOffheapError } from "../../errors.ts";
 import { readHead } from "./file-entry.ts";
 import { FILE_STORE_SPEC, STORE_FILE, readStoreHeader } from "./file-store.ts";
 import { keyHash } from "./key-hash.ts";
-import type { Description, VerifyReport } from "../inspection.ts";
+import type { Description, VerifyReport } from "../../inspection.ts";
 
 
 const SUB_RE = /^[0-9a-f]{2}$/;

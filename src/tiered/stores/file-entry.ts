@@ -5,12 +5,12 @@
  * `{ bodyBytes u64, bodyCrc u32, "TEND" }`. Version 1 entries (no `headCrc`) read as
  * corrupt.
  */
-import { crc32 } from "../primitives/crc.ts";
-import type { File } from "../../ffi/index.ts";
-import { OffheapError } from "../errors.ts";
-import { decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
-import { metaFromRecord, metaRecord } from "./meta.ts";
-import type { EntryMeta } from "./types.ts";
+import { crc32 } from "../../primitives/crc.ts";
+import type { File } from "../../../ffi/index.ts";
+import { OffheapError } from "../../errors.ts";
+import { decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../../format.ts";
+import { metaFromRecord, metaRecord } from "../meta.ts";
+import type { EntryMeta } from "../types.ts";
 
 /** Each entry file's header. */
 export const FILE_ENTRY_SPEC: HeaderSpec<"keyBytes" | "metaBytes" | "headCrc"> = {

@@ -9,8 +9,8 @@
  * reach Redis are kept (up to `maxPending`, then one "distrust everything" message stands
  * for all of them) and sent when it can.
  */
-import { integerArg, optionsArg, stringArg } from "../arguments.ts";
-import { OffheapError } from "../errors.ts";
+import { integerArg, optionsArg, stringArg } from "../../arguments.ts";
+import { OffheapError } from "../../errors.ts";
 import type { BusListener, InvalidationBus } from "./bus.ts";
 
 /** Options of a {@link RedisBus}. */

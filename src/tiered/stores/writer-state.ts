@@ -3,8 +3,8 @@
  * ended, with the rules that go with them — no write or commit after the writer ended,
  * abort at most once, and a commit that fails leaves the writer ready to be aborted.
  */
-import { crc32 } from "../primitives/crc.ts";
-import { OffheapError } from "../errors.ts";
+import { crc32 } from "../../primitives/crc.ts";
+import { OffheapError } from "../../errors.ts";
 
 /** The progress of one store write. */
 export class WriteProgress {
