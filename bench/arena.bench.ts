@@ -1,6 +1,10 @@
 /**
  * ArenaCache against lru-cache and mnemonist's LRUCache, in the same run:
- *  1. get (hit) and set (overwrite) ns/op with 1 M entries (mitata);
+ *  1. get (hit) and set (overwrite) ns/op with 1 M entries, in interleaved rounds (median):
+ *     get with the key held in an array (flat strings, as a server holding its keys has)
+ *     and with the key built per request (a template string, as a request handler builds
+ *     it); every cache is filled with keys built separately, so no peer gets to compare
+ *     keys by pointer;
  *  2. JS heap holding 1 M and 5 M entries, ours vs lru-cache (`heapStats()` after
  *     `Bun.gc(true)`, each in a fresh process);
  *  3. p50 … p99.99 / max get latency while the loop also churns (sets of new keys that
@@ -11,14 +15,17 @@
  * Ratios are printed at the end. Values are 16-byte Uint8Arrays for everyone; our get
  * returns a copy (the peers return the stored object).
  *
- * `bun bench/arena.bench.ts` runs it all; `--child heap|latency <impl> <n>` is internal.
+ * `bun bench/arena.bench.ts` runs it all; `--baseline DIR` adds "arena (baseline)" rows for
+ * the ArenaCache of another checkout at DIR (before/after in one run); `--quick` runs only
+ * part 1; `--child heap|latency <impl> <n>` is internal.
  */
 import { heapStats } from "bun:jsc";
 import { LRUCache } from "lru-cache";
-import { bench, do_not_optimize, group, run } from "mitata";
 import { LRUCache as LRUMap } from "mnemonist";
-import { ArenaCache } from "../src/arena/index.ts";
-import { averages, formatNs, machine, printRatios } from "./lib/report.ts";
+import { ArenaCache, codecs } from "../src/arena/index.ts";
+import { hashKey } from "../src/arena/keys.ts";
+import { formatNs, machine, printRatios } from "./lib/report.ts";
+import { interleaved, type Case } from "./lib/rounds.ts";
 
 const VALUE_BYTES = 16;
 const keyOf = (i: number) => `key:${i}`;
@@ -214,51 +221,132 @@ async function child(kind: string, impl: string, n: number, pressure = 0, gets =
 }
 
 // ---------------------------------------------------------------- main
+/** get / set cases for one cache: held keys, keys built per request, overwrites. */
+function casesFor(name: string, c: Subject, keys: string[], copyOnSet: boolean): Record<string, Case> {
+  const MASK = keys.length - 1;
+  const v = new Uint8Array(VALUE_BYTES);
+  let i = 1;
+  const step = (x: number) => (Math.imul(x, 1664525) + 1013904223) >>> 0;
+  return {
+    [`${name} get, key held`]: (ops) => {
+      let sink = 0;
+      for (let n = 0; n < ops; n++) {
+        i = step(i);
+        sink += (c.get(keys[i & MASK]!) as Uint8Array).length;
+      }
+      return sink;
+    },
+    [`${name} get, key built`]: (ops) => {
+      let sink = 0;
+      for (let n = 0; n < ops; n++) {
+        i = step(i);
+        sink += (c.get(`key:${i & MASK}`) as Uint8Array).length;
+      }
+      return sink;
+    },
+    [`${name} set`]: (ops) => {
+      for (let n = 0; n < ops; n++) {
+        i = step(i);
+        // The peers keep the object they are given: each set gets its own, as an app would.
+        c.set(keys[i & MASK]!, copyOnSet ? v.slice() : v);
+      }
+      return ops;
+    },
+  };
+}
+
+/**
+ * Where a get's time goes (issue 15's profile), each step timed alone in the same rounds:
+ * reading the key (its header only), hashing it (reads its characters), the index probe
+ * with the key compare, peek (adds the value copy), get (adds the policy's touch and the hit
+ * counter); and decoding a 64-byte string value two ways.
+ */
+function profileCases(c: ArenaCache, keys: string[]): Record<string, Case> {
+  const MASK = keys.length - 1;
+  const shard = (c as unknown as { shards: Array<{ lookup(k: string, h: number): number }> }).shards[0]!;
+  const step = (x: number) => (Math.imul(x, 1664525) + 1013904223) >>> 0;
+  const text = new Uint8Array(1 << 16).fill(0x61);
+  const decoder = new TextDecoder();
+  let i = 7;
+  const loop = (f: (k: string) => number) => (ops: number) => {
+    let sink = 0;
+    for (let n = 0; n < ops; n++) {
+      i = step(i);
+      sink += f(keys[i & MASK]!);
+    }
+    return sink;
+  };
+  return {
+    "1 read the key (length)": loop((k) => k.length),
+    "2 + hash it": loop((k) => hashKey(k)),
+    "3 + index probe and key compare": loop((k) => shard.lookup(k, hashKey(k))),
+    "4 + copy the value (peek)": loop((k) => c.peek(k)!.length),
+    "5 + policy touch, counter (get)": loop((k) => c.get(k)!.length),
+    "decode 64 B: TextDecoder": (ops) => {
+      let sink = 0;
+      for (let n = 0; n < ops; n++) sink += decoder.decode(text.subarray((n & 511) * 64, (n & 511) * 64 + 64)).length;
+      return sink;
+    },
+    "decode 64 B: codecs.string (utf8Slice)": (ops) => {
+      let sink = 0;
+      for (let n = 0; n < ops; n++) sink += codecs.string.decodeRange!(text, (n & 511) * 64, (n & 511) * 64 + 64).length;
+      return sink;
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const N = 1 << 20;
-  const MASK = N - 1;
+  const argv = process.argv;
+  const bi = argv.indexOf("--baseline");
+  const baselineDir = bi >= 0 ? argv[bi + 1] : undefined;
   const keys = Array.from({ length: N }, (_, i) => keyOf(i));
+  // Flatten the held keys once (a template string is a rope until first read): whichever
+  // case touched them first would otherwise pay for it.
+  let flat = 0;
+  for (const k of keys) flat += k.charCodeAt(k.length - 1);
   const ours = makeOurs(N);
   const lru = makeLru(N);
   const mn = new LRUMap<string, Uint8Array>(N);
-  for (const c of [ours, lru, mn] as Subject[]) fill(c, N);
-  const v = new Uint8Array(VALUE_BYTES);
-  let i1 = 1;
-  let i2 = 1;
-  let i3 = 1;
-  const step = (x: number) => (Math.imul(x, 1664525) + 1013904223) >>> 0;
-
-  group("get hit, 1 M entries", () => {
-    bench("arena get", () => {
-      i1 = step(i1);
-      do_not_optimize(ours.get(keys[i1 & MASK]!));
-    });
-    bench("lru-cache get", () => {
-      i2 = step(i2);
-      do_not_optimize(lru.get(keys[i2 & MASK]!));
-    });
-    bench("mnemonist get", () => {
-      i3 = step(i3);
-      do_not_optimize(mn.get(keys[i3 & MASK]!));
-    });
-  });
-  group("set (overwrite), 1 M entries", () => {
-    bench("arena set", () => {
-      i1 = step(i1);
-      ours.set(keys[i1 & MASK]!, v);
-    });
-    bench("lru-cache set", () => {
-      i2 = step(i2);
-      lru.set(keys[i2 & MASK]!, v.slice());
-    });
-    bench("mnemonist set", () => {
-      i3 = step(i3);
-      mn.set(keys[i3 & MASK]!, v.slice());
-    });
-  });
-  const result = await run({ format: "mitata" });
-  const avg = averages(result as never);
+  const subjects: Array<[string, Subject, boolean]> = [
+    ["arena", ours, false],
+    ["lru-cache", lru, true],
+    ["mnemonist", mn as unknown as Subject, true],
+  ];
+  let baseline: { close(): void } | undefined;
+  if (baselineDir !== undefined) {
+    const mod = (await import(`${baselineDir}/src/arena/index.ts`)) as { ArenaCache: typeof ArenaCache };
+    const perEntry = mod.ArenaCache.entryBytes(keyOf(N).length + 2, VALUE_BYTES);
+    const b = new mod.ArenaCache({ maxBytes: Math.ceil(N * perEntry * 1.05), maxEntries: Math.ceil(N * 1.05), policy: "s3-fifo" });
+    baseline = b;
+    subjects.push(["arena (baseline)", b as unknown as Subject, false]);
+  }
+  for (const [, c] of subjects) fill(c, N);
+  let cases: Record<string, Case> = {};
+  for (const [name, c, copy] of subjects) cases = { ...cases, ...casesFor(name, c, keys, copy) };
+  console.log(`get / set at 1 M entries: ${Object.keys(cases).length} cases, interleaved rounds of 100,000 ops, median of 15 (held keys flattened first: ${flat > 0})`);
+  const result = interleaved(cases, { rounds: 15, ops: 100_000 });
+  const avg = new Map([...result].map(([k, r]) => [k, r.ns]));
+  for (const [k, r] of result) console.log(`${k.padEnd(34)} ${formatNs(r.ns).padStart(10)}   (rounds max/min ${r.spread.toFixed(2)})`);
+  const profile = interleaved(profileCases(ours, keys), { rounds: 11, ops: 100_000 });
+  console.log("\n### Where an arena get's time goes, 1 M entries, key held (each row includes the ones above it)\n");
+  console.log("| step | ns per get |\n|---|---|");
+  for (const [k, r] of profile) console.log(`| ${k} | ${formatNs(r.ns)} |`);
   ours.close();
+  baseline?.close();
+  const comparisons = ["get, key held", "get, key built", "set"].flatMap((what) => [
+    { ours: `arena ${what}`, peer: `lru-cache ${what}` },
+    { ours: `arena ${what}`, peer: `mnemonist ${what}` },
+    ...(baselineDir !== undefined ? [{ ours: `arena ${what}`, peer: `arena (baseline) ${what}` }] : []),
+  ]);
+  printRatios("ArenaCache get / set, 1 M entries (interleaved rounds, median)", avg, comparisons);
+  const ratio = (what: string, peer: string) => (avg.get(`arena ${what}`)! / avg.get(`${peer} ${what}`)!).toFixed(2);
+  console.log(`\nget time ratio arena / lru-cache: key built per request ${ratio("get, key built", "lru-cache")} (budget <= 1.0); key held ${ratio("get, key held", "lru-cache")} (budget <= 1.5)`);
+  if (baselineDir !== undefined) {
+    const before = (what: string) => (avg.get(`arena (baseline) ${what}`)! / avg.get(`lru-cache ${what}`)!).toFixed(2);
+    console.log(`baseline / lru-cache: key built per request ${before("get, key built")}; key held ${before("get, key held")}`);
+  }
+  if (argv.includes("--quick")) return;
 
   const heap: Record<string, Record<number, { heap: number; objects: number; extra: number }>> = {};
   for (const n of [1_000_000, 5_000_000]) {
@@ -284,16 +372,6 @@ async function main(): Promise<void> {
     }
     latency.push({ name: cond.name, gets: cond.gets, runs });
   }
-
-  printRatios("ArenaCache get / set, 1 M entries", avg, [
-    { ours: "arena get", peer: "lru-cache get" },
-    { ours: "arena get", peer: "mnemonist get" },
-    { ours: "arena set", peer: "lru-cache set" },
-    { ours: "arena set", peer: "mnemonist set" },
-  ]);
-  const ga = avg.get("arena get");
-  const gl = avg.get("lru-cache get");
-  if (ga !== undefined && gl !== undefined) console.log(`\nget time ratio arena / lru-cache: ${(ga / gl).toFixed(2)} (budget <= 1.5)`);
 
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   const lines = [

@@ -186,7 +186,7 @@ const budgets: Array<[string, number]> = [
   ["records at().bid = x", 3],
   ["records get()", 15],
 ];
-console.log("\nbudgets (DESIGN.md): " + budgets.map(([name, ns]) => `${name} ${(avg.get(name) ?? NaN).toFixed(2)} ns (budget ≤ ${ns} ns)`).join("; "));
+console.log("\nbudgets (README, Budgets at a glance): " + budgets.map(([name, ns]) => `${name} ${(avg.get(name) ?? NaN).toFixed(2)} ns (budget ≤ ${ns} ns)`).join("; "));
 
 store.close();
 checked.close();

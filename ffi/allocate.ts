@@ -8,7 +8,7 @@
  * `ENOSPC` from the call that asked for the space, and later stores into the range never
  * need a block again.
  */
-import { OffheapError } from "../src/errors.ts";
+import { OffheapError } from "./errors.ts";
 import type { File } from "./file.ts";
 import { fallocate, lastErrno } from "./libc.ts";
 import { systemError } from "./system-error.ts";

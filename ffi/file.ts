@@ -3,7 +3,7 @@
  * The descriptor never leaves ffi/; structures hold a `File`.
  */
 import { fstatSync, statSync, statfsSync } from "node:fs";
-import { OffheapError } from "../src/errors.ts";
+import { OffheapError } from "./errors.ts";
 import { libc, lastErrno, syncFileRange } from "./libc.ts";
 import { C } from "./platform.ts";
 import { errnoOfNodeError, nodeSystemError, systemError, viaNodeFs } from "./system-error.ts";

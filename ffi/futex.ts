@@ -9,7 +9,7 @@
  * page, so a producer in one process wakes consumers that mapped the same file elsewhere.
  */
 import type { Pointer } from "bun:ffi";
-import { OffheapError } from "../src/errors.ts";
+import { OffheapError } from "./errors.ts";
 import { lastErrno, libc } from "./libc.ts";
 import type { Mapping } from "./mapping.ts";
 import { C } from "./platform.ts";

@@ -17,3 +17,4 @@ export { FutexWaiter, futexWait, futexWake, hasFutex, type WaitResult } from "./
 export { FENCE, barrierCall, compilerBarrier, loadOrdered } from "./barrier.ts";
 export { C as platform, platformKey } from "./platform.ts";
 export { errnoOfNodeError, isNotFound, nodeSystemError, systemError, viaNodeFs } from "./system-error.ts";
+export { currentThread, threadLiveness, type Liveness, type ThreadIdentity } from "./process.ts";

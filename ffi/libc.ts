@@ -2,8 +2,8 @@
  * The libc symbols offheap binds, and nothing else. Every other module in ffi/ calls libc
  * through `libc` here; nothing outside ffi/ imports this file.
  *
- * Return types follow NOTES-bun-ffi.md: `ssize_t`/`void*` results are `i64_fast` so they
- * come back as plain numbers (and `MAP_FAILED` as -1), never as BigInt.
+ * `ssize_t`/`void*` results are `i64_fast`: on 64-bit Linux every value they take fits a
+ * double, so they come back as plain numbers (and `MAP_FAILED` as -1), never as BigInt.
  */
 import { dlopen, FFIType, read, type Pointer } from "bun:ffi";
 import { C } from "./platform.ts";

@@ -4,7 +4,7 @@
  * Only non-blocking calls are made on the JS thread: a blocking flock would freeze the
  * event loop. Waiting for a lock is an async retry with a deadline.
  */
-import { OffheapError } from "../src/errors.ts";
+import { OffheapError } from "./errors.ts";
 import type { File } from "./file.ts";
 import { lastErrno, libc } from "./libc.ts";
 import { C, isWouldBlock } from "./platform.ts";

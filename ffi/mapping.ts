@@ -7,7 +7,7 @@
  * buffer itself: a raw unmap under a live view is an uncatchable SIGSEGV.
  */
 import { toArrayBuffer, type Pointer } from "bun:ffi";
-import { OffheapError } from "../src/errors.ts";
+import { OffheapError } from "./errors.ts";
 import type { File } from "./file.ts";
 import { libc, munmapPointer } from "./libc.ts";
 import { C } from "./platform.ts";

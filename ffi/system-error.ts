@@ -1,7 +1,7 @@
 /**
  * Turns a failed libc call into an `OffheapError` with code `ERR_SYSTEM`.
  */
-import { OffheapError, isOffheapError } from "../src/errors.ts";
+import { OffheapError, isOffheapError } from "./errors.ts";
 import { lastErrno } from "./libc.ts";
 import { errnoName } from "./platform.ts";
 

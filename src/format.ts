@@ -16,6 +16,7 @@
  * a write goes to the copy that does not hold the newest values, so a crash mid-write
  * leaves the other copy intact. Readers take the valid copy with the higher `seq`.
  */
+import { crc32, crc32Range } from "./primitives/crc.ts";
 import { OffheapError } from "./errors.ts";
 
 /** The eight bytes every offheap file starts with. */
@@ -24,28 +25,8 @@ export const MAGIC = new Uint8Array([0x4f, 0x46, 0x46, 0x48, 0x45, 0x41, 0x50, 0
 const FIXED_BYTES = 24;
 const MAX_FIELDS = 64;
 
-/** CRC-32 (IEEE) of `bytes`, the checksum every offheap format uses. */
-export function crc32(bytes: Uint8Array): number {
-  return Bun.hash.crc32(bytes) >>> 0;
-}
-
-const CRC_TABLE = new Int32Array(256);
-for (let n = 0; n < 256; n++) {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  CRC_TABLE[n] = c;
-}
-
-/**
- * CRC-32 (IEEE) of `bytes[start..end)`, the same value as {@link crc32} of that range,
- * computed in JS: for the few dozen bytes of a counter copy a native call and its
- * subarray cost more than the loop, and queues write their floors on every removal.
- */
-export function crc32Range(bytes: Uint8Array, start: number, end: number): number {
-  let c = -1;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
-}
+// Until every importer names src/primitives/crc.ts itself.
+export { crc32, crc32Range } from "./primitives/crc.ts";
 
 /** Read a u64 stored as two little-endian u32 halves, as a number (exact below 2^53). */
 export function getU64(view: DataView, offset: number): number {
@@ -110,6 +91,9 @@ export function encodeHeader<F extends string>(spec: HeaderSpec<F>, values: Read
  */
 export function decodeAnyHeader(bytes: Uint8Array, path: string): AnyHeader {
   const where = { path };
+  if (bytes.length > 0 && bytes.length < MAGIC.length && bytes.every((b, i) => MAGIC[i] === b)) {
+    throw new OffheapError("ERR_CORRUPT", `${path}: cut short at ${bytes.length} bytes, inside the header's magic`, where);
+  }
   if (bytes.length < MAGIC.length || !MAGIC.every((b, i) => bytes[i] === b)) {
     const found = bytes.length === 0 ? "an empty file" : `bytes ${hex(bytes.subarray(0, 8))}`;
     throw new OffheapError("ERR_FORMAT", `${path} is not an offheap file: expected magic "OFFHEAP\\0", found ${found}`, where);

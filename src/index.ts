@@ -49,6 +49,7 @@ export {
 
 export {
   ArenaCache,
+  describeArena,
   codecs,
   MAX_KEY_BYTES,
   ENTRY_OVERHEAD,
@@ -60,6 +61,7 @@ export {
   type EvictionReason,
   type Loader,
   type LoadOptions,
+  type ArenaOpenOptions,
   type SetOptions,
 } from "./arena/index.ts";
 

@@ -10,8 +10,10 @@ export {
   type EvictionReason,
   type Loader,
   type LoadOptions,
+  type ArenaOpenOptions,
   type SetOptions,
 } from "./cache.ts";
 export { codecs, type Codec } from "./codecs.ts";
+export { describeArena } from "./inspect.ts";
 export { ENTRY_OVERHEAD } from "./shard.ts";
 export type { ArenaStats } from "./stats.ts";

@@ -33,12 +33,20 @@ export interface ArenaStats {
   compactions: number;
   /** Bytes of live entries moved forward by recycling. */
   movedBytes: number;
+  /** Stripe locks taken over from a holder that died (a process killed, a Worker terminated mid-call). */
+  lockTakeovers: number;
+  /** Stripes emptied because a holder died in the middle of a change. */
+  stripeResets: number;
+  /** Entries those resets dropped. */
+  resetDrops: number;
   /** Loader calls made by getOrLoad. */
   loads: number;
   /** Loader calls that failed. */
   loadErrors: number;
   /** Loader calls under way. */
   loadsInFlight: number;
+  /** getOrLoad misses that waited for another thread's or process's load of the key instead of loading. */
+  loadWaits: number;
   /** Stripes (independent index and arena each). */
   stripes: number;
   /** Bytes per slab. */
@@ -66,9 +74,13 @@ export const ARENA_METRICS: MetricsDescription<ArenaStats> = {
     evictionsReplaced: { type: "counter", family: "evictions", labels: { reason: "replaced" }, help: "Entries removed, by reason." },
     compactions: { type: "counter", help: "Generations recycled." },
     movedBytes: { type: "counter", family: "moved_bytes", help: "Bytes of live entries moved forward by recycling." },
+    lockTakeovers: { type: "counter", family: "lock_takeovers", help: "Stripe locks taken over from a holder that died." },
+    stripeResets: { type: "counter", family: "stripe_resets", help: "Stripes emptied because a holder died in the middle of a change." },
+    resetDrops: { type: "counter", family: "reset_drops", help: "Entries dropped by stripe resets." },
     loads: { type: "counter", help: "Loader calls made by getOrLoad." },
     loadErrors: { type: "counter", family: "load_errors", help: "Loader calls that failed." },
     loadsInFlight: { type: "gauge", family: "loads_in_flight", help: "Loader calls under way." },
+    loadWaits: { type: "counter", family: "load_waits", help: "getOrLoad misses that waited for another thread's or process's load instead of loading." },
     stripes: { type: "gauge", help: "Stripes (independent index and arena each)." },
     slabBytes: { type: "gauge", family: "slab_bytes", help: "Bytes per slab." },
     arenaBytes: { type: "gauge", family: "arena_bytes", help: "Bytes of arena memory reserved." },

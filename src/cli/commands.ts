@@ -2,8 +2,11 @@
  * The CLI's inspection commands: inspect, verify and tail.
  */
 import { EXIT, CliError, Progress, table } from "./output.ts";
-import { isOffheapError } from "../errors.ts";
+import { statSync } from "node:fs";
+import { OffheapError, isOffheapError } from "../errors.ts";
+import type { VerifyReport } from "../inspection.ts";
 import { detect } from "./kinds.ts";
+import { recordJson, recordText } from "./record-text.ts";
 
 /** `offheap inspect PATH [--json]` */
 export function inspect(path: string, json: boolean): number {
@@ -22,13 +25,14 @@ export function inspect(path: string, json: boolean): number {
   return EXIT.ok;
 }
 
-/** `offheap verify PATH [--json]`: exit 1 when anything is corrupt. */
+/** `offheap verify PATH [--json]`: exit 1 when anything is corrupt, a cut-short or emptied file included. */
 export function verify(path: string, json: boolean): number {
-  const { tools } = detect(path);
-  if (!tools.verify) throw new CliError(`verify does not apply to a ${tools.name}`);
   const progress = new Progress();
-  let report: ReturnType<NonNullable<typeof tools.verify>>;
+  let report: VerifyReport;
   try {
+    if (isEmptyFile(path)) throw new OffheapError("ERR_CORRUPT", `${path} is empty: nothing of its header is left`, { path });
+    const { tools } = detect(path);
+    if (!tools.verify) throw new CliError(`verify does not apply to a ${tools.name}`);
     report = tools.verify(path, (done, total) => progress.update(`verifying ${path}: ${done}/${total}`));
   } catch (e) {
     // Damage that keeps the whole file from being read is corruption found, not a usage error.
@@ -46,10 +50,22 @@ export function verify(path: string, json: boolean): number {
   return report.bad.length === 0 ? EXIT.ok : EXIT.corrupt;
 }
 
-/** Output formats of `tail`. */
-export type TailFormat = "hex" | "utf8" | "json";
+function isEmptyFile(path: string): boolean {
+  try {
+    const s = statSync(path);
+    return s.isFile() && s.size === 0;
+  } catch {
+    return false; // detect() says what is wrong with the path
+  }
+}
 
-/** `offheap tail PATH [--follow] [--from N] [--format hex|utf8|json]` */
+/** Output formats of `tail`. */
+export const TAIL_FORMATS = ["text", "hex", "json"] as const;
+
+/** An output format of `tail` (see {@link recordText} and {@link recordJson}). */
+export type TailFormat = (typeof TAIL_FORMATS)[number];
+
+/** `offheap tail PATH [--follow] [--from N] [--format text|hex|json]` */
 export async function tail(path: string, options: { follow: boolean; from?: number; format: TailFormat }): Promise<number> {
   const { tools } = detect(path);
   if (!tools.tail) throw new CliError(`tail does not apply to a ${tools.name}`);
@@ -57,12 +73,11 @@ export async function tail(path: string, options: { follow: boolean; from?: numb
   const stop = () => controller.abort();
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
-  const decoder = new TextDecoder();
   try {
     for await (const { id, data } of tools.tail(path, { follow: options.follow, from: options.from, signal: controller.signal })) {
-      if (options.format === "json") console.log(JSON.stringify({ id, data: decoder.decode(data) }));
+      if (options.format === "json") console.log(JSON.stringify({ id, ...recordJson(data) }));
       else if (options.format === "hex") console.log(`${id}\t${Buffer.from(data).toString("hex")}`);
-      else console.log(`${id}\t${decoder.decode(data)}`);
+      else console.log(`${id}\t${recordText(data)}`);
     }
   } catch (e) {
     if (!controller.signal.aborted) throw e;

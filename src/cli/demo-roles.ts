@@ -32,12 +32,17 @@ const TICKERS = 1000;
 /** Milliseconds since the epoch with sub-millisecond precision, comparable across processes. */
 const now = () => performance.timeOrigin + performance.now();
 
-/** A bounded reservoir of latency samples. */
+/** Samples in a role's first half second are left out: they time the JIT and the first page faults. */
+const WARM_UP_MS = 500;
+
+/** A bounded reservoir of latency samples, taken after {@link WARM_UP_MS}. */
 class Latencies {
   readonly #samples = new Float64Array(16384);
+  readonly #from = performance.now() + WARM_UP_MS;
   #count = 0;
 
   add(micros: number): void {
+    if (performance.now() < this.#from) return;
     const i = this.#count < this.#samples.length ? this.#count : Math.floor(Math.random() * (this.#count + 1));
     if (i < this.#samples.length) this.#samples[i] = micros;
     this.#count++;
@@ -79,6 +84,41 @@ class Reporter {
   }
 }
 
+/**
+ * Holds a role to a steady rate: `await pacer.next()` after each batch sleeps until the
+ * batch's slot. Every role is paced so that the machine is never oversubscribed (the
+ * demo runs 13 processes): a consumer's latency is then how long it takes to wake up and
+ * read, not how long it waited for a CPU.
+ */
+class Pacer {
+  readonly #interval: number;
+  readonly #start = performance.now();
+  #batches = 0;
+
+  constructor(perSecond: number, batch: number) {
+    this.#interval = (1000 * batch) / perSecond;
+  }
+
+  async next(): Promise<void> {
+    this.#batches++;
+    const wait = this.#start + this.#batches * this.#interval - performance.now();
+    await Bun.sleep(Math.max(0, wait));
+  }
+}
+
+/** Records per second each producer writes, and batch sizes: together a small part of two cores. */
+export const RATES = {
+  ring: { perSecond: 50_000, batch: 50 },
+  queue: { perSecond: 20_000, batch: 100 },
+  recordsWrite: { perSecond: 100_000, batch: 100 },
+  recordsRead: { perSecond: 200_000, batch: 1000 },
+  arena: { perSecond: 250_000, batch: 500 },
+  /** Requests per second of each of the HTTP clients. */
+  http: { perSecond: 400, batch: 1, clients: 4 },
+} as const;
+
+const pacer = (rate: { perSecond: number; batch: number }) => new Pacer(rate.perSecond, rate.batch);
+
 const untilDeadline = (deadline: number) => AbortSignal.timeout(Math.max(1, deadline - Date.now()));
 const producerEnd = (deadline: number) => deadline - 1000;
 
@@ -102,14 +142,15 @@ export const ROLES: Record<string, Role> = {
     using ring = RingBuffer.open(join(dir, "ring"));
     const rep = new Reporter();
     const record = new Uint8Array(RECORD_SIZE);
+    const pace = pacer(RATES.ring);
     while (Date.now() < producerEnd(deadline)) {
-      for (let i = 0; i < 200; i++) {
+      for (let i = 0; i < RATES.ring.batch; i++) {
         writeStamp(record, rep.ops);
         ring.append(record);
         rep.ops++;
       }
       rep.tick();
-      await Bun.sleep(1);
+      await pace.next();
     }
     rep.note = `next id ${ring.next}`;
     rep.print();
@@ -144,16 +185,17 @@ export const ROLES: Record<string, Role> = {
   async "queue-producer"(dir, deadline) {
     using queue = DurableQueue.open(join(dir, "queue"), { sync: "batch" });
     const rep = new Reporter();
-    const batch = Array.from({ length: 100 }, () => new Uint8Array(100));
+    const batch = Array.from({ length: RATES.queue.batch }, () => new Uint8Array(100));
+    const pace = pacer(RATES.queue);
     while (Date.now() < producerEnd(deadline)) {
       const t0 = performance.now();
       for (const item of batch) writeStamp(item, rep.ops++);
       queue.appendMany(batch);
       rep.latency.add((performance.now() - t0) * 1000);
       rep.tick();
-      await Bun.sleep(2);
+      await pace.next();
     }
-    rep.note = "p: one durable batch of 100";
+    rep.note = `p: one durable batch of ${RATES.queue.batch}`;
     rep.print();
   },
 
@@ -185,17 +227,19 @@ export const ROLES: Record<string, Role> = {
     using store = RecordStore.open(join(dir, "ticks"), Tick);
     const rep = new Reporter();
     let seed = 1;
+    const { batch } = RATES.recordsWrite;
+    const pace = pacer(RATES.recordsWrite);
     while (Date.now() < producerEnd(deadline)) {
       const t0 = performance.now();
-      for (let i = 0; i < 1000; i++) {
+      for (let i = 0; i < batch; i++) {
         seed = (seed * 1103515245 + 12345) >>> 0;
         const price = 100 + (seed % 10000) / 100;
         store.set(seed % TICKERS, { price, check: -price, volume: rep.ops & 0xffff, ts: now() });
         rep.ops++;
       }
-      rep.latency.add((performance.now() - t0)); // µs per set: 1000 sets in ms
+      rep.latency.add(((performance.now() - t0) * 1000) / batch); // µs per set
       rep.tick();
-      await Bun.sleep(1);
+      await pace.next();
     }
     rep.note = "p: one set() of 4 fields";
     rep.print();
@@ -206,44 +250,55 @@ export const ROLES: Record<string, Role> = {
     const rep = new Reporter();
     let torn = 0;
     let i = 0;
+    const { batch } = RATES.recordsRead;
+    const pace = pacer(RATES.recordsRead);
     while (Date.now() < deadline - 500) {
       const t0 = performance.now();
-      for (let k = 0; k < 1000; k++) {
+      for (let k = 0; k < batch; k++) {
         const tick = store.get(i);
         if (tick.check !== -tick.price) torn++;
         i = (i + 7) % TICKERS;
       }
-      rep.ops += 1000;
-      rep.latency.add(performance.now() - t0); // µs per get(): 1000 gets in ms
+      rep.ops += batch;
+      rep.latency.add(((performance.now() - t0) * 1000) / batch); // µs per get()
       rep.tick();
-      await Bun.sleep(0);
+      await pace.next();
     }
     rep.note = `${torn} torn reads; p: one get() snapshot`;
     rep.print();
   },
 
-  async arena(_dir, deadline) {
-    using cache = new ArenaCache<Uint8Array>({ maxBytes: 16 << 20, policy: "s3-fifo" });
+  async "arena-setup"(dir) {
+    ArenaCache.open(join(dir, "cache.arena"), { maxBytes: 16 << 20, policy: "s3-fifo" }).close();
+  },
+
+  /** One of several processes sharing one cache file: what one stores, the others hit. */
+  async arena(dir, deadline, [index]) {
+    using cache = ArenaCache.open<Uint8Array>(join(dir, "cache.arena"));
     const rep = new Reporter();
     const value = new Uint8Array(200);
-    let seed = 7;
+    let seed = 7 + Number(index ?? 0) * 7919;
+    let ownHits = 0;
+    const { batch } = RATES.arena;
+    const pace = pacer(RATES.arena);
     while (Date.now() < producerEnd(deadline)) {
       const t0 = performance.now();
-      for (let k = 0; k < 1000; k++) {
+      for (let k = 0; k < batch; k++) {
         seed = (seed * 1103515245 + 12345) >>> 0;
         // Skewed keys: most reads go to a small hot set, as in a real cache.
         const key = `user:${Math.floor(200_000 * (seed / 2 ** 32) ** 3)}`;
-        if (cache.get(key) === undefined) cache.set(key, value);
+        if (cache.get(key) !== undefined) ownHits++;
+        else cache.set(key, value);
       }
-      rep.ops += 1000;
-      rep.latency.add(performance.now() - t0); // µs per get/set: 1000 in ms
+      rep.ops += batch;
+      rep.latency.add(((performance.now() - t0) * 1000) / batch); // µs per get/set
       rep.tick();
-      await Bun.sleep(0);
+      await pace.next();
     }
-    const stats = cache.stats();
-    const hits = Number(stats.hits ?? 0);
-    const misses = Number(stats.misses ?? 0);
-    rep.note = `hit ratio ${((100 * hits) / Math.max(1, hits + misses)).toFixed(1)}%, ${cache.size} entries, ${(cache.bytes / 2 ** 20).toFixed(1)} MiB; p: one get/set`;
+    // The counters are the cache's, summed over every process that shares it.
+    const { hits, misses } = cache.stats();
+    const percent = (n: number, of: number) => `${((100 * n) / Math.max(1, of)).toFixed(1)}%`;
+    rep.note = `hits ${percent(ownHits, rep.ops)} here, ${percent(hits, hits + misses)} in the one cache file all share (${cache.size} entries, ${(cache.bytes / 2 ** 20).toFixed(1)} MiB); p: one get/set`;
     rep.print();
   },
 
@@ -271,6 +326,7 @@ export const ROLES: Record<string, Role> = {
     let requests = 0;
     let failures = 0;
     const client = async () => {
+      const pace = pacer(RATES.http);
       while (Date.now() < producerEnd(deadline)) {
         seed = (seed * 1103515245 + 12345) >>> 0;
         const r = seed / 2 ** 32;
@@ -287,9 +343,10 @@ export const ROLES: Record<string, Role> = {
         rep.ops++;
         requests++;
         rep.tick();
+        await pace.next();
       }
     };
-    await Promise.all(Array.from({ length: 8 }, client));
+    await Promise.all(Array.from({ length: RATES.http.clients }, client));
     const s = cache.stats();
     rep.note = `hit ratio ${((100 * s.hits) / Math.max(1, requests)).toFixed(1)}%, origin asked ${originRequests}× for ${requests} requests${failures > 0 ? `, ${failures} failed` : ""}; p: one request`;
     proxy.stop(true);

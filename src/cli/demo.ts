@@ -1,9 +1,9 @@
 /**
  * `offheap demo`: every structure at work across processes. One producer and several
  * consumer processes on a RingBuffer and on a DurableQueue, a RecordStore written by one
- * process and read by others, an ArenaCache, and a TieredCache as a caching HTTP proxy in
- * front of a local origin; a live progress line, then a table of
- * throughput and latency per structure.
+ * process and read by others, an ArenaCache in one file shared by several processes, and a
+ * TieredCache as a caching HTTP proxy in front of a local origin; a live progress line,
+ * then a table of throughput and latency per structure.
  *
  * Each role is this same program started again (`offheap demo-role …`), so the demo also
  * runs from a compiled binary. Roles print one JSON line of counters every 200 ms and a
@@ -22,6 +22,9 @@ export interface DemoOptions {
   dir: string | undefined;
   consumers: number;
 }
+
+/** Processes sharing the demo's one ArenaCache file. */
+const ARENA_PROCESSES = 2;
 
 /** The command line that starts this program again, compiled or not. */
 function selfCommand(): string[] {
@@ -49,7 +52,7 @@ export async function demo(options: DemoOptions): Promise<number> {
   // Producers first: they create the files the consumers open.
   const deadline = Date.now() + seconds * 1000 + 1500;
   const plan = [
-    ...["ring", "queue", "records"].map((s) => ({ role: `${s}-setup`, structure: s })),
+    ...["ring", "queue", "records", "arena"].map((s) => ({ role: `${s}-setup`, structure: s })),
   ];
   for (const { role } of plan) await runToEnd([...selfCommand(), "demo-role", role, dir]);
 
@@ -66,7 +69,7 @@ export async function demo(options: DemoOptions): Promise<number> {
   }
   await Bun.sleep(300); // let consumers open and start following before the producers run
   for (const structure of ["ring", "queue", "records"]) start(`${structure}-producer`, structure);
-  start("arena", "arena");
+  for (let i = 0; i < ARENA_PROCESSES; i++) start("arena", "arena", String(i));
   start("tiered", "tiered");
 
   const progress = new Progress();

@@ -12,17 +12,27 @@ export class CliError extends Error {
   override readonly name = "CliError";
 }
 
-/** Print `error` as one line (or a stack with `verbose`) and return exit code 2. */
-export function reportError(error: unknown, verbose: boolean): number {
-  if (verbose && error instanceof Error && error.stack) {
-    console.error(error.stack);
-  } else if (error instanceof OffheapError) {
-    console.error(`offheap: ${error.message} (${error.code})`);
-  } else if (error instanceof Error) {
-    console.error(`offheap: ${error.message}`);
-  } else {
-    console.error(`offheap: ${String(error)}`);
+/** How {@link reportError} prints. */
+export interface ReportStyle {
+  /** The stack too. */
+  verbose: boolean;
+  /** One JSON object on stdout, `{"error":{"code","message","exit"}}`, for scripts. */
+  json: boolean;
+}
+
+/**
+ * Print `error` as one line on stderr (with its stack when `verbose`), or as JSON on
+ * stdout; return exit code 2.
+ */
+export function reportError(error: unknown, style: ReportStyle): number {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = error instanceof OffheapError ? error.code : error instanceof CliError ? "ERR_USAGE" : "ERR_INTERNAL";
+  if (style.json) {
+    const path = error instanceof OffheapError ? error.path : undefined;
+    console.log(JSON.stringify({ error: { code, message, ...(path === undefined ? {} : { path }), exit: EXIT.usage } }));
   }
+  if (style.verbose && error instanceof Error && error.stack) console.error(error.stack);
+  else if (!style.json) console.error(`offheap: ${message}${error instanceof OffheapError ? ` (${code})` : ""}`);
   return EXIT.usage;
 }
 

@@ -2,14 +2,14 @@
  * Tells the CLI which tools each structure has: ring and record-store files, queue
  * directories (or their `.qdir` file) and tiered-cache file-store directories.
  */
-import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
-import { dirname } from "node:path";
-import { DurableQueue, describeQueue, locateQueue, verifyQueue } from "../queue/index.ts";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { describeArena } from "../arena/index.ts";
+import { DurableQueue, describeQueue, holdsQueue, locateQueue, verifyQueue } from "../queue/index.ts";
 import { CliError } from "./output.ts";
 import { describeRecords, verifyRecords } from "../records/index.ts";
 import { RingBuffer, describeRing, verifyRing } from "../ring/index.ts";
-import { describeFileStore, verifyFileStore } from "../tiered/inspect.ts";
+import { describeFileStore, verifyFileStore } from "../tiered/stores/file-inspect.ts";
 import { registerDirectory, registerTools, type TailRecord } from "./kinds.ts";
 
 registerTools("RING", {
@@ -48,14 +48,14 @@ const queueTools = {
 registerTools("QDIR", queueTools);
 // A queue's other files are parts of it: point at the queue itself.
 for (const [kind, what] of [["QIDX", "index"], ["QDAT", "data segment"], ["QRDR", "reader position"], ["QWAK", "wake-up"]] as const) {
-  registerTools(kind, {
-    name: `durable queue ${what} file`,
-    describe(path) {
-      throw new CliError(`${path} is a ${what} file of a durable queue: inspect the queue's directory (${dirname(path)}) instead`);
-    },
-  });
+  const partOfQueue = (path: string): never => {
+    throw new CliError(`${path} is a ${what} file of a durable queue: name the queue's directory (${dirname(path)}) instead`);
+  };
+  registerTools(kind, { name: `durable queue ${what} file`, describe: partOfQueue, verify: partOfQueue, tail: partOfQueue });
 }
-registerDirectory("QDIR", (dir) => readdirSync(dir).some((name) => name.endsWith(".qdir")));
+registerDirectory("QDIR", holdsQueue);
+
+registerTools("ARNA", { name: "shared ArenaCache", describe: describeArena });
 
 registerTools("RECS", { name: "record store", describe: describeRecords, verify: verifyRecords });
 

@@ -14,8 +14,8 @@
  * non-resident), so there are `2 * capacity + 2` nodes.
  */
 import { carveHashIndex, HashIndex, hashIndexCells } from "./hash-index.ts";
-import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
-import { checkCapacity, checkHash, checkSlot } from "./memory.ts";
+import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "../primitives/carver.ts";
+import { checkCapacity, checkHash, checkSlot } from "../primitives/carver.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const NONE = -1;
@@ -58,6 +58,14 @@ function build(c: Carver, capacity: number) {
 /** CLOCK-Pro over slot ids. */
 export class ClockProPolicy implements EvictionPolicy {
   readonly name: PolicyName = "clock-pro";
+  /** A hit stores one per-slot flag or counter. */
+  readonly touchRelinks = false;
+
+  /** Bytes of state for `capacity` slots (what {@link buffer} holds). */
+  static bytes(capacity: number): number {
+    checkCapacity(capacity);
+    return measureLayout((c) => build(c, capacity));
+  }
   readonly buffer: ArrayBufferLike;
   private readonly st: Int32Array;
   private readonly prev: Int32Array;

@@ -3,7 +3,7 @@
  * arrays (linear probing, backward-shift deletion, so no tombstones pile up). Policies use
  * it for the history of evicted keys, which they know only by hash.
  */
-import type { Carver } from "./memory.ts";
+import type { Carver } from "../primitives/carver.ts";
 
 /** Typed arrays backing a {@link HashIndex}. */
 export interface HashIndexArrays {

@@ -15,7 +15,7 @@ import type { EvictionPolicy, PolicyName, PolicyOptions } from "./policy.ts";
 import { S3FifoPolicy } from "./s3-fifo.ts";
 import { SievePolicy } from "./sieve.ts";
 import { booleanOption, functionOption, invalidArg, oneOfArg, optionsArg } from "../arguments.ts";
-import { type Allocator, checkCapacity, heapAllocator, sharedAllocator } from "./memory.ts";
+import { type Allocator, checkCapacity, heapAllocator, sharedAllocator } from "../primitives/carver.ts";
 
 export type { EvictionPolicy, PolicyName, PolicyOptions } from "./policy.ts";
 export { LruPolicy } from "./lru.ts";
@@ -53,6 +53,21 @@ export function createPolicy(name: PolicyName, capacity: number, options: Policy
   optionsArg("options", options);
   const allocate = functionOption<Allocator>("allocate", options.allocate);
   return make(name, capacity, undefined, allocate ?? (booleanOption("shared", options.shared) ? sharedAllocator : heapAllocator));
+}
+
+/** Bytes of state a policy `name` over `capacity` slots keeps (the size of its `buffer`). */
+export function policyBytes(name: PolicyName, capacity: number): number {
+  check(name, capacity);
+  switch (name) {
+    case "lru":
+      return LruPolicy.bytes(capacity);
+    case "sieve":
+      return SievePolicy.bytes(capacity);
+    case "s3-fifo":
+      return S3FifoPolicy.bytes(capacity);
+    case "clock-pro":
+      return ClockProPolicy.bytes(capacity);
+  }
 }
 
 /**

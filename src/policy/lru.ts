@@ -2,8 +2,8 @@
  * Least-recently-used: a doubly linked list over slot ids, most recent at the head.
  * Every hit moves the slot to the head (two link updates), every eviction takes the tail.
  */
-import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
-import { checkCapacity, checkHash, checkSlot } from "./memory.ts";
+import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "../primitives/carver.ts";
+import { checkCapacity, checkHash, checkSlot } from "../primitives/carver.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const HEAD = 0;
@@ -18,6 +18,14 @@ function build(c: Carver, capacity: number) {
 /** LRU over slot ids. */
 export class LruPolicy implements EvictionPolicy {
   readonly name: PolicyName = "lru";
+  /** Every hit moves the slot in a linked list. */
+  readonly touchRelinks = true;
+
+  /** Bytes of state for `capacity` slots (what {@link buffer} holds). */
+  static bytes(capacity: number): number {
+    checkCapacity(capacity);
+    return measureLayout((c) => build(c, capacity));
+  }
   readonly buffer: ArrayBufferLike;
   private readonly st: Int32Array;
   private readonly prev: Int32Array;

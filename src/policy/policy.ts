@@ -21,6 +21,13 @@ export interface EvictionPolicy {
   readonly size: number;
   /** A new entry now lives in `slot`; `keyHash` identifies its key for ghost history. */
   insert(slot: number, keyHash: number): void;
+  /**
+   * Whether {@link touch} changes the policy's structure (links between slots) rather than
+   * storing one per-slot flag or counter. A thread killed inside a structural touch can
+   * leave the state inconsistent, so a cache shared across threads treats such a hit as a
+   * change.
+   */
+  readonly touchRelinks: boolean;
   /** The entry in `slot` was read. Must be cheap: it runs on every hit. */
   touch(slot: number): void;
   /** The cache removed the entry in `slot` itself (delete, expiry, replacement). */

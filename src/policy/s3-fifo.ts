@@ -10,8 +10,8 @@
  * resident entries at eviction time, since the cache is bounded by bytes, not count.
  */
 import { carveHashIndex, HashIndex, hashIndexCells } from "./hash-index.ts";
-import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
-import { checkCapacity, checkHash, checkSlot } from "./memory.ts";
+import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "../primitives/carver.ts";
+import { checkCapacity, checkHash, checkSlot } from "../primitives/carver.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const NONE = -1;
@@ -47,6 +47,14 @@ function build(c: Carver, capacity: number) {
 /** S3-FIFO over slot ids, with its ghost queue keyed by key hash. */
 export class S3FifoPolicy implements EvictionPolicy {
   readonly name: PolicyName = "s3-fifo";
+  /** A hit stores one per-slot flag or counter. */
+  readonly touchRelinks = false;
+
+  /** Bytes of state for `capacity` slots (what {@link buffer} holds). */
+  static bytes(capacity: number): number {
+    checkCapacity(capacity);
+    return measureLayout((c) => build(c, capacity));
+  }
   readonly buffer: ArrayBufferLike;
   private readonly st: Int32Array;
   private readonly newer: Int32Array;

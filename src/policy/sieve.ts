@@ -4,8 +4,8 @@
  * toward the newest, clearing visited bits, and evicts the first unvisited entry; the
  * hand stays where it stopped, so survivors keep their place in the queue.
  */
-import { type Allocator, heapAllocator, layout, type Carver } from "./memory.ts";
-import { checkCapacity, checkHash, checkSlot } from "./memory.ts";
+import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "../primitives/carver.ts";
+import { checkCapacity, checkHash, checkSlot } from "../primitives/carver.ts";
 import type { EvictionPolicy, PolicyName } from "./policy.ts";
 
 const HEAD = 0; // newest
@@ -27,6 +27,14 @@ function build(c: Carver, capacity: number) {
 /** SIEVE over slot ids. */
 export class SievePolicy implements EvictionPolicy {
   readonly name: PolicyName = "sieve";
+  /** A hit stores one per-slot flag or counter. */
+  readonly touchRelinks = false;
+
+  /** Bytes of state for `capacity` slots (what {@link buffer} holds). */
+  static bytes(capacity: number): number {
+    checkCapacity(capacity);
+    return measureLayout((c) => build(c, capacity));
+  }
   readonly buffer: ArrayBufferLike;
   private readonly st: Int32Array;
   private readonly newer: Int32Array;

@@ -4,5 +4,5 @@
  */
 export { DurableQueue, type QueueOptions } from "./queue.ts";
 export { QueueReader, type FollowOptions, type QueueItem } from "./reader.ts";
-export { describeQueue, locateQueue, verifyQueue } from "./inspect.ts";
+export { describeQueue, holdsQueue, locateQueue, verifyQueue } from "./inspect.ts";
 export type { QueueStats } from "./stats.ts";

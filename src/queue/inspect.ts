@@ -8,13 +8,16 @@ import { nodeSystemError } from "../../ffi/index.ts";
 import { functionOption, pathArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
 import type { Description, VerifyReport } from "../inspection.ts";
-import { listDir } from "./fsops.ts";
-import { DIR_SPEC, parseSegmentName } from "./layout.ts";
+import { listDir } from "../primitives/publish.ts";
+import { DIR_SPEC, dirFileName, parseSegmentName, segmentPrefix } from "./layout.ts";
 import { DurableQueue } from "./queue.ts";
 import { Segment } from "./segment.ts";
 
-/** Find the queue a path names: a `.qdir` file, or a directory holding one queue. */
-/** The queue a path names: a directory holding one queue, or a queue's `.qdir` file. */
+/**
+ * The queue a path names: a directory holding one queue, or a queue's `.qdir` file.
+ * Throws `ERR_FORMAT` when it names no queue or several, `ERR_CORRUPT` when a queue's
+ * segments are there without its directory file.
+ */
 export function locateQueue(path: string): { dir: string; prefix: string } {
   pathArg("path", path);
   if (path.endsWith(".qdir")) return { dir: dirname(path), prefix: basename(path, ".qdir") };
@@ -26,11 +29,24 @@ export function locateQueue(path: string): { dir: string; prefix: string } {
   }
   if (!isDir) throw new OffheapError("ERR_FORMAT", `${path} is not a queue: expected a directory or a .qdir file`, { path });
   if (existsSync(join(path, "queue.qdir"))) return { dir: path, prefix: "queue" };
-  const found = listDir(path).filter((n) => n.endsWith(".qdir"));
+  const names = listDir(path);
+  const found = names.filter((n) => n.endsWith(".qdir"));
+  if (found.length === 0) {
+    const orphans = new Set(names.map(segmentPrefix).filter((p) => p !== undefined));
+    if (orphans.size > 0) {
+      const prefix = [...orphans][0]!;
+      throw new OffheapError("ERR_CORRUPT", `${path} holds segment files of queue "${prefix}" but not its directory file ${dirFileName(prefix)}: it was lost`, { path });
+    }
+  }
   if (found.length !== 1) {
     throw new OffheapError("ERR_FORMAT", `${path}: expected one queue (a .qdir file), found ${found.length}; name the .qdir file`, { path });
   }
   return { dir: path, prefix: basename(found[0]!, ".qdir") };
+}
+
+/** Whether `dir` holds a queue, or what is left of one (its segment files). */
+export function holdsQueue(dir: string): boolean {
+  return listDir(dir).some((name) => name.endsWith(".qdir") || segmentPrefix(name) !== undefined);
 }
 
 /** Header, options and counts of the queue at `path` (a directory or its `.qdir` file). */

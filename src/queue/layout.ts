@@ -216,6 +216,12 @@ export function parseSegmentName(prefix: string, name: string): { base: number; 
   return { base, ext: m[2] as "idx" | "dat" };
 }
 
+/** The prefix of any queue's segment file name; `undefined` when `name` is not one. */
+export function segmentPrefix(name: string): string | undefined {
+  const m = /^(.+)-\d{16}\.(?:idx|dat)$/.exec(name);
+  return m !== null && NAME_PATTERN.test(m[1]!) ? m[1] : undefined;
+}
+
 /** File name of a named reader's position file. */
 export function readerFileName(prefix: string, name: string): string {
   return `${prefix}.reader-${name}`;

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { File, FutexWaiter, futexWake, isNotFound, Lock, Mapping } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { assertSameOptions, decodeHeader, encodeHeader, readHeader, type CounterSnapshot } from "../format.ts";
-import { listDir, makeDir, publishFile, removeFile } from "./fsops.ts";
+import { listDir, makeDir, publishFile, removeFile } from "../primitives/publish.ts";
 import {
   DATA_START,
   DIR_BYTES,
@@ -304,6 +304,8 @@ export class DurableQueue {
     try {
       const head = new Uint8Array(HEADER_ROOM);
       const got = file.read(head, 0);
+      // It was published whole (written, then renamed into place): empty is damage.
+      if (got === 0) throw new OffheapError("ERR_CORRUPT", `${path}: the queue's directory file is empty`, { path });
       const stored = decodeHeader(DIR_SPEC, head.subarray(0, got), path);
       assertSameOptions(path, "the queue", stored, given);
       if (stored.segmentBytes < MIN_SEGMENT_BYTES || stored.segmentBytes > MAX_SEGMENT_BYTES || stored.segmentItems < 1 || stored.segmentItems > MAX_SEGMENT_ITEMS) {

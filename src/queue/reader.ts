@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { File } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { CounterBlock, crc32, decodeHeader, encodeHeader } from "../format.ts";
-import { publishFile } from "./fsops.ts";
+import { publishFile } from "../primitives/publish.ts";
 import { integerArg } from "../arguments.ts";
 import { Cursor, checkFollowOptions, type FollowOptions } from "./cursor.ts";
 import { HEADER_ROOM, READER_SPEC, readerFileName } from "./layout.ts";

@@ -17,7 +17,7 @@
  */
 import { join } from "node:path";
 import { OffheapError } from "../errors.ts";
-import { listDir } from "./fsops.ts";
+import { listDir } from "../primitives/publish.ts";
 import { DATA_START, RECORD_HEADER, parseSegmentName, segmentFileName } from "./layout.ts";
 import { dataFileIsEmpty, Segment, type SegmentGeometry } from "./segment.ts";
 

@@ -9,12 +9,17 @@
  * other size was cut or grown by something else and is `ERR_CORRUPT` (never grown back,
  * never mapped for writing: a store past the end of a file is SIGBUS). A file that can't
  * be opened or mapped is an `ERR_SYSTEM` error, never read as "no items".
+ *
+ * Longer than 500 lines because it is the one place that knows a segment's two files: every
+ * accessor of an index entry and a record is here, beside the checks that make them safe to
+ * map, so that the write path, recovery and readers share one reading of the format.
  */
 import { join } from "node:path";
 import { File, Mapping, allocate } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { crc32, decodeHeader, encodeHeader, headerBytes } from "../format.ts";
-import { publishFile, removeFile } from "./fsops.ts";
+import { decodeHeader, encodeHeader, headerBytes } from "../format.ts";
+import { crc32 } from "../primitives/crc.ts";
+import { publishFile, removeFile } from "../primitives/publish.ts";
 import {
   DATA_SPEC,
   DATA_START,

@@ -17,7 +17,8 @@
 import type { File } from "../../ffi/index.ts";
 import { MAX_MAPPING_BYTES } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { crc32, decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
+import { decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
+import { crc32 } from "../primitives/crc.ts";
 import { alignUp, identityOf, RECORD_HEADER_BYTES, type Schema, type StoredField } from "./schema.ts";
 import { typeFromName } from "./types.ts";
 

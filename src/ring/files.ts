@@ -5,7 +5,7 @@
  */
 import { existsSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { File, Lock, allocate, freeBytes, syncDirectory } from "../../ffi/index.ts";
+import { File, Lock, allocate, freeBytes, syncDirectory, writeZeros } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
 import { assertSameOptions, encodeHeader, readHeader } from "../format.ts";
 import {
@@ -147,6 +147,15 @@ function create(path: string, file0: File, layout: RingLayout, files: File[]): R
   file0.write(encodeHeader(RING_SPEC, headerValues(layout, 0)), 0);
   file0.sync();
   syncDirectory(dirname(path));
+  // The ring exists now. Write its slots once, so the first lap's stores land on pages
+  // the page cache already holds over written blocks: on ext4 a first store into an
+  // allocated-but-unwritten page costs ~1.5 µs of extent conversion (fault-ahead with
+  // MADV_POPULATE_WRITE costs as much), 3× a lapped append of 128 B. Not flushed: the
+  // blocks are reserved already, and they read as zeros either way.
+  for (let i = 0; i < layout.shards; i++) {
+    const f = files[i]!;
+    writeZeros(f, DATA_OFFSET, shardFileBytes(layout, i) - DATA_OFFSET);
+  }
   return layout;
 }
 

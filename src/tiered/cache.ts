@@ -12,78 +12,20 @@ import { OffheapError } from "../errors.ts";
 import { describeStats } from "../metrics/describe.ts";
 import { untilAborted } from "../signals.ts";
 import { asBytes, assertCacheBody, discardBody, toStream } from "./body.ts";
-import type { InvalidationBus } from "./bus.ts";
+import type { InvalidationBus } from "./bus/bus.ts";
 import { TierCore } from "./core.ts";
-import { ifNoneMatchMatches, normalizeEtag } from "./etag.ts";
+import { ifNoneMatchMatches } from "./etag.ts";
 import { callFetcher } from "./fetcher-call.ts";
-import { drain, fillStream, SharedFill } from "./fill.ts";
+import { drain, SharedFill } from "./fill.ts";
 import { createFetcherHandler, type FetcherHandler } from "./http/fetcher-handler.ts";
 import { createProxy, type ProxyHandler, type ProxyOptions } from "./http/proxy.ts";
-import { assertExtraFits, assertMetaStrings } from "./meta.ts";
+import { fetchedMeta } from "./meta.ts";
+import { assertKey, assertStore, entryMetaFrom, type GetOptions, type SetMeta, type TieredCacheOptions } from "./options.ts";
+import { refresh } from "./refresh.ts";
+import { Flights, type Flight } from "./flights.ts";
 import { CacheResult } from "./result.ts";
 import { tieredMetrics, type TieredCacheStats } from "./stats.ts";
 import { NOT_FOUND, NOT_MODIFIED, type CacheBody, type EntryMeta, type Fetcher, type FetchResult, type GetResult, type Store, type StoredEntry } from "./types.ts";
-
-/** Options of a {@link TieredCache}. Times are in milliseconds. */
-export interface TieredCacheOptions {
-  /** Stores, fastest first. Reads go top-down; fills write to every store. The cache owns them (close closes them). */
-  tiers: Store[];
-  /** How long an entry is served without asking the origin. Default 60 000. */
-  fresh?: number;
-  /** How long a `NOT_FOUND` answer is remembered. Default 10 000; 0 disables. */
-  negative?: number;
-  /** After `fresh`, how long the entry is still served (status `stale`) while one background refresh runs. Default 0. */
-  staleWhileRevalidate?: number;
-  /** After `fresh`, how long the entry may be served when the origin fails. Default 0. */
-  staleIfError?: number;
-  /** How long a fetcher may take to answer before the call fails with `ERR_TIMEOUT`. Default 30 000. */
-  timeout?: number;
-  /** Background refreshes running at once. Default 4. */
-  workers?: number;
-  /** Most keys remembered as not found; the oldest are forgotten first. Default 100 000. */
-  maxNegativeKeys?: number;
-  /** Clock (ms since the epoch). Default `Date.now`; tests pass their own. */
-  clock?: () => number;
-  /**
-   * An invalidation bus (e.g. `new RedisBus({ url })`) shared with the other instances of
-   * this cache: changes here are published, changes there drop the key from this
-   * instance's local tiers (those without `shared`). See `bus.ts`.
-   */
-  bus?: InvalidationBus;
-  /** While the bus is disconnected, how long a local copy is trusted after it was stored or validated. Default 1 000. */
-  busFallbackFresh?: number;
-}
-
-/** Options of one {@link TieredCache.get}. */
-export interface GetOptions {
-  /** The request's `If-None-Match`; a match answers `not-modified` with no body. */
-  ifNoneMatch?: string | null;
-  /** Aborts waiting for the origin (the error is the signal's reason). */
-  signal?: AbortSignal;
-}
-
-/** Metadata a caller may give to `set` and `writer`. */
-export interface SetMeta {
-  etag?: string;
-  contentType?: string;
-  /** Defaults to now. */
-  cachedAt?: number;
-  /** Application data kept with the entry (at most 32 KiB of UTF-8); see {@link EntryMeta.extra}. */
-  extra?: string;
-}
-
-/** How an origin fetch ended, for the callers that waited for it. */
-type FlightOutcome = { kind: "published" } | { kind: "renewed" } | { kind: "abandoned" } | { kind: "not-found" } | { kind: "error"; error: unknown };
-
-/** An origin fetch under way for one key. */
-interface Flight {
-  outcome: Promise<FlightOutcome>;
-  /** Set once the origin answered with a body: callers that come meanwhile read it too. */
-  fill?: SharedFill;
-  meta?: EntryMeta;
-  /** Resolves when `fill` is set or the flight settled, whichever comes first. */
-  ready: Promise<void>;
-}
 
 /** A stale or expired entry being revalidated. */
 interface Cached {
@@ -94,7 +36,6 @@ interface Cached {
 /** Where one step of a foreground fetch left the caller: an answer, or another round. */
 type Step = { result: GetResult } | { again: Cached | undefined };
 
-const MAX_KEY_BYTES = 4096;
 /** Rounds of waiting for other callers' fetches before a caller asks the origin itself. */
 const MAX_JOINS = 3;
 
@@ -116,7 +57,7 @@ export class TieredCache {
   readonly #fresh: number;
   readonly #swr: number;
   readonly #sie: number;
-  readonly #flights = new Map<string, Flight>();
+  readonly #flights = new Flights();
 
   constructor(options: TieredCacheOptions) {
     objectArg("options", options);
@@ -179,7 +120,7 @@ export class TieredCache {
       return new CacheResult("not-found", { cachedAt: notFoundSince }, "negative", null);
     }
     // An origin fetch for this key is under way, so no tier has a fresh copy: join it.
-    if (this.#flights.size > 0 && this.#flights.has(key)) return this.#foreground(key, fetcher, options, undefined);
+    if (this.#flights.get(key) !== undefined) return this.#foreground(key, fetcher, options, undefined);
     const tiers = core.tiers;
     for (let i = 0; i < tiers.length; i++) {
       // Synchronous stores (memory, file) answer without an extra await on the hot path.
@@ -203,7 +144,7 @@ export class TieredCache {
   writer(key: string, meta: SetMeta = {}): WritableStream<Uint8Array> {
     this.#assertOpen();
     assertKey(key);
-    const { fan, report } = this.#core.startWrite(key, this.#metaFrom(meta));
+    const { fan, report } = this.#core.startWrite(key, entryMetaFrom(meta, this.#core.clock()));
     return new WritableStream<Uint8Array>({
       write: (chunk) => fan.write(asBytes(chunk)),
       close: async () => {
@@ -222,7 +163,7 @@ export class TieredCache {
     this.#assertOpen();
     assertKey(key);
     assertCacheBody(body, "the body given to set()");
-    const { fan, report } = this.#core.startWrite(key, this.#metaFrom(meta));
+    const { fan, report } = this.#core.startWrite(key, entryMetaFrom(meta, this.#core.clock()));
     const reader = toStream(body).getReader();
     try {
       for (;;) {
@@ -408,7 +349,7 @@ export class TieredCache {
    */
   async #lead(key: string, fetcher: Fetcher, options: GetOptions, cached: Cached | undefined, register: boolean): Promise<Step> {
     const core = this.#core;
-    const { flight, settle } = this.#newFlight(key, register);
+    const { flight, settle } = this.#flights.start(key, register);
     if (cached !== undefined) core.counters.revalidations++;
     const fence = core.fence(key);
     let fenceHeld = true;
@@ -451,7 +392,7 @@ export class TieredCache {
         return { again: undefined };
       }
 
-      const meta = this.#fetchedMeta(result);
+      const meta = fetchedMeta(result, core.clock());
       const hooks = core.fillHooks(key, fence, (r) => {
         // A revalidation that brought a new version: the other instances drop theirs.
         if (r.outcome === "published" && cached !== undefined) core.announce(key);
@@ -476,29 +417,6 @@ export class TieredCache {
     }
   }
 
-  /**
-   * A flight for `key` (registered for others to join when `register`). `settle(undefined)`
-   * marks it ready (its fill can be joined); `settle(outcome)` ends it, once.
-   */
-  #newFlight(key: string, register: boolean): { flight: Flight; settle: (o: FlightOutcome | undefined) => void } {
-    let resolveOutcome!: (o: FlightOutcome) => void;
-    let markReady!: () => void;
-    const flight: Flight = {
-      outcome: new Promise((r) => (resolveOutcome = r)),
-      ready: new Promise<void>((r) => (markReady = r)),
-    };
-    if (register) this.#flights.set(key, flight);
-    let settled = false;
-    const settle = (o: FlightOutcome | undefined) => {
-      markReady();
-      if (o === undefined || settled) return;
-      settled = true;
-      if (this.#flights.get(key) === flight) this.#flights.delete(key);
-      resolveOutcome(o);
-    };
-    return { flight, settle };
-  }
-
   async #staleIfError(key: string, options: GetOptions): Promise<GetResult | undefined> {
     const core = this.#core;
     const found = await core.lookup(key);
@@ -513,84 +431,12 @@ export class TieredCache {
   }
 
   #scheduleRefresh(key: string, meta: EntryMeta, fetcher: Fetcher): void {
-    if (this.#flights.has(key)) return;
-    this.#core.background(key, () => this.#refresh(key, meta, fetcher));
-  }
-
-  /** A stale-while-revalidate refresh: revalidate `meta`'s version, or store the new one. */
-  async #refresh(key: string, meta: EntryMeta, fetcher: Fetcher): Promise<void> {
-    const core = this.#core;
-    core.counters.refreshes++;
-    const fence = core.fence(key);
-    let fenceHeld = true;
-    try {
-      let result: FetchResult;
-      try {
-        result = await callFetcher({ key, fetcher, etag: meta.etag, callerSignal: undefined, closeSignal: core.closeSignal, timeout: core.limits.timeout, counters: core.counters });
-      } catch {
-        core.counters.refreshErrors++;
-        return;
-      }
-      if (core.closed) return;
-      if (result === NOT_MODIFIED) {
-        await fence.publish(() => core.touchTiers(key, { ...meta, cachedAt: core.clock() }));
-        return;
-      }
-      if (result === NOT_FOUND) {
-        if (await fence.publish(async () => void (await core.removeFromTiers(key)))) core.negative.remember(key, core.clock());
-        return;
-      }
-      fenceHeld = false;
-      const body = fillStream(
-        toStream(result.body),
-        core.writers(key, this.#fetchedMeta(result), core.tiers.length),
-        core.fillHooks(key, fence, (r) => void (r.outcome === "published" && core.announce(key))),
-      );
-      await drain(body).catch(() => void core.counters.refreshErrors++);
-    } finally {
-      if (fenceHeld) fence.release();
-    }
-  }
-
-  #fetchedMeta(result: Exclude<FetchResult, typeof NOT_FOUND | typeof NOT_MODIFIED>): EntryMeta {
-    const meta: EntryMeta = { cachedAt: this.#core.clock() };
-    if (result.etag) meta.etag = normalizeEtag(result.etag);
-    if (result.contentType) meta.contentType = result.contentType;
-    return meta;
-  }
-
-  #metaFrom(meta: SetMeta): EntryMeta {
-    optionsArg("meta", meta);
-    const cachedAt = meta.cachedAt === undefined ? this.#core.clock() : numberArg("meta.cachedAt (ms since the epoch)", meta.cachedAt);
-    const out: EntryMeta = { cachedAt };
-    assertMetaStrings(meta, "meta");
-    if (meta.etag) out.etag = normalizeEtag(meta.etag);
-    if (meta.contentType) out.contentType = meta.contentType;
-    if (meta.extra !== undefined) out.extra = meta.extra;
-    assertExtraFits(out);
-    return out;
+    if (this.#flights.get(key) !== undefined) return;
+    this.#core.background(key, () => refresh(this.#core, key, meta, fetcher));
   }
 
   #assertOpen(): void {
     if (this.#core.closed) throw new OffheapError("ERR_CLOSED", "the tiered cache is closed");
-  }
-}
-
-/** Throw `ERR_INVALID` unless `t` has every method of a {@link Store}. */
-function assertStore(t: unknown, name: string): void {
-  const missing = ["get", "stat", "writer", "delete", "touch", "stats", "close"].filter((m) => typeof (t as Record<string, unknown> | null)?.[m] !== "function");
-  if (typeof t !== "object" || t === null || missing.length > 0 || typeof (t as { name?: unknown }).name !== "string") {
-    throw new OffheapError("ERR_INVALID", `${name} must be a Store (MemoryStore, FileStore, RedisStore, S3Store or your own), got ${describeValue(t)}${missing.length > 0 && t !== null && typeof t === "object" ? ` without ${missing.join(", ")}` : ""}`);
-  }
-  if ((t as { closed?: unknown }).closed === true) throw new OffheapError("ERR_INVALID", `${name} is a closed ${(t as Store).name} store: a cache needs open tiers`);
-}
-
-function assertKey(key: string): void {
-  if (typeof key !== "string" || key.length === 0) {
-    throw new OffheapError("ERR_INVALID", `a cache key must be a non-empty string, got ${typeof key === "string" ? '""' : describeValue(key)}`);
-  }
-  if (key.length > MAX_KEY_BYTES / 3 && Buffer.byteLength(key) > MAX_KEY_BYTES) {
-    throw new OffheapError("ERR_TOO_LARGE", `a cache key is at most ${MAX_KEY_BYTES} bytes of UTF-8, got ${Buffer.byteLength(key)}`);
   }
 }
 

@@ -8,7 +8,7 @@
  */
 import { OffheapError, isOffheapError } from "../errors.ts";
 import { BackgroundWork } from "./background.ts";
-import type { InvalidationBus } from "./bus.ts";
+import type { InvalidationBus } from "./bus/bus.ts";
 import { Fence, Fences } from "./fence.ts";
 import { FanOut, fillStream, SharedFill, type FillHooks, type FillReport, type TierWriter } from "./fill.ts";
 import type { CacheHost, HostCounter, HostLimits } from "./host.ts";
@@ -149,7 +149,7 @@ export class TierCore implements CacheHost {
     return fillStream(entry.body, writers, this.fillHooks(key, fence));
   }
 
-  /** Whether tier `tier`'s copy can't have missed an invalidation (see `bus.ts`). */
+  /** Whether tier `tier`'s copy can't have missed an invalidation (see `bus/bus.ts`). */
   trusted(tier: number, meta: EntryMeta, now: number): boolean {
     if (this.#bus === undefined || this.tiers[tier]?.shared === true) return true;
     if (!this.#busUp) return now - meta.cachedAt <= this.#busFallback;

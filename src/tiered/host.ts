@@ -29,7 +29,7 @@ export interface CacheHost {
   /**
    * The entry for `key` from the first tier that has it, and that tier's name. A body from
    * a lower tier fills the tiers above as it is read to the end. `trusted` is false for a
-   * local copy that may have missed an invalidation (see `bus.ts`): validate it before use.
+   * local copy that may have missed an invalidation (see `bus/bus.ts`): validate it before use.
    */
   read(key: string): Promise<{ entry: StoredEntry; source: string; trusted: boolean } | undefined>;
   /** A fence on `key` from now (see `fence.ts`). */

@@ -5,7 +5,8 @@
  */
 import { invalidArg, numberArg, objectArg } from "../arguments.ts";
 import { OffheapError } from "../errors.ts";
-import type { EntryMeta } from "./types.ts";
+import { normalizeEtag } from "./etag.ts";
+import type { EntryMeta, FetchResult, NOT_FOUND, NOT_MODIFIED } from "./types.ts";
 
 /** Most UTF-8 bytes of `meta.extra` an entry may carry (the HTTP face keeps response headers there). */
 export const MAX_EXTRA_BYTES = 32 * 1024;
@@ -56,6 +57,14 @@ export function assertExtraFits(meta: EntryMeta): void {
   if (bytes > MAX_EXTRA_BYTES) {
     throw new OffheapError("ERR_TOO_LARGE", `an entry's extra metadata is at most ${MAX_EXTRA_BYTES} bytes of UTF-8, got ${bytes}`);
   }
+}
+
+/** The metadata of what a fetcher answered at `now`. */
+export function fetchedMeta(result: Exclude<FetchResult, typeof NOT_FOUND | typeof NOT_MODIFIED>, now: number): EntryMeta {
+  const meta: EntryMeta = { cachedAt: now };
+  if (result.etag) meta.etag = normalizeEtag(result.etag);
+  if (result.contentType) meta.contentType = result.contentType;
+  return meta;
 }
 
 /** Throw `ERR_INVALID` naming `<name>.<field>` unless `etag`, `contentType` and `extra` are strings where given. */

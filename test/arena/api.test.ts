@@ -26,6 +26,9 @@ describe("basics", () => {
     using s = new ArenaCache<string>({ maxBytes: 1 << 16, codec: codecs.string });
     s.set("k", "héllo ✓ 🎉");
     expect(s.get("k")).toBe("héllo ✓ 🎉");
+    // A leading U+FEFF is data, not a byte-order mark to drop.
+    s.set("bom", "\ufeffabc");
+    expect(s.get("bom")).toBe("\ufeffabc");
     using j = new ArenaCache<{ a: number[]; b: string | null }>({ maxBytes: 1 << 16, codec: codecs.json });
     j.set("k", { a: [1, 2], b: null });
     expect(j.get("k")).toEqual({ a: [1, 2], b: null });
@@ -95,10 +98,10 @@ describe("basics", () => {
     expect(c.get("k")).toBeUndefined();
     expect(seen).toEqual(["k:deleted"]);
     expect(c.stats().rejected).toBe(1);
-    // The largest record that fits is one slab.
+    // The largest record that fits is one slab (a 24-byte header, the key, the value).
     const slab = c.stats().slabBytes;
-    expect(c.set("b", new Uint8Array(slab - 8 - 1))).toBe(true);
-    expect(c.set("c", new Uint8Array(slab - 8))).toBe(false);
+    expect(c.set("b", new Uint8Array(slab - 24 - 1))).toBe(true);
+    expect(c.set("c", new Uint8Array(slab - 24))).toBe(false);
   });
 });
 
@@ -109,7 +112,7 @@ describe("eviction reasons", () => {
     using c = new ArenaCache<string>({
       maxBytes: 2048,
       codec: codecs.string,
-      now: () => now,
+      clock: () => now,
       onEvict: (k, v, r) => seen.push([k, v, r]),
     });
     c.set("a", "1");
@@ -155,7 +158,7 @@ describe("eviction reasons", () => {
 describe("ttl", () => {
   test("an expired entry is never returned, by get, peek or has", () => {
     let now = 1000;
-    using c = new ArenaCache<string>({ maxBytes: 1 << 16, ttl: 100, codec: codecs.string, now: () => now });
+    using c = new ArenaCache<string>({ maxBytes: 1 << 16, ttl: 100, codec: codecs.string, clock: () => now });
     c.set("default", "d");
     c.set("short", "s", { ttl: 5 });
     c.set("forever", "f", { ttl: 0 });
@@ -171,7 +174,7 @@ describe("ttl", () => {
 
   test("expired entries are reclaimed when their generation is recycled, without reads", () => {
     let now = 0;
-    using c = new ArenaCache<string>({ maxBytes: 64 << 10, maxEntries: 4096, codec: codecs.string, now: () => now });
+    using c = new ArenaCache<string>({ maxBytes: 64 << 10, maxEntries: 4096, codec: codecs.string, clock: () => now });
     for (let i = 0; i < 200; i++) c.set(`old${i}`, "x".repeat(100), { ttl: 50 });
     const before = c.bytes;
     now = 100;
@@ -384,7 +387,20 @@ describe("lifecycle and errors", () => {
   });
 
   test("bad options are ERR_INVALID; an arena beyond 4 GiB per stripe is ERR_TOO_LARGE", () => {
-    for (const o of [{ maxBytes: 0 }, { maxBytes: 1.5 }, { maxBytes: 32 }, { maxBytes: 4096, policy: "fifo" }, { maxBytes: 4096, stripes: 0 }, { maxBytes: 4096, maxEntries: -1 }, { maxBytes: 4096, codec: {} }]) {
+    for (const o of [
+      { maxBytes: 0 },
+      { maxBytes: 1.5 },
+      { maxBytes: 32 },
+      { maxBytes: 4096, policy: "fifo" },
+      { maxBytes: 4096, stripes: 0 },
+      { maxBytes: 4096, maxEntries: -1 },
+      { maxBytes: 4096, codec: {} },
+      { maxBytes: 4096, shared: "yes" },
+      { maxBytes: 4096, lockTimeout: -1 },
+      { maxBytes: 4096, loadLease: 0 },
+      { maxBytes: 4096, clock: 5 },
+      { maxBytes: 4096, onEvict: "log" },
+    ]) {
       expect(() => new ArenaCache(o as never)).toThrow(code("ERR_INVALID"));
     }
     expect(() => new ArenaCache({ maxBytes: 2 ** 33, maxEntries: 16, slabBytes: 1 << 20 })).toThrow(code("ERR_TOO_LARGE"));

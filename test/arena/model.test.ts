@@ -1,7 +1,7 @@
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { ArenaCache, codecs, type EvictionReason } from "../../src/arena/index.ts";
+import { ArenaCache, type ArenaCacheOptions, codecs, ENTRY_OVERHEAD, type EvictionReason } from "../../src/arena/index.ts";
 import { POLICY_NAMES } from "../../src/policy/index.ts";
-import { seededRandom } from "../helpers/index.ts";
+import { seededRandom, tempDir } from "../helpers/index.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);
@@ -16,7 +16,7 @@ interface Entry {
  * chooses (capacity) are learnt from onEvict, so the model stays exact: every read must
  * agree with it, every eviction must carry the right value and reason.
  */
-function runModel(policy: (typeof POLICY_NAMES)[number], seed: number, extra: { shared?: boolean; stripes?: number } = {}) {
+function runModel(policy: (typeof POLICY_NAMES)[number], seed: number, extra: { shared?: boolean; stripes?: number; path?: string } = {}) {
   const rnd = seededRandom(seed);
   let now = 1_000;
   const model = new Map<string, Entry>();
@@ -24,12 +24,13 @@ function runModel(policy: (typeof POLICY_NAMES)[number], seed: number, extra: { 
   let clearing = false;
   const reasons: Record<EvictionReason, number> = { capacity: 0, expired: 0, deleted: 0, replaced: 0 };
   const maxBytes = 8192 * (extra.stripes ?? 1);
-  const cache = new ArenaCache<string>({
-    ...extra,
+  const { path, ...layout } = extra;
+  const options: ArenaCacheOptions<string> = {
+    ...layout,
     maxBytes,
     policy,
     codec: codecs.string,
-    now: () => now,
+    clock: () => now,
     onEvict(key, value, reason) {
       reasons[reason]++;
       const m = model.get(key);
@@ -49,7 +50,8 @@ function runModel(policy: (typeof POLICY_NAMES)[number], seed: number, extra: { 
       }
       model.delete(key);
     },
-  });
+  };
+  const cache = path === undefined ? new ArenaCache<string>(options) : ArenaCache.open<string>(path, options);
   const keys = Array.from({ length: 300 }, (_, i) => (i % 7 === 0 ? `ключ-${i}-🔑` : `key:${i}`));
   const live = (k: string) => {
     const m = model.get(k);
@@ -63,7 +65,8 @@ function runModel(policy: (typeof POLICY_NAMES)[number], seed: number, extra: { 
       const value = `${op}:`.padEnd(len, "x");
       const ttl = rnd() < 0.3 ? 1 + Math.floor(rnd() * 50) : undefined;
       if (model.has(key)) expected.push({ key, reason: "replaced" });
-      const fits = ArenaCache.entryBytes(Buffer.byteLength(key), Buffer.byteLength(value)) <= cache.stats().slabBytes + 40;
+      // A record (all of an entry but its fixed overhead) fits in one slab.
+      const fits = ArenaCache.entryBytes(Buffer.byteLength(key), Buffer.byteLength(value)) - ENTRY_OVERHEAD <= cache.stats().slabBytes;
       if (!fits && model.has(key)) expected[expected.length - 1]!.reason = "deleted";
       const ok = cache.set(key, value, ttl === undefined ? undefined : { ttl });
       expect(ok).toBe(fits);
@@ -124,4 +127,15 @@ describe("model-based", () => {
     expect(reasons.capacity).toBeGreaterThan(0);
     expect(reasons.expired).toBeGreaterThan(0);
   });
+
+  for (const policy of ["s3-fifo", "lru"] as const) {
+    test(`in a shared file (ArenaCache.open), ${policy}, 4 stripes: the same semantics`, () => {
+      using dir = tempDir();
+      const { reasons, stats } = runModel(policy, 77, { stripes: 4, path: dir.file("cache") });
+      expect(reasons.capacity).toBeGreaterThan(0);
+      expect(reasons.expired).toBeGreaterThan(0);
+      expect(stats.compactions).toBeGreaterThan(0);
+      expect(stats.stripeResets).toBe(0);
+    });
+  }
 });

@@ -1,5 +1,36 @@
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { ArenaCache, codecs } from "../../src/arena/index.ts";
+import { ArenaCache, codecs, type ArenaHandle } from "../../src/arena/index.ts";
+import { codeOf, seededRandom } from "../helpers/index.ts";
+import { keysBy, stripeOf } from "./white-box.ts";
+
+const ARENA = JSON.stringify(new URL("../../src/arena/index.ts", import.meta.url).href);
+const KEYS = JSON.stringify(new URL("../../src/arena/keys.ts", import.meta.url).href);
+
+// A Worker that attaches, takes the lock of `key`'s stripe as a call would (mid-change or
+// mid-read), says "held", and stays there: blocked in Atomics.wait or spinning.
+const HOLDER = `
+import { ArenaCache } from ${ARENA};
+import { hashKey } from ${KEYS};
+self.onmessage = (e) => {
+  const { handle, key, midChange, spin } = e.data;
+  const c = ArenaCache.attach(handle);
+  const sh = c.shardOf(hashKey(key));
+  if (Atomics.compareExchange(sh.st, 0, 0, c.token) !== 0) throw new Error("stripe busy");
+  if (midChange) Atomics.store(sh.st, 5, 1);
+  postMessage("held");
+  if (spin) for (;;) {}
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+};`;
+
+async function holdingWorker(handle: ArenaHandle, key: string, midChange: boolean, spin: boolean): Promise<Worker> {
+  const w = new Worker(URL.createObjectURL(new Blob([HOLDER], { type: "text/javascript" })));
+  await new Promise<void>((resolve, reject) => {
+    w.onmessage = () => resolve();
+    w.onerror = (e) => reject(e);
+    w.postMessage({ handle, key, midChange, spin });
+  });
+  return w;
+}
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);
@@ -95,4 +126,89 @@ describe("shared across Workers", () => {
       if (v !== undefined) expect(v.startsWith(`k${k}|`)).toBe(true);
     }
   });
+
+  test("a Worker terminated while it holds a stripe mid-change: the next call takes over and empties that stripe", async () => {
+    for (const spin of [false, true]) {
+      // Were the dead holder not detected, get would wait 60 s and throw ERR_TIMEOUT.
+      using c = new ArenaCache<string>({ maxBytes: 1 << 20, shared: true, stripes: 4, codec: codecs.string, lockTimeout: 60_000 });
+      const keys = keysBy(c, "victim", 10).same;
+      const elsewhere = Array.from({ length: 40 }, (_, i) => `e${i}`).filter((k) => stripeOf(c, k) !== stripeOf(c, "victim"));
+      for (const k of keys) c.set(k, `v:${k}`);
+      for (const k of elsewhere) c.set(k, "kept");
+      const w = await holdingWorker(c.handle(), "victim", true, spin);
+      w.terminate();
+      for (const k of keys) expect(c.get(k)).toBeUndefined();
+      expect(c.stats()).toMatchObject({ lockTakeovers: 1, stripeResets: 1, resetDrops: 10 });
+      expect(elsewhere.length).toBeGreaterThan(0);
+      for (const k of elsewhere) expect(c.get(k)).toBe("kept");
+      c.set(keys[0]!, "again");
+      expect(c.get(keys[0]!)).toBe("again");
+    }
+  });
+
+  test("a Worker terminated mid-read: its stripe is taken over and keeps its entries", async () => {
+    using c = new ArenaCache<string>({ maxBytes: 1 << 20, shared: true, stripes: 4, codec: codecs.string, lockTimeout: 60_000 });
+    const keys = keysBy(c, "victim", 10).same;
+    for (const k of keys) c.set(k, `v:${k}`);
+    const w = await holdingWorker(c.handle(), "victim", false, false);
+    w.terminate();
+    for (const k of keys) expect(c.get(k)).toBe(`v:${k}`);
+    expect(c.stats()).toMatchObject({ lockTakeovers: 1, stripeResets: 0 });
+  });
+
+  test("a Worker that holds a stripe and lives on is waited for up to lockTimeout: ERR_TIMEOUT, never a spin without end", async () => {
+    using c = new ArenaCache<string>({ maxBytes: 1 << 20, shared: true, stripes: 4, codec: codecs.string, lockTimeout: 100 });
+    const keys = keysBy(c, "victim", 2).same;
+    c.set(keys[0]!, "v");
+    const w = await holdingWorker(c.handle(), "victim", false, false);
+    try {
+      expect(codeOf(() => c.set(keys[1]!, "x"))).toBe("ERR_TIMEOUT");
+      expect(codeOf(() => c.get(keys[0]!))).toBe("ERR_TIMEOUT");
+    } finally {
+      w.terminate();
+    }
+    expect(c.get(keys[0]!)).toBe("v");
+  });
+
+  test("Workers terminated at random moments while hammering: values stay right, the survivors never hang", async () => {
+    using c = new ArenaCache<string>({ maxBytes: 256 << 10, shared: true, stripes: 4, codec: codecs.string });
+    const handle = c.handle();
+    const random = seededRandom(99);
+    const start = () => {
+      const w = new Worker(new URL("./hammer-worker.ts", import.meta.url));
+      w.postMessage({ handle, id: 9, ops: 1e9, keys: 2_000, seed: Math.floor(random() * 1e9) });
+      return w;
+    };
+    for (let round = 0; round < 25; round++) {
+      const w = start();
+      await Bun.sleep(10 + random() * 40);
+      w.terminate();
+      // The main thread goes on using the cache: every call answers, every value is right.
+      for (let i = 0; i < 2000; i++) {
+        const k = `k${i}`;
+        const v = c.get(k);
+        if (v !== undefined && !v.startsWith(`${k}|`)) throw new Error(`${k} -> ${v.slice(0, 40)}`);
+        if (i % 7 === 0) c.set(k, `${k}|main|${round}`);
+      }
+    }
+    const st = c.stats();
+    expect(st.bytes).toBeLessThanOrEqual(256 << 10);
+    // Terminations did land inside calls (about half of them do): the rounds tested recovery.
+    expect(st.lockTakeovers).toBeGreaterThan(0);
+  }, 60_000);
+
+  test("at most 256 attached handles at once (ERR_FULL beyond); closing one frees its place", () => {
+    using c = new ArenaCache({ maxBytes: 1 << 16, shared: true });
+    const h = c.handle();
+    const more: ArenaCache[] = [];
+    try {
+      for (let i = 0; i < 255; i++) more.push(ArenaCache.attach(h));
+      expect(codeOf(() => ArenaCache.attach(h))).toBe("ERR_FULL");
+      more.pop()!.close();
+      more.push(ArenaCache.attach(h));
+    } finally {
+      for (const m of more) m.close();
+    }
+  });
 });
+

@@ -12,7 +12,7 @@ import { OffheapError } from "../../src/errors.ts";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { RecordStore } from "../../src/records/index.ts";
 import { RingBuffer } from "../../src/ring/index.ts";
-import { FileStore } from "../../src/tiered/file-store.ts";
+import { FileStore } from "../../src/tiered/stores/file-store.ts";
 import { seededRandom } from "../helpers/crash.ts";
 import { SWEEP_SCHEMA } from "./schema.ts";
 

@@ -25,7 +25,7 @@ import { join, relative } from "node:path";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { RecordStore } from "../../src/records/index.ts";
 import { RingBuffer } from "../../src/ring/index.ts";
-import { FileStore } from "../../src/tiered/file-store.ts";
+import { FileStore } from "../../src/tiered/stores/file-store.ts";
 import { Child, runScript, tempDir } from "../helpers/index.ts";
 import type { Damage, Truth } from "./sweep-child.ts";
 import { SWEEP_SCHEMA } from "./schema.ts";

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   server.stop(true);
   let code = "none";
   try {
-    RingBuffer.open("events.ring", { recordSize: 32, capacity: 1024 });
+    RingBuffer.open("events.ring", { lockTimeout: 0 });
   } catch (e) {
     if (e instanceof OffheapError) code = e.code;
   }

@@ -3,7 +3,7 @@
  * files cut at every kind of offset, foreign and corrupt headers. Nothing may crash.
  */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { closeSync, cpSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, cpSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { File, Lock } from "../../ffi/index.ts";
 import { DurableQueue, verifyQueue } from "../../src/queue/index.ts";

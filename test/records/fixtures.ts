@@ -1,6 +1,4 @@
-/** Schemas and helpers shared by the record store tests. */
-import { expect } from "bun:test";
-import { OffheapError, type ErrorCode } from "../../src/errors.ts";
+/** Schemas shared by the record store tests. */
 import { schema, t } from "../../src/records/index.ts";
 
 /** Every field type once. */
@@ -12,21 +10,9 @@ export const All = schema(
   { name: "All", version: 1 },
 );
 
-/** The DESIGN.md example. */
+/** The README's example schema. */
 export const Tick = schema(
   { symbol: t.string(16), price: t.f64, volume: t.f64, ts: t.u64, flags: t.u8, live: t.bool, raw: t.bytes(32) },
   { name: "Tick", version: 1 },
 );
 
-/** Assert that `fn` throws an OffheapError with `code`. */
-export function expectCode(fn: () => unknown, code: ErrorCode): OffheapError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(OffheapError);
-  expect((caught as OffheapError).code).toBe(code);
-  return caught as OffheapError;
-}

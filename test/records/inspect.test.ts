@@ -2,8 +2,8 @@ import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { File } from "../../ffi/index.ts";
 import { describeRecords, RecordStore, verifyRecords } from "../../src/records/index.ts";
-import { tempDir } from "../helpers/index.ts";
-import { expectCode, Tick } from "./fixtures.ts";
+import { tempDir, expectCode } from "../helpers/index.ts";
+import { Tick } from "./fixtures.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);

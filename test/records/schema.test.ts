@@ -2,8 +2,8 @@ import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import CRC32 from "crc-32";
 import { readFileSync } from "node:fs";
 import { RecordStore, schema, t, type Infer } from "../../src/records/index.ts";
-import { tempDir } from "../helpers/index.ts";
-import { All, expectCode, Tick } from "./fixtures.ts";
+import { tempDir, expectCode } from "../helpers/index.ts";
+import { All, Tick } from "./fixtures.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);

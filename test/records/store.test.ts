@@ -3,8 +3,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { File, Mapping } from "../../ffi/index.ts";
 import { encodeHeader } from "../../src/format.ts";
 import { RecordStore, schema, t, type Infer } from "../../src/records/index.ts";
-import { seededRandom, tempDir } from "../helpers/index.ts";
-import { All, expectCode, Tick } from "./fixtures.ts";
+import { seededRandom, tempDir, expectCode } from "../helpers/index.ts";
+import { All, Tick } from "./fixtures.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);

@@ -220,6 +220,7 @@ function policySubject(cls: new (capacity: number) => EvictionPolicy, extraGette
     },
     members: [
       { name: cls.name, kind: "constructor", args: () => [capacity], params: [id("capacity", { min: 1, max: 0x3fffffff })] },
+      { name: "bytes", kind: "static", args: () => [capacity], params: [id("capacity", { min: 1, max: 0x3fffffff })] },
       { name: "size", kind: "getter", afterClose: "works" },
       ...extraGetters.map((g): Member<EvictionPolicy> => ({ name: g, kind: "getter", afterClose: "works" })),
       { name: "insert", args: () => [5, 55], params: [id("slot", { max: capacity - 1 }), hashParam], afterClose: "works" },
@@ -486,6 +487,11 @@ export function subjects(): Subject<any>[] {
         lock: "TypeScript-private",
         unlock: "TypeScript-private",
         check: "TypeScript-private",
+        awaitOtherLoad: "TypeScript-private",
+        releaseLease: "TypeScript-private",
+        begin: "TypeScript-private",
+        end: "TypeScript-private",
+        repair: "TypeScript-private",
       },
       make() {
         const c = new ArenaCache({ maxBytes: 1 << 16 });
@@ -516,7 +522,9 @@ export function subjects(): Subject<any>[] {
                 stripes: bad.integer({ min: 1, max: 256 }),
                 maxEntries: bad.integer({ min: 1, max: 2 ** 30 }),
                 slabBytes: bad.integer({ min: 1, max: 1 << 30 }),
-                now: bad.func(false),
+                clock: bad.func(false),
+                lockTimeout: bad.integer({ min: 0 }),
+                loadLease: bad.integer({ min: 1 }),
               },
               true,
             ),
@@ -528,13 +536,36 @@ export function subjects(): Subject<any>[] {
           args: () => [new ArenaCache({ maxBytes: 1 << 16, shared: true }).handle(), {}],
           params: [
             { name: "handle", bad: [...bad.object(), {}, { kind: "offheap.arena" }, { kind: "offheap.arena", version: 1, shards: [5] }] },
-            opt("options", { codec: [null, 5, {}], onEvict: bad.func(false), now: bad.func(false) }),
+            opt("options", { codec: [null, 5, {}], onEvict: bad.func(false), clock: bad.func(false) }),
+          ],
+        },
+        {
+          name: "open",
+          kind: "static",
+          creates: true,
+          args: (_c, ctx) => [ctx.fresh("new-arena"), { maxBytes: 1 << 16 }],
+          params: [
+            pathParam(),
+            opt("options", {
+              maxBytes: [...bad.integer({ min: 1 }), naming("maxBytes", 2 ** 50, "2 ** 50")],
+              ttl: bad.finite(),
+              policy: bad.oneOf(),
+              stripes: bad.integer({ min: 1, max: 256 }),
+              maxEntries: bad.integer({ min: 1, max: 2 ** 30 }),
+              slabBytes: bad.integer({ min: 1, max: 1 << 30 }),
+              codec: [null, 5, "json", {}, { encode: 5, decode: 5 }],
+              onEvict: bad.func(false),
+              clock: bad.func(false),
+              lockTimeout: bad.integer({ min: 0 }),
+              loadLease: bad.integer({ min: 1 }),
+            }),
           ],
         },
         { name: "entryBytes", kind: "static", args: () => [1, 1], params: [id("keyBytes"), id("valueBytes")] },
         { name: "handle" },
         { name: "size", kind: "getter" },
         { name: "bytes", kind: "getter" },
+        { name: "closed", kind: "getter", afterClose: "works" },
         { name: "get", args: () => ["a"], params: [{ name: "key", bad: [...bad.key(), naming("key", "k".repeat(70_000), "a key of 70000 bytes")] }] },
         { name: "peek", args: () => ["a"], params: [keyParam] },
         { name: "has", args: () => ["a"], params: [keyParam] },
@@ -872,6 +903,7 @@ export function subjects(): Subject<any>[] {
         { name: "verifyRing", args: (_a, ctx) => [ringFile(ctx), () => {}], params: [pathParam(), { name: "onProgress", bad: bad.func(false) }], afterClose: "works" },
         { name: "describeQueue", args: (_a, ctx) => [queueDir(ctx)], params: [pathParam()], afterClose: "works" },
         { name: "verifyQueue", args: (_a, ctx) => [queueDir(ctx), () => {}], params: [pathParam(), { name: "onProgress", bad: bad.func(false) }], afterClose: "works" },
+        { name: "describeArena", args: (_a, ctx) => [arenaFile(ctx)], params: [pathParam()], afterClose: "works" },
         { name: "describeRecords", args: (_a, ctx) => [recordFile(ctx)], params: [pathParam()], afterClose: "works" },
         { name: "verifyRecords", args: (_a, ctx) => [recordFile(ctx), () => {}], params: [pathParam(), { name: "onProgress", bad: bad.func(false) }], afterClose: "works" },
         {
@@ -914,6 +946,12 @@ function ringFile(ctx: Ctx): string {
 function queueDir(ctx: Ctx): string {
   const p = ctx.fresh("inspect-queue");
   DurableQueue.open(p, { segmentBytes: 4096 }).close();
+  return p;
+}
+
+function arenaFile(ctx: Ctx): string {
+  const p = ctx.fresh("inspect-arena");
+  ArenaCache.open(p, { maxBytes: 1 << 16 }).close();
   return p;
 }
 

@@ -6,9 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { MemoryStore, RedisBus, TieredCache, type Fetcher } from "../../src/tiered/index.ts";
-import { Child, ROOT, tempDir, writeScript } from "../helpers/index.ts";
+import { Child, ROOT, tempDir, until, writeScript } from "../helpers/index.ts";
 import { startRedis, type TestServer } from "../helpers/servers.ts";
-import { until } from "./util.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);

@@ -2,12 +2,12 @@ import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import CRC32 from "crc-32";
-import { Child, crashRun, ROOT, seededRandom, tempDir, writeScript } from "../helpers/index.ts";
+import { bytes, Child, crashRun, expectCode, pattern, ROOT, seededRandom, tempDir, text, writeScript } from "../helpers/index.ts";
 import { encodeHeader } from "../../src/format.ts";
 import { FileStore } from "../../src/tiered/index.ts";
-import { describeFileStore, verifyFileStore } from "../../src/tiered/inspect.ts";
-import { keyHash } from "../../src/tiered/key-hash.ts";
-import { bytes, expectCode, pattern, put, storeContract, text } from "./util.ts";
+import { describeFileStore, verifyFileStore } from "../../src/tiered/stores/file-inspect.ts";
+import { keyHash } from "../../src/tiered/stores/key-hash.ts";
+import { put, storeContract } from "../contracts/store.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);

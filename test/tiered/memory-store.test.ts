@@ -1,7 +1,8 @@
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { heapStats } from "bun:jsc";
 import { MemoryStore } from "../../src/tiered/index.ts";
-import { bytes, expectCode, pattern, put, storeContract } from "./util.ts";
+import { bytes, expectCode, pattern } from "../helpers/index.ts";
+import { put, storeContract } from "../contracts/store.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);

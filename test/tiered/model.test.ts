@@ -1,7 +1,6 @@
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { seededRandom, tempDir } from "../helpers/index.ts";
+import { seededRandom, tempDir, text, until } from "../helpers/index.ts";
 import { FileStore, MemoryStore, NOT_FOUND, NOT_MODIFIED, TieredCache, type Fetcher } from "../../src/tiered/index.ts";
-import { text, until } from "./util.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { startRedis, type TestServer } from "../helpers/servers.ts";
 import { MemoryStore, RedisStore, TieredCache, type Fetcher } from "../../src/tiered/index.ts";
-import { bytes, chunkedStream, expectCode, pattern, put, storeContract, text } from "./util.ts";
+import { bytes, chunkedStream, expectCode, pattern, text } from "../helpers/index.ts";
+import { put, storeContract } from "../contracts/store.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
 setDefaultTimeout(120_000);

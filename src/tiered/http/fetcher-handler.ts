@@ -6,10 +6,15 @@
  */
 import { requestArg } from "../../arguments.ts";
 import { OffheapError } from "../../errors.ts";
-import type { TieredCache } from "../cache.ts";
+import type { GetOptions } from "../options.ts";
 import type { Fetcher, GetResult } from "../types.ts";
 import { appendCacheStatus, type CacheStatusParts } from "./cache-status.ts";
 import { requestTarget } from "./target.ts";
+
+/** What the handler needs of a TieredCache: its `get`. */
+export interface FetchingCache {
+  get(key: string, fetcher: Fetcher, options?: GetOptions): Promise<GetResult>;
+}
 
 /** A handler for `Bun.serve` over a fetcher. */
 export type FetcherHandler = (req: Request) => Promise<Response>;
@@ -51,7 +56,7 @@ export function cacheStatusParts(r: Pick<GetResult, "status" | "meta" | "source"
 }
 
 /** Build the handler. Only GET and HEAD are answered (others: 405). */
-export function createFetcherHandler(cache: TieredCache, fetcher: Fetcher, options: FetcherHandlerOptions = {}): FetcherHandler {
+export function createFetcherHandler(cache: FetchingCache, fetcher: Fetcher, options: FetcherHandlerOptions = {}): FetcherHandler {
   return async (req: Request): Promise<Response> => {
     requestArg(req);
     if (req.method !== "GET" && req.method !== "HEAD") {

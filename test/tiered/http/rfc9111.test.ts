@@ -5,7 +5,7 @@
  */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import type { ProxyOptions, TieredCacheOptions } from "../../../src/tiered/index.ts";
-import { until } from "../util.ts";
+import { until } from "../../helpers/index.ts";
 import { Clock, isHit, ourCacheStatus, startOrigin, startProxy, type Origin, type Proxy, type SeenRequest } from "./harness.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).

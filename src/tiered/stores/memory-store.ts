@@ -1,33 +1,49 @@
 /**
  * `MemoryStore`: the in-process tier, on an {@link ArenaCache}, so bodies and metadata
- * live in arena slabs off the JS heap and the GC never traces them.
+ * live in arena slabs off the JS heap and the GC never traces them. With `path`, the arena
+ * is a shared cache file (`ArenaCache.open`): every process of a fleet that opens the same
+ * path shares one top tier.
  *
  * Each entry is one arena value: `{ version u8, flags u8, etagBytes u16, typeBytes u16,
  * extraBytes u16, cachedAt f64, etag, contentType, extra, body }`. A hit copies the body out of the arena once
  * (the arena may move it later) and hands that copy to the reader as a one-chunk stream.
  */
-import { ArenaCache, type Codec } from "../arena/index.ts";
-import { OffheapError } from "../errors.ts";
-import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
-import { integerArg, oneOfArg, optionalArg, optionsArg } from "../arguments.ts";
-import { BytesEntry } from "./body.ts";
+import { ArenaCache, type ArenaCacheOptions, type Codec } from "../../arena/index.ts";
+import { OffheapError } from "../../errors.ts";
+import { POLICY_NAMES, type PolicyName } from "../../policy/index.ts";
+import { existsSync, statSync } from "node:fs";
+import { integerArg, oneOfArg, optionalArg, optionsArg, pathArg } from "../../arguments.ts";
+import { BytesEntry } from "../body.ts";
 import { WriteProgress } from "./writer-state.ts";
 import { keyArg } from "./key-hash.ts";
-import { entryMetaArg } from "./meta.ts";
-import { MEMORY_STORE_METRICS, type MemoryStoreStats } from "./stats.ts";
-import { describeStats } from "../metrics/describe.ts";
-import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
+import { entryMetaArg } from "../meta.ts";
+import { MEMORY_STORE_METRICS, type MemoryStoreStats } from "../stats.ts";
+import { describeStats } from "../../metrics/describe.ts";
+import type { EntryMeta, StoredEntry, Store, StoreWriter } from "../types.ts";
 
 /** Options of a {@link MemoryStore}. */
 export interface MemoryStoreOptions {
   /** Bytes of keys, bodies, metadata and per-entry overhead kept. Default 64 MiB. */
   maxBytes?: number;
-  /** Largest body kept; bigger ones stream through without being stored. Default min(maxBytes / 8, 4 MiB) less 1 KiB. */
+  /**
+   * Largest body kept; bigger ones stream through without being stored. Default
+   * min(maxBytes / 8, 4 MiB) less 1 KiB; with `path`, min(maxBytes / 16, 4 MiB) less 1 KiB
+   * (what one of the file's stripes holds).
+   */
   maxEntryBytes?: number;
   /** Eviction policy. Default `"s3-fifo"`. */
   policy?: PolicyName;
   /** Most entries held (arena index size). Default the arena's (maxBytes / 128). */
   maxEntries?: number;
+  /**
+   * Keep the entries in the shared cache file at this path (e.g. under `/dev/shm`), shared
+   * by every process that opens it; created with these options when missing, and an
+   * existing file's options are used where these are omitted (ones that differ are
+   * `ERR_MISMATCH`). See `ArenaCache.open`.
+   */
+  path?: string;
+  /** With `path`: the longest wait for a stripe held by another running process, in ms. Default 5000. */
+  lockTimeout?: number;
 }
 
 interface MemoryValue {
@@ -37,6 +53,8 @@ interface MemoryValue {
   encoded?: Uint8Array;
 }
 
+/** Stripes of a shared store's file. */
+const SHARED_STRIPES = 4;
 const HEAD = 16;
 const VERSION = 2;
 const encoder = new TextEncoder();
@@ -126,17 +144,41 @@ export class MemoryStore implements Store {
 
   constructor(options: MemoryStoreOptions = {}) {
     optionsArg("MemoryStore options", options);
+    const path = options.path === undefined ? undefined : pathArg("path", options.path);
+    // A shared file that exists already has its own layout: only the options given are
+    // checked against it, and none is derived here.
+    const existing = path !== undefined && existsSync(path) && statSync(path).size > 0;
     const maxBytes = optionalArg(options.maxBytes, 64 << 20, (v) => integerArg("maxBytes", v, { min: 4096 }));
     if (options.maxEntryBytes !== undefined) integerArg("maxEntryBytes", options.maxEntryBytes, { min: 0, max: maxBytes });
     if (options.maxEntries !== undefined) integerArg("maxEntries", options.maxEntries, { min: 1 });
     if (options.policy !== undefined) oneOfArg("policy", options.policy, POLICY_NAMES);
-    this.#maxBytes = maxBytes;
     const slab = Math.min(Math.max(256, Math.floor(maxBytes / 8)), 4 << 20);
-    this.#maxEntryBytes = options.maxEntryBytes ?? Math.max(0, slab - 1024);
-    const arenaOptions: ConstructorParameters<typeof ArenaCache<MemoryValue>>[0] = { maxBytes, codec: entryCodec, policy: options.policy ?? "s3-fifo" };
+    const arenaOptions: ArenaCacheOptions<MemoryValue> = { maxBytes, codec: entryCodec, policy: options.policy ?? "s3-fifo" };
     if (options.maxEntries !== undefined) arenaOptions.maxEntries = options.maxEntries;
     if (options.maxEntryBytes !== undefined) arenaOptions.slabBytes = Math.min(maxBytes, Math.max(slab, options.maxEntryBytes + 8192));
-    this.#arena = new ArenaCache<MemoryValue>(arenaOptions);
+    if (path === undefined) {
+      this.#arena = new ArenaCache<MemoryValue>(arenaOptions);
+      this.#maxEntryBytes = options.maxEntryBytes ?? Math.max(0, slab - 1024);
+    } else {
+      const given = existing
+        ? { maxBytes: options.maxBytes, policy: options.policy, maxEntries: options.maxEntries }
+        : {
+            maxBytes,
+            policy: arenaOptions.policy,
+            maxEntries: options.maxEntries,
+            // 4 stripes (a store is called a few times per request, not per lookup in a
+            // loop), with slabs of a quarter stripe: bodies up to maxBytes / 16.
+            stripes: SHARED_STRIPES,
+            slabBytes: arenaOptions.slabBytes ?? Math.min(4 << 20, Math.max(256, Math.floor(maxBytes / (SHARED_STRIPES * 4)))),
+          };
+      const defined = Object.fromEntries(Object.entries({ ...given, lockTimeout: options.lockTimeout }).filter(([, v]) => v !== undefined));
+      this.#arena = ArenaCache.open<MemoryValue>(path, { ...defined, codec: entryCodec });
+      // Whatever the file's layout: the largest body is what one of its stripes holds.
+      const st = this.#arena.stats();
+      const fits = Math.max(0, Math.min(st.slabBytes, Math.floor(st.maxBytes / st.stripes)) - 1024);
+      this.#maxEntryBytes = Math.min(options.maxEntryBytes ?? fits, fits);
+    }
+    this.#maxBytes = this.#arena.maxBytes;
   }
 
   /** True once `close()` was called. */

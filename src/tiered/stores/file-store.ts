@@ -18,22 +18,23 @@
  * whole and the file closed before the stream is returned; large ones keep their own
  * descriptor, which a later rename or eviction does not disturb.
  */
-import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../common-options.ts";
+import { crc32 } from "../../primitives/crc.ts";
+import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../../common-options.ts";
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { File, Lock, isNotFound, syncDirectory, viaNodeFs } from "../../ffi/index.ts";
-import { OffheapError, isOffheapError } from "../errors.ts";
-import { encodeHeader, readHeader, registerKind, type HeaderSpec } from "../format.ts";
-import { createPolicy, POLICY_NAMES, type EvictionPolicy, type PolicyName } from "../policy/index.ts";
-import { booleanArg, integerArg, oneOfArg, optionsArg, pathArg } from "../arguments.ts";
-import { BytesEntry } from "./body.ts";
+import { File, Lock, isNotFound, syncDirectory, viaNodeFs } from "../../../ffi/index.ts";
+import { OffheapError, isOffheapError } from "../../errors.ts";
+import { encodeHeader, readHeader, registerKind, type HeaderSpec } from "../../format.ts";
+import { createPolicy, POLICY_NAMES, type EvictionPolicy, type PolicyName } from "../../policy/index.ts";
+import { booleanArg, integerArg, oneOfArg, optionsArg, pathArg } from "../../arguments.ts";
+import { BytesEntry } from "../body.ts";
 import { keyArg, keyHash } from "./key-hash.ts";
-import { entryMetaArg } from "./meta.ts";
+import { entryMetaArg } from "../meta.ts";
 import { parseHead, parseTrailer, readHead, TRAILER, type EntryHead } from "./file-entry.ts";
 import { FileWriter, type FileWriterHost } from "./file-writer.ts";
-import { FILE_STORE_METRICS, type FileStoreStats } from "./stats.ts";
-import { describeStats } from "../metrics/describe.ts";
-import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
+import { FILE_STORE_METRICS, type FileStoreStats } from "../stats.ts";
+import { describeStats } from "../../metrics/describe.ts";
+import type { EntryMeta, StoredEntry, Store, StoreWriter } from "../types.ts";
 
 /** The store directory's header. `fanout`: number of entry subdirectories (256, by the first two hex digits). */
 export const FILE_STORE_SPEC: HeaderSpec<"fanout"> = { kind: "TFST", name: "tiered cache file store", version: 1, fields: ["fanout"] };
@@ -486,7 +487,7 @@ export class FileStore implements Store {
       if (head.key !== key) return this.#collision();
       const t = parseTrailer(buf.subarray(size - TRAILER), head.bodyStart, size, path);
       const body = buf.subarray(head.bodyStart, head.bodyStart + t.bodyBytes);
-      if ((Bun.hash.crc32(body) >>> 0) !== t.bodyCrc) {
+      if (crc32(body) !== t.bodyCrc) {
         throw new OffheapError("ERR_CORRUPT", `${path}: body checksum mismatch`, { path });
       }
       head.meta.size = t.bodyBytes;
@@ -539,7 +540,7 @@ export class FileStore implements Store {
             const chunk = new Uint8Array(Math.min(CHUNK, head.bodyBytes - off));
             const n = file.read(chunk, head.bodyStart + off);
             if (n !== chunk.length) throw new OffheapError("ERR_CORRUPT", `${path}: body ends early at ${off + n} of ${head.bodyBytes} bytes`, { path });
-            crc = Bun.hash.crc32(chunk, crc);
+            crc = crc32(chunk, crc);
             off += n;
             controller.enqueue(chunk);
           } catch (e) {

@@ -12,14 +12,15 @@
  * or the new one, never a partial body. Replaced and deleted bodies are removed after
  * `graceMs`, so readers already streaming them finish.
  */
-import { OffheapError } from "../errors.ts";
-import { integerArg, invalidArg, optionsArg, stringArg, urlArg } from "../arguments.ts";
+import { crc32 } from "../../primitives/crc.ts";
+import { OffheapError } from "../../errors.ts";
+import { integerArg, invalidArg, optionsArg, stringArg, urlArg } from "../../arguments.ts";
 import { keyArg, keyHash } from "./key-hash.ts";
 import { WriteProgress } from "./writer-state.ts";
-import { entryMetaArg, metaFromRecord, metaRecord, type MetaRecord } from "./meta.ts";
-import { S3_STORE_METRICS, type S3StoreStats } from "./stats.ts";
-import { describeStats } from "../metrics/describe.ts";
-import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
+import { entryMetaArg, metaFromRecord, metaRecord, type MetaRecord } from "../meta.ts";
+import { S3_STORE_METRICS, type S3StoreStats } from "../stats.ts";
+import { describeStats } from "../../metrics/describe.ts";
+import type { EntryMeta, StoredEntry, Store, StoreWriter } from "../types.ts";
 
 /** Options of an {@link S3Store}: the client's options (bucket, endpoint, credentials, …) plus these. */
 export interface S3StoreOptions extends Bun.S3Options {
@@ -243,7 +244,7 @@ export class S3Store implements Store {
             return;
           }
           size += next.value.length;
-          crc = Bun.hash.crc32(next.value, crc);
+          crc = crc32(next.value, crc);
           controller.enqueue(next.value);
         },
         cancel: async (reason) => {

@@ -9,9 +9,9 @@
  * reach Redis are kept (up to `maxPending`, then one "distrust everything" message stands
  * for all of them) and sent when it can.
  */
-import { functionArg, integerArg, objectArg, optionsArg, stringArg, urlArg } from "../arguments.ts";
-import { REDIS_PROTOCOLS } from "./redis-store.ts";
-import { OffheapError } from "../errors.ts";
+import { functionArg, integerArg, objectArg, optionsArg, stringArg, urlArg } from "../../arguments.ts";
+import { REDIS_PROTOCOLS } from "../stores/redis-store.ts";
+import { OffheapError } from "../../errors.ts";
 import type { BusListener, InvalidationBus } from "./bus.ts";
 
 /** Options of a {@link RedisBus}. */

@@ -90,6 +90,13 @@ export const heapAllocator: Allocator = (bytes) => new ArrayBuffer(bytes);
 /** `SharedArrayBuffer`s, which Workers can attach to. */
 export const sharedAllocator: Allocator = (bytes) => new SharedArrayBuffer(bytes);
 
+/** Bytes the arrays `build` carves take (at least one aligned word). */
+export function measureLayout(build: (c: Carver) => unknown): number {
+  const measure = new Carver(null);
+  build(measure);
+  return Math.max(measure.bytes, ALIGN);
+}
+
 /**
  * Lays out `build` twice: once to measure, once over a real buffer (the given one when
  * attaching, else a fresh one from `allocate`).
@@ -99,15 +106,14 @@ export function layout<T>(
   buffer: ArrayBufferLike | undefined,
   allocate: Allocator,
 ): { arrays: T; buffer: ArrayBufferLike; fresh: boolean } {
-  const measure = new Carver(null);
-  build(measure);
+  const bytes = measureLayout(build);
   const fresh = buffer === undefined;
   if (!fresh && !isBuffer(buffer)) throw invalidArg("buffer", "an ArrayBuffer or SharedArrayBuffer (a policy's buffer)", buffer);
   if (typeof allocate !== "function") throw invalidArg("allocate", "a function returning a buffer", allocate);
-  const buf = buffer ?? allocate(Math.max(measure.bytes, ALIGN));
+  const buf = buffer ?? allocate(bytes);
   if (!isBuffer(buf)) throw invalidArg("allocate's result", "an ArrayBuffer or SharedArrayBuffer", buf);
-  if (buf.byteLength < measure.bytes) {
-    throw new OffheapError("ERR_INVALID", `buffer of ${buf.byteLength} bytes is smaller than the ${measure.bytes} the layout needs`);
+  if (buf.byteLength < bytes) {
+    throw new OffheapError("ERR_INVALID", `buffer of ${buf.byteLength} bytes is smaller than the ${bytes} the layout needs`);
   }
   return { arrays: build(new Carver(buf)), buffer: buf, fresh };
 }

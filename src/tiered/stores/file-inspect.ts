@@ -2,14 +2,15 @@
  * CLI support for a {@link FileStore} directory: describe it (kind, version, counts) and
  * verify every entry (header, key, trailer, body CRC) without opening it for writing.
  */
+import { crc32 } from "../../primitives/crc.ts";
 import { readdirSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { File, nodeSystemError } from "../../ffi/index.ts";
-import { OffheapError, isOffheapError } from "../errors.ts";
+import { File, nodeSystemError } from "../../../ffi/index.ts";
+import { OffheapError, isOffheapError } from "../../errors.ts";
 import { readHead } from "./file-entry.ts";
 import { FILE_STORE_SPEC, STORE_FILE, readStoreHeader } from "./file-store.ts";
 import { keyHash } from "./key-hash.ts";
-import type { Description, VerifyReport } from "../inspection.ts";
+import type { Description, VerifyReport } from "../../inspection.ts";
 
 
 const SUB_RE = /^[0-9a-f]{2}$/;
@@ -94,7 +95,7 @@ export function verifyFileStore(path: string, onProgress?: (done: number, total:
         const n = Math.min(buf.length, head.bodyBytes - off);
         const part = buf.subarray(0, n);
         if (f.read(part, head.bodyStart + off) !== n) throw new OffheapError("ERR_CORRUPT", `${path}: body cut short`, { path });
-        crc = Bun.hash.crc32(part, crc);
+        crc = crc32(part, crc);
         off += n;
       }
       if ((crc >>> 0) !== head.bodyCrc) bad.push({ id, reason: `${path}: body checksum mismatch` });

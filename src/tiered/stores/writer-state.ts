@@ -4,8 +4,9 @@
  * (`ERR_CLOSED`), a chunk that is no Uint8Array refused (`ERR_INVALID`),
  * abort at most once, and a commit that fails leaves the writer ready to be aborted.
  */
-import { bytesArg } from "../arguments.ts";
-import { OffheapError } from "../errors.ts";
+import { crc32 } from "../../primitives/crc.ts";
+import { bytesArg } from "../../arguments.ts";
+import { OffheapError } from "../../errors.ts";
 
 /** The error of a `write` or `commit` on a writer that was committed or aborted: it is closed. */
 export function writerClosed(call: "write" | "commit"): OffheapError {
@@ -43,7 +44,7 @@ export class WriteProgress {
   add(chunk: Uint8Array): void {
     this.accept(chunk);
     this.#size += chunk.length;
-    this.#crc = Bun.hash.crc32(chunk, this.#crc);
+    this.#crc = crc32(chunk, this.#crc);
   }
 
   /** Begin a commit: the writer ends now (throws `ERR_CLOSED` when it already had). */

@@ -12,14 +12,15 @@
  * the old body finish it. Bodies stream chunk by chunk (one chunk read ahead), so a large
  * body never sits whole in memory; the CRC is checked at the end.
  */
-import { OffheapError } from "../errors.ts";
-import { integerArg, invalidArg, optionsArg, stringArg, urlArg } from "../arguments.ts";
+import { crc32 } from "../../primitives/crc.ts";
+import { OffheapError } from "../../errors.ts";
+import { integerArg, invalidArg, optionsArg, stringArg, urlArg } from "../../arguments.ts";
 import { keyArg, keyHash } from "./key-hash.ts";
 import { WriteProgress } from "./writer-state.ts";
-import { entryMetaArg, metaFromRecord, metaRecord } from "./meta.ts";
-import { REDIS_STORE_METRICS, type RedisStoreStats } from "./stats.ts";
-import { describeStats } from "../metrics/describe.ts";
-import type { EntryMeta, StoredEntry, Store, StoreWriter } from "./types.ts";
+import { entryMetaArg, metaFromRecord, metaRecord } from "../meta.ts";
+import { REDIS_STORE_METRICS, type RedisStoreStats } from "../stats.ts";
+import { describeStats } from "../../metrics/describe.ts";
+import type { EntryMeta, StoredEntry, Store, StoreWriter } from "../types.ts";
 
 /** Options of a {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -299,7 +300,7 @@ export class RedisStore implements Store {
             controller.error(corrupt(`chunk ${i} of ${r.chunks} is gone (replaced more than graceMs ago)`));
             return;
           }
-          crc = Bun.hash.crc32(bytes, crc);
+          crc = crc32(bytes, crc);
           i++;
           controller.enqueue(bytes);
         },

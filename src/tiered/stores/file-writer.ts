@@ -4,11 +4,11 @@
  * and renames it into place. The store gives the writer only what it needs (a
  * `FileWriterHost`), so none of this is on the store's public surface.
  */
-import { File } from "../../ffi/index.ts";
-import { OffheapError } from "../errors.ts";
+import { File } from "../../../ffi/index.ts";
+import { OffheapError } from "../../errors.ts";
 import { encodeEntryHead, encodeTrailer, TRAILER } from "./file-entry.ts";
 import { keyHash } from "./key-hash.ts";
-import type { EntryMeta, StoreWriter } from "./types.ts";
+import type { EntryMeta, StoreWriter } from "../types.ts";
 import { WriteProgress, writerClosed } from "./writer-state.ts";
 
 /** What a writer needs of its store. */

@@ -5,11 +5,12 @@
  * `{ bodyBytes u64, bodyCrc u32, "TEND" }`. Version 1 entries (no `headCrc`) read as
  * corrupt.
  */
-import type { File } from "../../ffi/index.ts";
-import { OffheapError } from "../errors.ts";
-import { decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
-import { metaFromRecord, metaRecord } from "./meta.ts";
-import type { EntryMeta } from "./types.ts";
+import { crc32 } from "../../primitives/crc.ts";
+import type { File } from "../../../ffi/index.ts";
+import { OffheapError } from "../../errors.ts";
+import { decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../../format.ts";
+import { metaFromRecord, metaRecord } from "../meta.ts";
+import type { EntryMeta } from "../types.ts";
 
 /** Each entry file's header. */
 export const FILE_ENTRY_SPEC: HeaderSpec<"keyBytes" | "metaBytes" | "headCrc"> = {
@@ -64,7 +65,7 @@ function entryHeader(bytes: Uint8Array, path: string): { keyBytes: number; metaB
         break;
       }
     }
-    if (same && (Bun.hash.crc32(bytes.subarray(0, ENTRY_HEADER - 4)) >>> 0) === u32le(bytes, ENTRY_HEADER - 4)) {
+    if (same && crc32(bytes.subarray(0, ENTRY_HEADER - 4)) === u32le(bytes, ENTRY_HEADER - 4)) {
       return { keyBytes: u64le(bytes, 24), metaBytes: u64le(bytes, 32), headCrc: u64le(bytes, 40) };
     }
   }
@@ -79,7 +80,7 @@ export function parseHead(bytes: Uint8Array, fileSize: number, path: string): { 
     throw new OffheapError("ERR_CORRUPT", `${path}: key ${h.keyBytes} B and meta ${h.metaBytes} B do not fit in a ${fileSize}-byte entry`, { path });
   }
   if (bytes.length < bodyStart) throw new RangeError("head not fully read");
-  if ((Bun.hash.crc32(bytes.subarray(ENTRY_HEADER, bodyStart)) >>> 0) !== h.headCrc) {
+  if (crc32(bytes.subarray(ENTRY_HEADER, bodyStart)) !== h.headCrc) {
     throw new OffheapError("ERR_CORRUPT", `${path}: key or metadata bytes fail their checksum`, { path });
   }
   let key: string;
@@ -137,7 +138,7 @@ export function encodeEntryHead(key: string, meta: EntryMeta): Uint8Array {
   const head = new Uint8Array(ENTRY_HEADER + keyBytes.length + metaBytes.length);
   head.set(keyBytes, ENTRY_HEADER);
   head.set(metaBytes, ENTRY_HEADER + keyBytes.length);
-  const headCrc = Bun.hash.crc32(head.subarray(ENTRY_HEADER)) >>> 0;
+  const headCrc = crc32(head.subarray(ENTRY_HEADER));
   head.set(encodeHeader(FILE_ENTRY_SPEC, { keyBytes: keyBytes.length, metaBytes: metaBytes.length, headCrc }), 0);
   return head;
 }

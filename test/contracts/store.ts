@@ -1,63 +1,10 @@
-/** Helpers shared by the tiered tests (not a test file). */
+/**
+ * The behaviour every TieredCache store (MemoryStore, FileStore, RedisStore, S3Store, a
+ * shared MemoryStore) must have, run over each of them by its own test file.
+ */
 import { expect } from "bun:test";
-import { isOffheapError, type ErrorCode } from "../../src/errors.ts";
 import type { Store } from "../../src/tiered/index.ts";
-import { deferred, until } from "../helpers/index.ts";
-
-export { deferred, until };
-
-/** Read a stream (or null) to a string. */
-export async function text(body: ReadableStream<Uint8Array> | null): Promise<string> {
-  if (body === null) return "";
-  return new Response(body).text();
-}
-
-/** Read a stream to bytes. */
-export async function bytes(body: ReadableStream<Uint8Array> | null): Promise<Uint8Array> {
-  if (body === null) return new Uint8Array(0);
-  return new Uint8Array(await new Response(body).arrayBuffer());
-}
-
-/** Expect `fn` to reject (or throw) an OffheapError with `code`. */
-export async function expectCode(fn: () => unknown, code: ErrorCode): Promise<void> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (e) {
-    caught = e;
-  }
-  if (!isOffheapError(caught, code)) throw new Error(`expected ${code}, got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught)}`);
-}
-
-/** Deterministic bytes of length n (seeded). */
-export function pattern(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-/** A stream of `chunks` chunks of `size` bytes each, built lazily (memory stays flat). */
-export function chunkedStream(chunks: number, size: number, seed = 7): ReadableStream<Uint8Array> {
-  let i = 0;
-  return new ReadableStream<Uint8Array>(
-    {
-      pull(c) {
-        if (i >= chunks) return c.close();
-        const b = new Uint8Array(size);
-        b.fill((seed + i) & 0xff);
-        i++;
-        c.enqueue(b);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-}
+import { bytes, expectCode, pattern, text } from "../helpers/index.ts";
 
 /** Write `body` into `store` under `key` through its writer and commit. */
 export async function put(store: Store, key: string, body: Uint8Array | string, meta: { etag?: string; contentType?: string; cachedAt?: number; extra?: string } = {}): Promise<void> {
