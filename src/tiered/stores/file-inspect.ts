@@ -8,7 +8,7 @@ import { basename, dirname, join } from "node:path";
 import { File, nodeSystemError } from "../../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../../errors.ts";
 import { readHead } from "./file-entry.ts";
-import { FILE_STORE_SPEC, STORE_FILE, readStoreHeader } from "./file-store.ts";
+import { FILE_STORE_SPEC, STORE_FILE, readStoreHeader } from "./file-dir.ts";
 import { keyHash } from "./key-hash.ts";
 import type { Description, VerifyReport } from "../../inspection.ts";
 

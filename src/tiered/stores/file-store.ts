@@ -18,45 +18,24 @@
  * whole and the file closed before the stream is returned; large ones keep their own
  * descriptor, which a later rename or eviction does not disturb.
  */
-import { crc32 } from "../../primitives/crc.ts";
 import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../../common-options.ts";
-import * as fs from "node:fs";
 import { join } from "node:path";
-import { File, Lock, isNotFound, syncDirectory, viaNodeFs } from "../../../ffi/index.ts";
+import { File, Lock, isNotFound, syncDirectory } from "../../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../../errors.ts";
-import { encodeHeader, readHeader, registerKind, type HeaderSpec } from "../../format.ts";
-import { createPolicy, POLICY_NAMES, type EvictionPolicy, type PolicyName } from "../../policy/index.ts";
+import { encodeHeader } from "../../format.ts";
+import { POLICY_NAMES, type PolicyName } from "../../policy/index.ts";
+import { EntryIndex } from "./file-index.ts";
 import { booleanArg, integerArg, oneOfArg, optionsArg, pathArg } from "../../arguments.ts";
 import { BytesEntry } from "../body.ts";
 import { keyArg, keyHash } from "./key-hash.ts";
 import { entryMetaArg } from "../meta.ts";
-import { parseHead, parseTrailer, readHead, TRAILER, type EntryHead } from "./file-entry.ts";
+import { readHead, type EntryHead } from "./file-entry.ts";
+import { assertStoreDir, checkStoreHeader, FANOUT, FILE_STORE_SPEC, makeDir, removeFile, rename, scanEntries, STORE_FILE, sweepTemps, unlink } from "./file-dir.ts";
+import { checkWholeEntry, entryBodyStream, OpenEntries } from "./file-reader.ts";
 import { FileWriter, type FileWriterHost } from "./file-writer.ts";
 import { FILE_STORE_METRICS, type FileStoreStats } from "../stats.ts";
 import { describeStats } from "../../metrics/describe.ts";
 import type { EntryMeta, StoredEntry, Store, StoreWriter } from "../types.ts";
-
-/** The store directory's header. `fanout`: number of entry subdirectories (256, by the first two hex digits). */
-export const FILE_STORE_SPEC: HeaderSpec<"fanout"> = { kind: "TFST", name: "tiered cache file store", version: 1, fields: ["fanout"] };
-registerKind(FILE_STORE_SPEC);
-
-/** Name of the header file inside a store directory. */
-export const STORE_FILE = "offheap-filestore";
-const FANOUT = 256;
-/** Bodies up to this size are read whole and the file closed before the stream is handed out. */
-const WHOLE_READ = 256 * 1024;
-const CHUNK = 256 * 1024;
-const TEMP_RE = /^[0-9a-f]{16}\.tmp$/;
-
-// The node:fs calls the store makes, failing as ERR_SYSTEM with errno, syscall and path.
-const mkdirSync = (path: string) => void viaNodeFs("mkdir", path, () => fs.mkdirSync(path, { recursive: true }));
-const renameSync = (from: string, to: string) => viaNodeFs("rename", to, () => fs.renameSync(from, to));
-const rmSync = (path: string) => viaNodeFs("unlink", path, () => fs.rmSync(path, { force: true }));
-const unlinkSync = (path: string) => viaNodeFs("unlink", path, () => fs.unlinkSync(path));
-const readdirSync = (path: string) => viaNodeFs("readdir", path, () => fs.readdirSync(path));
-const statSync = (path: string) => viaNodeFs("stat", path, () => fs.statSync(path));
-const SUB_RE = /^[0-9a-f]{2}$/;
-const ENTRY_RE = /^[0-9a-f]{30}$/;
 
 /** Options of a {@link FileStore}. */
 export interface FileStoreOptions {
@@ -88,44 +67,10 @@ export interface FileStoreOptions {
   readonly?: boolean;
 }
 
-/**
- * Before anything is written: `dir` is missing, empty, or holds a store's header file.
- * Anything else (a file, a queue's directory, someone's photos) is `ERR_FORMAT`, and
- * nothing is made in it.
- */
-function assertStoreDir(dir: string, headerPath: string): void {
-  let st: fs.Stats;
-  try {
-    st = statSync(dir);
-  } catch (e) {
-    if (isNotFound(e)) return;
-    throw e;
-  }
-  if (!st.isDirectory()) throw new OffheapError("ERR_FORMAT", `${dir} is a file, not a file store's directory`, { path: dir });
-  if (fs.existsSync(headerPath)) return;
-  const names = readdirSync(dir);
-  if (names.length > 0) {
-    throw new OffheapError(
-      "ERR_FORMAT",
-      `${dir} is not a file store: it holds ${names.length} entries (${names.slice(0, 3).join(", ")}${names.length > 3 ? ", …" : ""}) but no ${STORE_FILE}; give an empty or missing directory to make one`,
-      { path: dir },
-    );
-  }
-}
-
-/** The store header file of `dir`, read-only; throws ERR_FORMAT / ERR_CORRUPT / ERR_SYSTEM. */
-export function readStoreHeader(dir: string): { fanout: number } {
-  using f = File.open(join(dir, STORE_FILE), { readonly: true });
-  return checkStoreHeader(f);
-}
-
-/** Read a store header file and check it is one this code can use (its fanout). */
-function checkStoreHeader(file: File): { fanout: number } {
-  const h = readHeader(FILE_STORE_SPEC, file);
-  if (h.fanout !== FANOUT) throw new OffheapError("ERR_FORMAT", `${file.path}: fanout ${h.fanout}, this offheap uses ${FANOUT}`, { path: file.path });
-  return h;
-}
-
+/** Bodies up to this size are read whole and the file closed before the stream is handed out. */
+const WHOLE_READ = 256 * 1024;
+/** Bytes copied per read when `touch` rewrites an entry. */
+const CHUNK = 256 * 1024;
 
 /**
  * A tier of one file per entry. See the module comment for the layout and guarantees.
@@ -138,25 +83,17 @@ export class FileStore implements Store {
   /** Opened with `readonly: true`. */
   readonly readonly: boolean;
   readonly #maxBytes: number;
-  readonly #maxEntries: number;
   readonly #sync: boolean;
-  readonly #policy: EvictionPolicy;
   readonly #lockFile: File;
   readonly #lock: Lock | undefined;
   readonly #tmp: string;
   /** `dir` with a trailing slash, for building entry paths without `join` on the hot path. */
   readonly #root: string;
 
-  /** entry name (32 hex) -> slot */
-  readonly #index = new Map<string, number>();
-  readonly #names: (string | undefined)[];
-  readonly #sizes: Float64Array;
-  readonly #free: number[] = [];
-  #bytes = 0;
+  readonly #index: EntryIndex;
   #closed = false;
   readonly #writers = new Set<FileWriter>();
-  readonly #fds = new Map<string, File>();
-  #maxOpen: number;
+  readonly #fds: OpenEntries;
   readonly #madeDirs = new Set<string>();
   readonly #stats = { hits: 0, misses: 0, writes: 0, aborts: 0, evictions: 0, corrupt: 0, sweptTemps: 0, tooLarge: 0, deletes: 0, touches: 0 };
 
@@ -187,23 +124,18 @@ export class FileStore implements Store {
     this.dir = dir;
     this.readonly = options.readonly ?? false;
     this.#maxBytes = options.maxBytes ?? 1 << 30;
-    this.#maxEntries = options.maxEntries ?? 65_536;
     this.#sync = syncOption(options.sync, "always") !== "none";
     this.#writerHost.maxEntryBytes = this.#maxBytes;
     this.#writerHost.syncWrites = this.#sync;
-    this.#maxOpen = options.openFiles ?? 256;
+    this.#fds = new OpenEntries(this.readonly ? 0 : (options.openFiles ?? 256));
     if (!(this.#maxBytes > 0)) throw new OffheapError("ERR_INVALID", `maxBytes must be positive, got ${options.maxBytes}`);
-    this.#policy = createPolicy(options.policy ?? "lru", this.#maxEntries);
-    this.#names = new Array(this.#maxEntries);
-    this.#sizes = new Float64Array(this.#maxEntries);
-    for (let i = this.#maxEntries - 1; i >= 0; i--) this.#free.push(i);
+    this.#index = new EntryIndex(options.maxEntries ?? 65_536, this.#maxBytes, options.policy ?? "lru");
 
     this.#tmp = join(dir, "tmp");
     this.#root = join(dir, "/");
     const headerPath = join(dir, STORE_FILE);
     assertStoreDir(dir, headerPath);
     if (this.readonly) {
-      this.#maxOpen = 0;
       this.#lock = undefined;
       this.#lockFile = File.open(headerPath, { readonly: true });
       try {
@@ -214,7 +146,7 @@ export class FileStore implements Store {
       }
       return;
     }
-    mkdirSync(dir);
+    makeDir(dir);
     let created = false;
     let file: File;
     try {
@@ -239,9 +171,9 @@ export class FileStore implements Store {
       file.close();
       throw e;
     }
-    mkdirSync(this.#tmp);
-    this.#sweep();
-    this.#scan();
+    makeDir(this.#tmp);
+    this.#stats.sweptTemps += sweepTemps(this.#tmp);
+    for (const e of scanEntries(dir, (sub) => this.#madeDirs.add(sub))) this.#index.add(e.name, Number.parseInt(e.name.slice(0, 8), 16) | 0, e.size, this.#evicted);
   }
 
   /** True once `close()` was called. */
@@ -252,7 +184,7 @@ export class FileStore implements Store {
   /** Bytes of entry files held. */
   get bytes(): number {
     this.#assertOpen();
-    return this.#bytes;
+    return this.#index.bytes;
   }
 
   /** Number of entries held. */
@@ -264,14 +196,14 @@ export class FileStore implements Store {
   get(key: string): StoredEntry | undefined {
     this.#assertOpen();
     const h = keyHash(key);
-    const slot = this.readonly ? -1 : this.#index.get(h.name);
+    const slot = this.readonly ? -1 : this.#index.slotOf(h.name);
     if (slot === undefined) {
       this.#stats.misses++;
       return undefined;
     }
     const path = this.#path(h.name);
-    let size = slot < 0 ? WHOLE_READ + 1 : this.#sizes[slot]!;
-    if (size <= WHOLE_READ && this.#maxOpen > 0) return this.#getWhole(key, h.name, slot, size, path);
+    let size = slot < 0 ? WHOLE_READ + 1 : this.#index.sizeOf(slot);
+    if (size <= WHOLE_READ && slot >= 0 && this.#fds.max > 0) return this.#getWhole(key, h.name, slot, size, path);
     let file: File;
     try {
       file = File.open(path, { readonly: true });
@@ -294,9 +226,13 @@ export class FileStore implements Store {
         file.close();
         return this.#collision();
       }
-      if (slot >= 0) this.#policy.touch(slot);
+      if (slot >= 0) this.#index.touch(slot);
       this.#stats.hits++;
-      return { meta: head.meta, body: this.#bodyStream(file, head, path) };
+      const onCorrupt = () => {
+        this.#stats.corrupt++;
+        this.#removeIfSame(path, head);
+      };
+      return { meta: head.meta, body: entryBodyStream(file, head, path, onCorrupt) };
     } catch (e) {
       if (file.isOpen) file.close();
       if (isOffheapError(e, "ERR_CORRUPT") || isOffheapError(e, "ERR_FORMAT")) {
@@ -392,7 +328,7 @@ export class FileStore implements Store {
 
   stats(): FileStoreStats {
     this.#assertOpen();
-    return { ...this.#stats, entries: this.#index.size, bytes: this.#bytes, maxBytes: this.#maxBytes, openWriters: this.#writers.size, openFiles: this.#fds.size };
+    return { ...this.#stats, entries: this.#index.size, bytes: this.#index.bytes, maxBytes: this.#maxBytes, openWriters: this.#writers.size, openFiles: this.#fds.size };
   }
 
   /** Abort open writers and release the directory lock. Idempotent. */
@@ -400,7 +336,7 @@ export class FileStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     for (const w of [...this.#writers]) w.abortSync();
-    for (const name of [...this.#fds.keys()]) this.#dropFd(name);
+    this.#fds.clear();
     this.#lock?.unlock();
     this.#lockFile.close();
   }
@@ -424,25 +360,25 @@ export class FileStore implements Store {
       this.#stats.aborts++;
       if (tooLarge) this.#stats.tooLarge++;
     },
-    removeFile: (path) => rmSync(path),
+    removeFile: (path) => removeFile(path),
   };
 
   /** Publish a finished temp file as the entry `name`. */
   #publish(w: FileWriter, temp: string, name: string, hash32: number, size: number): void {
     this.#writers.delete(w);
     if (this.#closed) {
-      rmSync(temp);
+      removeFile(temp);
       throw new OffheapError("ERR_CLOSED", `file store ${this.dir} is closed`, { path: this.dir });
     }
     const sub = join(this.dir, name.slice(0, 2));
     if (!this.#madeDirs.has(sub)) {
-      mkdirSync(sub);
+      makeDir(sub);
       this.#madeDirs.add(sub);
     }
-    this.#dropFd(name);
-    renameSync(temp, join(sub, name.slice(2)));
+    this.#fds.drop(name);
+    rename(temp, join(sub, name.slice(2)));
     if (this.#sync) syncDirectory(sub);
-    this.#account(name, hash32, size);
+    this.#index.add(name, hash32, size, this.#evicted);
     this.#stats.writes++;
   }
 
@@ -450,29 +386,21 @@ export class FileStore implements Store {
 
   /** A small entry through a cached descriptor: one pread, nothing held afterwards. */
   #getWhole(key: string, name: string, slot: number, size: number, path: string): StoredEntry | undefined {
-    let file = this.#fds.get(name);
-    if (file === undefined) {
-      try {
-        file = File.open(path, { readonly: true });
-      } catch (e) {
-        if (!isNotFound(e)) throw e;
-        this.#forget(name);
-        this.#stats.misses++;
-        return undefined;
-      }
-      this.#fds.set(name, file);
-      if (this.#fds.size > this.#maxOpen) {
-        const [oldest, f] = this.#fds.entries().next().value as [string, File];
-        this.#fds.delete(oldest);
-        f.close();
-      }
+    let file: File;
+    try {
+      file = this.#fds.get(name, path);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      this.#forget(name);
+      this.#stats.misses++;
+      return undefined;
     }
     const buf = new Uint8Array(size);
     let n: number;
     try {
       n = file.read(buf, 0);
     } catch (e) {
-      this.#dropFd(name);
+      this.#fds.drop(name);
       throw e;
     }
     return this.#whole(key, name, slot, buf, n, path);
@@ -480,20 +408,9 @@ export class FileStore implements Store {
 
   /** Check and serve an entry read whole into `buf` (`n` bytes read). */
   #whole(key: string, name: string, slot: number, buf: Uint8Array, n: number, path: string): StoredEntry | undefined {
+    let entry: { meta: EntryMeta; body: Uint8Array } | undefined;
     try {
-      if (n !== buf.length) throw new OffheapError("ERR_CORRUPT", `${path}: ${n} bytes where ${buf.length} were written`, { path });
-      const size = buf.length;
-      const head = parseHead(buf, size, path);
-      if (head.key !== key) return this.#collision();
-      const t = parseTrailer(buf.subarray(size - TRAILER), head.bodyStart, size, path);
-      const body = buf.subarray(head.bodyStart, head.bodyStart + t.bodyBytes);
-      if (crc32(body) !== t.bodyCrc) {
-        throw new OffheapError("ERR_CORRUPT", `${path}: body checksum mismatch`, { path });
-      }
-      head.meta.size = t.bodyBytes;
-      if (slot >= 0) this.#policy.touch(slot);
-      this.#stats.hits++;
-      return new BytesEntry(head.meta, body);
+      entry = checkWholeEntry(key, buf, n, path);
     } catch (e) {
       if (isOffheapError(e, "ERR_CORRUPT") || isOffheapError(e, "ERR_FORMAT")) {
         this.#stats.corrupt++;
@@ -502,59 +419,10 @@ export class FileStore implements Store {
       }
       throw e;
     }
-  }
-
-  #dropFd(name: string): void {
-    const f = this.#fds.get(name);
-    if (f === undefined) return;
-    this.#fds.delete(name);
-    try {
-      f.close();
-    } catch {
-      // Closing a read-only descriptor has nothing to lose.
-    }
-  }
-
-  #bodyStream(file: File, head: EntryHead & { fileSize: number }, path: string): ReadableStream<Uint8Array> {
-    let off = 0;
-    let crc = 0;
-    const close = () => {
-      if (file.isOpen) file.close();
-      registry.unregister(stream);
-    };
-    const stream: ReadableStream<Uint8Array> = new ReadableStream<Uint8Array>(
-      {
-        pull: (controller) => {
-          try {
-            if (off >= head.bodyBytes) {
-              close();
-              if ((crc >>> 0) !== head.bodyCrc) {
-                this.#stats.corrupt++;
-                this.#removeIfSame(path, head);
-                controller.error(new OffheapError("ERR_CORRUPT", `${path}: body checksum mismatch`, { path }));
-                return;
-              }
-              controller.close();
-              return;
-            }
-            const chunk = new Uint8Array(Math.min(CHUNK, head.bodyBytes - off));
-            const n = file.read(chunk, head.bodyStart + off);
-            if (n !== chunk.length) throw new OffheapError("ERR_CORRUPT", `${path}: body ends early at ${off + n} of ${head.bodyBytes} bytes`, { path });
-            crc = crc32(chunk, crc);
-            off += n;
-            controller.enqueue(chunk);
-          } catch (e) {
-            close();
-            controller.error(e);
-          }
-        },
-        cancel: () => close(),
-      },
-      { highWaterMark: 0 },
-    );
-    // A caller that drops the stream without reading or cancelling must not leak the descriptor.
-    registry.register(stream, file, stream);
-    return stream;
+    if (entry === undefined) return this.#collision();
+    if (slot >= 0) this.#index.touch(slot);
+    this.#stats.hits++;
+    return new BytesEntry(entry.meta, entry.body);
   }
 
   #removeIfSame(path: string, head: EntryHead & { fileSize: number }): void {
@@ -580,98 +448,32 @@ export class FileStore implements Store {
     return `${this.#root}${name.slice(0, 2)}/${name.slice(2)}`;
   }
 
-  #account(name: string, hash32: number, size: number): void {
-    let slot = this.#index.get(name);
-    if (slot !== undefined) {
-      this.#bytes += size - this.#sizes[slot]!;
-      this.#sizes[slot] = size;
-      this.#policy.remove(slot);
-      this.#policy.insert(slot, hash32);
-    } else {
-      if (this.#free.length === 0) this.#evictOne();
-      slot = this.#free.pop()!;
-      this.#index.set(name, slot);
-      this.#names[slot] = name;
-      this.#sizes[slot] = size;
-      this.#bytes += size;
-      this.#policy.insert(slot, hash32);
-    }
-    while (this.#bytes > this.#maxBytes && this.#index.size > 0) {
-      if (!this.#evictOne()) break;
-    }
-  }
-
-  #evictOne(): boolean {
-    const victim = this.#policy.evict();
-    if (victim < 0) return false;
-    const name = this.#names[victim];
-    if (name === undefined) return false;
-    this.#stats.evictions++;
-    this.#unlinkSlot(victim, name);
-    return true;
-  }
-
   /** Remove entry `name` from the index and the disk. */
   #remove(name: string): boolean {
-    const slot = this.#index.get(name);
-    if (slot === undefined) return false;
-    this.#policy.remove(slot);
-    this.#unlinkSlot(slot, name);
+    if (!this.#index.remove(name)) return false;
+    this.#unlink(name);
     return true;
   }
 
-  #unlinkSlot(slot: number, name: string): void {
-    this.#dropFd(name);
-    this.#index.delete(name);
-    this.#names[slot] = undefined;
-    this.#bytes -= this.#sizes[slot]!;
-    this.#sizes[slot] = 0;
-    this.#free.push(slot);
+  /** An entry the index evicted: its file goes. */
+  readonly #evicted = (name: string): void => {
+    this.#stats.evictions++;
+    this.#unlink(name);
+  };
+
+  #unlink(name: string): void {
+    this.#fds.drop(name);
     try {
-      unlinkSync(this.#path(name));
+      unlink(this.#path(name));
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
   }
 
+  /** Forget entry `name` whose file is already gone. */
   #forget(name: string): void {
-    this.#dropFd(name);
-    const slot = this.#index.get(name);
-    if (slot === undefined) return;
-    this.#policy.remove(slot);
-    this.#index.delete(name);
-    this.#names[slot] = undefined;
-    this.#bytes -= this.#sizes[slot]!;
-    this.#sizes[slot] = 0;
-    this.#free.push(slot);
-  }
-
-  #sweep(): void {
-    for (const f of readdirSync(this.#tmp)) {
-      if (!TEMP_RE.test(f)) continue;
-      rmSync(join(this.#tmp, f));
-      this.#stats.sweptTemps++;
-    }
-  }
-
-  #scan(): void {
-    const found: Array<{ name: string; size: number; mtime: number }> = [];
-    for (const sub of readdirSync(this.dir)) {
-      if (!SUB_RE.test(sub)) continue;
-      this.#madeDirs.add(join(this.dir, sub));
-      for (const f of readdirSync(join(this.dir, sub))) {
-        if (!ENTRY_RE.test(f)) continue;
-        try {
-          const st = statSync(join(this.dir, sub, f));
-          found.push({ name: sub + f, size: st.size, mtime: st.mtimeMs });
-        } catch (e) {
-          if (!isNotFound(e)) throw e;
-        }
-      }
-    }
-    // Oldest first, so recency-based policies evict the oldest files first.
-    found.sort((a, b) => a.mtime - b.mtime);
-    for (const e of found) this.#account(e.name, Number.parseInt(e.name.slice(0, 8), 16) | 0, e.size);
+    this.#fds.drop(name);
+    this.#index.remove(name);
   }
 
   #assertWritable(): void {
@@ -683,13 +485,5 @@ export class FileStore implements Store {
     if (this.#closed) throw new OffheapError("ERR_CLOSED", `file store ${this.dir} is closed`, { path: this.dir });
   }
 }
-
-const registry = new FinalizationRegistry<File>((file) => {
-  try {
-    if (file.isOpen) file.close();
-  } catch {
-    // Nothing to report to: the stream that owned it is gone.
-  }
-});
 
 describeStats(FileStore, FILE_STORE_METRICS);
