@@ -43,7 +43,8 @@ export function assertStoreDir(dir: string, headerPath: string): void {
   try {
     st = viaNodeFs("stat", dir, () => fs.statSync(dir));
   } catch (e) {
-    if (isNotFound(e)) return;
+    // Missing, or under a file: making it is what fails, and says so.
+    if (isNotFound(e) || (e as { errno?: unknown }).errno === "ENOTDIR") return;
     throw e;
   }
   if (!st.isDirectory()) throw new OffheapError("ERR_FORMAT", `${dir} is a file, not a file store's directory`, { path: dir });
