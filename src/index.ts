@@ -4,8 +4,8 @@
  * Every public name is exported from here; the package's `exports` points at this file.
  */
 export { OffheapError, ERROR_CODES, isOffheapError, type ErrorCode, type ErrorDetails } from "./errors.ts";
-export type { Description, VerifyReport } from "./inspection.ts";
-export { DEFAULT_LOCK_TIMEOUT, type SyncMode } from "./common-options.ts";
+export type { Description, VerifyReport } from "./primitives/inspection.ts";
+export { DEFAULT_LOCK_TIMEOUT, type SyncMode } from "./primitives/common-options.ts";
 
 export {
   RingBuffer,

@@ -5,8 +5,8 @@
  */
 import { OffheapError } from "../errors.ts";
 import { futexWake, futexWait, Mapping } from "../../ffi/index.ts";
-import { describeValue, functionArg, integerArg, objectArg, oneOfArg, optionalArg, optionsArg, pathArg, signalArg, stringArg } from "../arguments.ts";
-import { lockTimeoutOption } from "../common-options.ts";
+import { describeValue, functionArg, integerArg, objectArg, oneOfArg, optionalArg, optionsArg, pathArg, signalArg, stringArg } from "../primitives/arguments.ts";
+import { lockTimeoutOption } from "../primitives/common-options.ts";
 import { type Allocator, sharedAllocator } from "../primitives/carver.ts";
 import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
 import { codecs, type Codec } from "./codecs.ts";
@@ -42,7 +42,7 @@ import {
   type ShardBuffers,
   type ShardConfig,
 } from "./shard.ts";
-import { abortReason, untilAborted } from "../signals.ts";
+import { abortReason, untilAborted } from "../primitives/signals.ts";
 
 export type { EvictionReason } from "./shard.ts";
 

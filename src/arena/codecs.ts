@@ -1,7 +1,7 @@
 /**
  * Codecs turn cache values into the bytes stored in the arena and back.
  */
-import { bytesArg, describeValue, invalidArg } from "../arguments.ts";
+import { bytesArg, describeValue, invalidArg } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
 
 /** How values of type `V` become bytes and back. */

@@ -3,7 +3,7 @@
  * One function for every kind of cache (private, Worker-shared, file-backed), so the same
  * options give the same layout wherever the cache lives.
  */
-import { integerArg, numberArg, oneOfArg, optionalArg } from "../arguments.ts";
+import { integerArg, numberArg, oneOfArg, optionalArg } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
 import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
 import type { ShardConfig } from "./shard.ts";

@@ -2,7 +2,7 @@
  * The file behind `ArenaCache.open(path)`: creating it, checking it, and mapping its parts.
  *
  * ```
- *         0  header (src/format.ts), kind "ARNA", the fields in ARENA_FIELDS
+ *         0  header (src/primitives/header.ts), kind "ARNA", the fields in ARENA_FIELDS
  *      2048  ready word: READY once the file is fully initialized
  *  pageSize  registry of handles (primitives/shared-mutex.ts): registrySlots × 32 B
  *  stripesOffset + i × stripeBytes: stripe i, each part page-aligned:
@@ -23,7 +23,7 @@
 import { existsSync, unlinkSync } from "node:fs";
 import { File, Lock, Mapping, platform } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { assertSameOptions, encodeHeader, readHeader, registerKind, type HeaderSpec } from "../format.ts";
+import { assertSameOptions, encodeHeader, readHeader, registerKind, type HeaderSpec } from "../primitives/header.ts";
 import { POLICY_NAMES, policyBytes, type PolicyName } from "../policy/index.ts";
 import type { CachePlan, LayoutOptions } from "./config.ts";
 import { MAX_SHARD_ARENA, MAX_STRIPES } from "./config.ts";

@@ -3,9 +3,9 @@
  * cache holds now.
  */
 import { File } from "../../ffi/index.ts";
-import { pathArg } from "../arguments.ts";
-import { readHeader } from "../format.ts";
-import type { Description } from "../inspection.ts";
+import { pathArg } from "../primitives/arguments.ts";
+import { readHeader } from "../primitives/header.ts";
+import type { Description } from "../primitives/inspection.ts";
 import { POLICY_NAMES } from "../policy/index.ts";
 import { ArenaCache } from "./cache.ts";
 import { ARENA_SPEC } from "./file.ts";

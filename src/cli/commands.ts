@@ -4,7 +4,7 @@
 import { EXIT, CliError, Progress, table } from "./output.ts";
 import { statSync } from "node:fs";
 import { OffheapError, isOffheapError } from "../errors.ts";
-import type { VerifyReport } from "../inspection.ts";
+import type { VerifyReport } from "../primitives/inspection.ts";
 import { detect } from "./kinds.ts";
 import { recordJson, recordText } from "./record-text.ts";
 

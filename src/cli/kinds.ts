@@ -6,8 +6,8 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { File } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { decodeAnyHeader } from "../format.ts";
-import type { Description, VerifyReport } from "../inspection.ts";
+import { decodeAnyHeader } from "../primitives/header.ts";
+import type { Description, VerifyReport } from "../primitives/inspection.ts";
 
 
 /** One record printed by `tail`. */

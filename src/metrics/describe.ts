@@ -5,7 +5,7 @@
  * describes its stats once, next to its class; the renderer finds the description by the
  * source's constructor. Knows no structure.
  */
-import { functionArg, functionOption, invalidArg, objectArg } from "../arguments.ts";
+import { functionArg, functionOption, invalidArg, objectArg } from "../primitives/arguments.ts";
 
 /** A Prometheus metric type. */
 export type MetricType = "counter" | "gauge";

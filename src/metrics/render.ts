@@ -5,7 +5,7 @@
  * (plus the labels of its spec and of child sources such as a cache's tiers). A source
  * with no description (anything with a `stats()`) gives gauges named after its fields.
  */
-import { invalidArg, objectArg, optionsArg, requestArg } from "../arguments.ts";
+import { invalidArg, objectArg, optionsArg, requestArg } from "../primitives/arguments.ts";
 import { descriptionOf, type StatSpec } from "./describe.ts";
 
 /** Anything with a `stats()` object: every handle in offheap, or your own. */

@@ -14,7 +14,7 @@ import { LruPolicy } from "./lru.ts";
 import type { EvictionPolicy, PolicyName, PolicyOptions } from "./policy.ts";
 import { S3FifoPolicy } from "./s3-fifo.ts";
 import { SievePolicy } from "./sieve.ts";
-import { booleanOption, functionOption, invalidArg, oneOfArg, optionsArg } from "../arguments.ts";
+import { booleanOption, functionOption, invalidArg, oneOfArg, optionsArg } from "../primitives/arguments.ts";
 import { type Allocator, checkCapacity, heapAllocator, sharedAllocator } from "../primitives/carver.ts";
 
 export type { EvictionPolicy, PolicyName, PolicyOptions } from "./policy.ts";

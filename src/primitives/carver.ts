@@ -3,7 +3,7 @@
  * `ArrayBuffer` (or `SharedArrayBuffer`, which is what lets a Worker attach to it).
  */
 
-import { describeValue, integerArg, invalidArg } from "../arguments.ts";
+import { describeValue, integerArg, invalidArg } from "./arguments.ts";
 import { OffheapError } from "../errors.ts";
 
 const ALIGN = 8;

@@ -4,7 +4,7 @@
  * before the cursor got there; following waits on the queue's change word (no polling
  * but for a `pollMs` backstop) and holds nothing between items.
  */
-import { numberArg, optionsArg, signalArg } from "../arguments.ts";
+import { numberArg, optionsArg, signalArg } from "../primitives/arguments.ts";
 import type { QueueItem, ReaderHost } from "./reader.ts";
 
 /** Options of a follow loop. */

@@ -5,9 +5,9 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { nodeSystemError } from "../../ffi/index.ts";
-import { functionOption, pathArg } from "../arguments.ts";
+import { functionOption, pathArg } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
-import type { Description, VerifyReport } from "../inspection.ts";
+import type { Description, VerifyReport } from "../primitives/inspection.ts";
 import { listDir } from "../primitives/publish.ts";
 import { DIR_SPEC, dirFileName, parseSegmentName, segmentPrefix } from "./layout.ts";
 import { DurableQueue } from "./queue.ts";

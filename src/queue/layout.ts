@@ -14,7 +14,7 @@
  * the file or need a new block, in this process or another; a file of another size is
  * `ERR_CORRUPT`.
  */
-import { CounterBlock, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
+import { CounterBlock, headerBytes, registerKind, type HeaderSpec } from "../primitives/header.ts";
 
 /** Header of the directory file. `maxBytes` 0 means unlimited. */
 export const DIR_SPEC: HeaderSpec<"segmentBytes" | "segmentItems" | "maxBytes"> = {

@@ -12,13 +12,14 @@
  * word set, and the next holder rebuilds the state from the index files. Readers need no
  * lock: an item is published (its index below `next`) only after its entry is complete.
  */
-import { DATA_EXPECTED, booleanOption, describeValue, elementName, integerArg, integerOption, invalidArg, iterableArg, optionsArg, pathArg } from "../arguments.ts";
-import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../common-options.ts";
+import { DATA_EXPECTED, booleanOption, describeValue, elementName, integerArg, integerOption, invalidArg, iterableArg, optionsArg, pathArg } from "../primitives/arguments.ts";
+import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../primitives/common-options.ts";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { File, FutexWaiter, futexWake, isNotFound, Lock, Mapping } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { assertSameOptions, decodeHeader, encodeHeader, readHeader, type CounterSnapshot } from "../format.ts";
+import { assertSameOptions, decodeHeader, encodeHeader, readHeader, type CounterSnapshot } from "../primitives/header.ts";
+import { crc32 } from "../primitives/crc.ts";
 import { listDir, makeDir, publishFile, removeFile } from "../primitives/publish.ts";
 import {
   DATA_START,
@@ -890,7 +891,7 @@ export class DurableQueue {
     const pos = segment.written;
     const at = segment.dataEnd;
     if (this.syncMode !== "none" && this.#pending === undefined) this.#pending = { segment, fromOffset: at };
-    const crc = Bun.hash.crc32(bytes) >>> 0;
+    const crc = crc32(bytes);
     const epoch = this.#state[F_EPOCH]!;
     let offset: number;
     const record = RECORD_HEADER + length;

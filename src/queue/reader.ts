@@ -14,9 +14,10 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { File } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { CounterBlock, crc32, decodeHeader, encodeHeader } from "../format.ts";
+import { crc32 } from "../primitives/crc.ts";
+import { CounterBlock, decodeHeader, encodeHeader } from "../primitives/header.ts";
 import { publishFile } from "../primitives/publish.ts";
-import { integerArg } from "../arguments.ts";
+import { integerArg } from "../primitives/arguments.ts";
 import { Cursor, checkFollowOptions, type FollowOptions } from "./cursor.ts";
 import { HEADER_ROOM, READER_SPEC, readerFileName } from "./layout.ts";
 

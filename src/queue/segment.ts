@@ -17,7 +17,7 @@
 import { join } from "node:path";
 import { File, Mapping, allocate } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { decodeHeader, encodeHeader, headerBytes } from "../format.ts";
+import { decodeHeader, encodeHeader, headerBytes } from "../primitives/header.ts";
 import { crc32 } from "../primitives/crc.ts";
 import { publishFile, removeFile } from "../primitives/publish.ts";
 import {

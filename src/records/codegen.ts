@@ -6,7 +6,7 @@
  * Generated code sees `m` (the store's {@link Core}: typed arrays over the mapping) and
  * `h` (the helpers below); it never sees a pointer, only byte offsets inside the mapping.
  */
-import { describeValue, invalidArg } from "../arguments.ts";
+import { describeValue, invalidArg } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
 import { CRC_STALE } from "./crc.ts";
 import type { Core } from "./core.ts";

@@ -5,7 +5,7 @@
  * before a growth keep working, and after close they throw `ERR_CLOSED`.
  */
 import { File, Lock, Mapping, allocate, loadOrdered, writerHolds } from "../../ffi/index.ts";
-import { invalidArg } from "../arguments.ts";
+import { invalidArg } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
 import type { Ops } from "./codegen.ts";
 import { CRC_NEVER, CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc, type RecordCrc } from "./crc.ts";

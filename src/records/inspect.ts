@@ -6,10 +6,10 @@
  * size, and every record: its sequence word is even and its CRC matches its fields.
  */
 import { File, Mapping, loadOrdered } from "../../ffi/index.ts";
-import { functionOption, pathArg } from "../arguments.ts";
+import { functionOption, pathArg } from "../primitives/arguments.ts";
 import { CRC_NEVER, CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc } from "./crc.ts";
 import { fileBytesFor, RECORDS_HEADER, readFileLayout } from "./layout.ts";
-import type { Description, VerifyReport } from "../inspection.ts";
+import type { Description, VerifyReport } from "../primitives/inspection.ts";
 
 
 

@@ -2,7 +2,7 @@
  * The record store's file layout, shared by the store and by inspect/verify.
  *
  * ```
- *   0  shared header (src/format.ts), kind "RECS": recordSize, schemaVersion, schemaHash,
+ *   0  shared header (src/primitives/header.ts), kind "RECS": recordSize, schemaVersion, schemaHash,
  *      fieldCount, schemaBytes, dataOffset
  * 128  live words, Int32 each, changed with Atomics while the file is open:
  *      count (records appended), capacity (records the file holds), growths
@@ -17,7 +17,7 @@
 import type { File } from "../../ffi/index.ts";
 import { MAX_MAPPING_BYTES } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
+import { decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../primitives/header.ts";
 import { crc32 } from "../primitives/crc.ts";
 import { alignUp, identityOf, RECORD_HEADER_BYTES, type Schema, type StoredField } from "./schema.ts";
 import { typeFromName } from "./types.ts";

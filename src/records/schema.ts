@@ -7,9 +7,9 @@
  * record is padded to a multiple of its largest alignment (at least 4), so every field of
  * every record is naturally aligned and a read is one typed-array access.
  */
-import { describeValue, integerArg, objectArg, stringArg } from "../arguments.ts";
+import { describeValue, integerArg, objectArg, stringArg } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
-import { crc32 } from "../format.ts";
+import { crc32 } from "../primitives/crc.ts";
 import type { FieldType, ValueOf } from "./types.ts";
 
 /** A schema's fields: name -> type. */

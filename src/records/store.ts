@@ -11,8 +11,8 @@
  * it, a live-view store marks it stale, `sync` recomputes stale ones. Checked reads
  * (`getChecked`, or every read with `verify: true`) throw `ERR_CORRUPT` on a mismatch.
  */
-import { booleanOption, integerOption, invalidArg, optionsArg, pathArg } from "../arguments.ts";
-import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption } from "../common-options.ts";
+import { booleanOption, integerOption, invalidArg, optionsArg, pathArg } from "../primitives/arguments.ts";
+import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption } from "../primitives/common-options.ts";
 import { File, Lock, allocate } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { kitFor, type Ops, type ViewClass } from "./codegen.ts";

@@ -2,7 +2,7 @@
  * Field types of a record schema (`t.f64`, `t.string(16)`, …) and the TypeScript types
  * they map to, so that `Infer<typeof S>` gives the record's shape without a code generator.
  */
-import { integerArg } from "../arguments.ts";
+import { integerArg } from "../primitives/arguments.ts";
 
 /** The storage kind of a field. */
 export type FieldKind =

@@ -7,7 +7,7 @@ import { existsSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { File, Lock, allocate, freeBytes, syncDirectory, writeZeros } from "../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../errors.ts";
-import { assertSameOptions, encodeHeader, readHeader } from "../format.ts";
+import { assertSameOptions, encodeHeader, readHeader } from "../primitives/header.ts";
 import {
   DATA_OFFSET,
   RING_SPEC,

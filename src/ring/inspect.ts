@@ -3,11 +3,11 @@
  * and `verifyRing` (a CRC scan of every slot that lists damaged records).
  */
 import { File } from "../../ffi/index.ts";
-import { functionOption, pathArg } from "../arguments.ts";
+import { functionOption, pathArg } from "../primitives/arguments.ts";
 import { DATA_OFFSET, HEAD_OFFSET, RING_SPEC, JUMPS, WAITERS_OFFSET, slotsInShard, shardPath } from "./layout.ts";
 import { openRingFiles, readShardHeader } from "./files.ts";
 import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc } from "./slot.ts";
-import type { Description, VerifyReport } from "../inspection.ts";
+import type { Description, VerifyReport } from "../primitives/inspection.ts";
 
 
 

@@ -4,7 +4,7 @@
  *
  * Shard file `i` (`path` for 0, `path.i` otherwise):
  * ```
- *      0  shared header (src/format.ts), kind "RING", fields below
+ *      0  shared header (src/primitives/header.ts), kind "RING", fields below
  *    128  shard 0 only: the published head, as aligned 32-bit atomic words (see head.ts)
  *    192  shard 0 only: the count of waiting followers (futex wake is skipped at zero)
  *    256  shard 0 only: the jump block (a two-copy counter block, see JUMPS)
@@ -34,9 +34,9 @@
  * `next` (an open publishes such whole records, as that write would have), or part of
  * a jump or an oversized batch the jump block says was under way from this very head.
  */
-import { integerOption } from "../arguments.ts";
+import { integerOption } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
-import { CounterBlock, headerBytes, registerKind, type HeaderSpec } from "../format.ts";
+import { CounterBlock, headerBytes, registerKind, type HeaderSpec } from "../primitives/header.ts";
 import { MAX_MAPPING_BYTES } from "../../ffi/index.ts";
 
 /** The header fields of every ring shard, in stored order. */

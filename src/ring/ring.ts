@@ -3,8 +3,8 @@
  * (ids 0, 1, 2, …; id `i` lives in slot `i % capacity`), any number of read-only handles in
  * other processes or Workers read and follow it live.
  */
-import { DATA_EXPECTED, booleanOption, elementName, integerArg, invalidArg, iterableArg, oneOfArg, optionsArg, pathArg, signalArg } from "../arguments.ts";
-import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../common-options.ts";
+import { DATA_EXPECTED, booleanOption, elementName, integerArg, invalidArg, iterableArg, oneOfArg, optionsArg, pathArg, signalArg } from "../primitives/arguments.ts";
+import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../primitives/common-options.ts";
 import { Mapping, futexWake, writerHolds, type File, type Lock } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { openRingFiles } from "./files.ts";

@@ -1,5 +1,5 @@
 /** Turning the body types a fetcher, `set` or a writer may give into bytes and byte streams. */
-import { describeValue } from "../arguments.ts";
+import { describeValue } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
 import type { CacheBody, EntryMeta, StoredEntry } from "./types.ts";
 

@@ -7,10 +7,10 @@
  * fences and background work are the `TierCore` (`core.ts`), which the HTTP face
  * (`http/`) runs on directly with the rules of RFC 9111 instead.
  */
-import { describeValue, functionArg, integerArg, invalidArg, numberArg, objectArg, optionalArg, optionsArg, signalArg, stringArg } from "../arguments.ts";
+import { describeValue, functionArg, integerArg, invalidArg, numberArg, objectArg, optionalArg, optionsArg, signalArg, stringArg } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
 import { describeStats } from "../metrics/describe.ts";
-import { untilAborted } from "../signals.ts";
+import { untilAborted } from "../primitives/signals.ts";
 import { asBytes, assertCacheBody, discardBody, toStream } from "./body.ts";
 import type { InvalidationBus } from "./bus/bus.ts";
 import { TierCore } from "./core.ts";

@@ -2,7 +2,7 @@
  * Entity-tag handling (RFC 9110 §8.8.3, §13.1.2): normalising stored tags and the weak
  * comparison `If-None-Match` uses.
  */
-import { stringArg } from "../arguments.ts";
+import { stringArg } from "../primitives/arguments.ts";
 
 /** Quote a bare tag (`v1` -> `"v1"`); leave quoted and weak tags as they are. `ERR_INVALID` unless a string. */
 export function normalizeEtag(etag: string): string {

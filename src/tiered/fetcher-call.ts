@@ -2,7 +2,7 @@
  * Calling a fetcher: with a deadline and the caller's and the cache's signals, counted,
  * and its answer checked (a body of the wrong type is `ERR_INVALID`, never an empty hit).
  */
-import { describeValue } from "../arguments.ts";
+import { describeValue } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
 import { isCacheBody } from "./body.ts";
 import type { Counters } from "./core.ts";

@@ -3,7 +3,7 @@
  * beside the body, and the memory store keeps the same fields in its binary entry head.
  * `size` is never stored here: each store counts the body bytes it holds.
  */
-import { invalidArg, numberArg, objectArg } from "../arguments.ts";
+import { invalidArg, numberArg, objectArg } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
 import { normalizeEtag } from "./etag.ts";
 import type { EntryMeta, FetchResult, NOT_FOUND, NOT_MODIFIED } from "./types.ts";

@@ -2,7 +2,7 @@
  * The generic API's options (`new TieredCache`, `get`, `set`/`writer` metadata) and the
  * checks of its arguments.
  */
-import { describeValue, numberArg, optionsArg } from "../arguments.ts";
+import { describeValue, numberArg, optionsArg } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
 import type { InvalidationBus } from "./bus/bus.ts";
 import { normalizeEtag } from "./etag.ts";

@@ -9,7 +9,7 @@
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { encodeHeader } from "../../src/format.ts";
+import { encodeHeader } from "../../src/primitives/header.ts";
 import { DurableQueue } from "../../src/queue/index.ts";
 import { DATA_SPEC, entryFlagsWord } from "../../src/queue/layout.ts";
 import { ROOT, dirSnapshot, flipByte, patchFile, runScript, tempDir } from "../helpers/index.ts";

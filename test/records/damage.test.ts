@@ -5,7 +5,7 @@
  */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync } from "node:fs";
-import { encodeHeader } from "../../src/format.ts";
+import { encodeHeader } from "../../src/primitives/header.ts";
 import { RECORDS_HEADER } from "../../src/records/layout.ts";
 import { RecordStore, describeRecords, schema, t, verifyRecords } from "../../src/records/index.ts";
 import { patchFile, tempDir, thrown } from "../helpers/index.ts";

@@ -1,7 +1,7 @@
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { File, Mapping } from "../../ffi/index.ts";
-import { encodeHeader } from "../../src/format.ts";
+import { encodeHeader } from "../../src/primitives/header.ts";
 import { RecordStore, schema, t, type Infer } from "../../src/records/index.ts";
 import { seededRandom, tempDir, expectCode } from "../helpers/index.ts";
 import { All, Tick } from "./fixtures.ts";

@@ -6,7 +6,7 @@ import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { RingBuffer } from "../../src/ring/index.ts";
 import { OffheapError } from "../../src/errors.ts";
-import { encodeHeader, type HeaderSpec } from "../../src/format.ts";
+import { encodeHeader, type HeaderSpec } from "../../src/primitives/header.ts";
 import { Child, ROOT, codeOf, tempDir, thrown, writeScript } from "../helpers/index.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).

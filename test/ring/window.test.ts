@@ -6,7 +6,7 @@
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { closeSync, openSync, readSync } from "node:fs";
 import { RingBuffer, verifyRing } from "../../src/ring/index.ts";
-import { encodeHeader } from "../../src/format.ts";
+import { encodeHeader } from "../../src/primitives/header.ts";
 import { RING_SPEC } from "../../src/ring/layout.ts";
 import { patchFile, tempDir, thrown } from "../helpers/index.ts";
 

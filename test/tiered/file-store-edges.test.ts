@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { OffheapError } from "../../src/errors.ts";
-import { headerBytes } from "../../src/format.ts";
+import { headerBytes } from "../../src/primitives/header.ts";
 import { FILE_ENTRY_SPEC } from "../../src/tiered/stores/file-entry.ts";
 import { FileStore } from "../../src/tiered/stores/file-store.ts";
 import { keyHash } from "../../src/tiered/stores/key-hash.ts";

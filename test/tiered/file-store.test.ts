@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import { join } from "node:path";
 import CRC32 from "crc-32";
 import { bytes, Child, crashRun, expectCode, pattern, ROOT, seededRandom, tempDir, text, writeScript } from "../helpers/index.ts";
-import { encodeHeader } from "../../src/format.ts";
+import { encodeHeader } from "../../src/primitives/header.ts";
 import { FileStore } from "../../src/tiered/index.ts";
 import { describeFileStore, verifyFileStore } from "../../src/tiered/stores/file-inspect.ts";
 import { keyHash } from "../../src/tiered/stores/key-hash.ts";

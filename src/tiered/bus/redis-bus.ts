@@ -9,7 +9,7 @@
  * reach Redis are kept (up to `maxPending`, then one "distrust everything" message stands
  * for all of them) and sent when it can.
  */
-import { functionArg, integerArg, objectArg, optionsArg, stringArg, urlArg } from "../../arguments.ts";
+import { functionArg, integerArg, objectArg, optionsArg, stringArg, urlArg } from "../../primitives/arguments.ts";
 import { REDIS_PROTOCOLS } from "../stores/redis-store.ts";
 import { OffheapError } from "../../errors.ts";
 import type { BusListener, InvalidationBus } from "./bus.ts";

@@ -4,7 +4,7 @@
  * `negative`, …); the fetcher decides what a key's body is. For a cache in front of an
  * HTTP origin that follows the origin's caching headers, give `handler` the origin URL.
  */
-import { requestArg } from "../../arguments.ts";
+import { requestArg } from "../../primitives/arguments.ts";
 import { OffheapError } from "../../errors.ts";
 import type { GetOptions } from "../options.ts";
 import type { Fetcher, GetResult } from "../types.ts";

@@ -6,9 +6,9 @@
  * while it is under way wait for its head and share its body when the new response
  * serves them too (same `Vary` fields, fresh), and otherwise ask the origin themselves.
  */
-import { booleanOption, invalidArg, numberArg, optionsArg, requestArg } from "../../arguments.ts";
+import { booleanOption, invalidArg, numberArg, optionsArg, requestArg } from "../../primitives/arguments.ts";
 import { OffheapError, isOffheapError } from "../../errors.ts";
-import { untilAborted } from "../../signals.ts";
+import { untilAborted } from "../../primitives/signals.ts";
 import { bytesStream } from "../body.ts";
 import { normalizeEtag } from "../etag.ts";
 import type { SharedFill } from "../fill.ts";

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { File, isNotFound, viaNodeFs } from "../../../ffi/index.ts";
 import { OffheapError } from "../../errors.ts";
-import { readHeader, registerKind, type HeaderSpec } from "../../format.ts";
+import { readHeader, registerKind, type HeaderSpec } from "../../primitives/header.ts";
 
 /** The store directory's header. `fanout`: number of entry subdirectories (256, by the first two hex digits). */
 export const FILE_STORE_SPEC: HeaderSpec<"fanout"> = { kind: "TFST", name: "tiered cache file store", version: 1, fields: ["fanout"] };

@@ -8,7 +8,7 @@
 import { crc32 } from "../../primitives/crc.ts";
 import type { File } from "../../../ffi/index.ts";
 import { OffheapError } from "../../errors.ts";
-import { decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../../format.ts";
+import { decodeHeader, encodeHeader, headerBytes, registerKind, type HeaderSpec } from "../../primitives/header.ts";
 import { metaFromRecord, metaRecord } from "../meta.ts";
 import type { EntryMeta } from "../types.ts";
 

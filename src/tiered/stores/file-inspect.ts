@@ -10,7 +10,7 @@ import { OffheapError, isOffheapError } from "../../errors.ts";
 import { readHead } from "./file-entry.ts";
 import { FILE_STORE_SPEC, STORE_FILE, readStoreHeader } from "./file-dir.ts";
 import { keyHash } from "./key-hash.ts";
-import type { Description, VerifyReport } from "../../inspection.ts";
+import type { Description, VerifyReport } from "../../primitives/inspection.ts";
 
 
 const SUB_RE = /^[0-9a-f]{2}$/;

@@ -18,14 +18,14 @@
  * whole and the file closed before the stream is returned; large ones keep their own
  * descriptor, which a later rename or eviction does not disturb.
  */
-import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../../common-options.ts";
+import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../../primitives/common-options.ts";
 import { join } from "node:path";
 import { File, Lock, isNotFound, syncDirectory } from "../../../ffi/index.ts";
 import { OffheapError, isOffheapError } from "../../errors.ts";
-import { encodeHeader } from "../../format.ts";
+import { encodeHeader } from "../../primitives/header.ts";
 import { POLICY_NAMES, type PolicyName } from "../../policy/index.ts";
 import { EntryIndex } from "./file-index.ts";
-import { booleanArg, integerArg, oneOfArg, optionsArg, pathArg } from "../../arguments.ts";
+import { booleanArg, integerArg, oneOfArg, optionsArg, pathArg } from "../../primitives/arguments.ts";
 import { BytesEntry } from "../body.ts";
 import { keyArg, keyHash } from "./key-hash.ts";
 import { entryMetaArg } from "../meta.ts";

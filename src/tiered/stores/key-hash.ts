@@ -4,7 +4,7 @@
  * read, so a collision is a miss, never another key's body.
  */
 
-import { invalidArg } from "../../arguments.ts";
+import { invalidArg } from "../../primitives/arguments.ts";
 
 /** A store's key: any string (`ERR_INVALID` naming `key` for anything else). */
 export function keyArg(key: unknown): string {

@@ -12,7 +12,7 @@ import { ArenaCache, type ArenaCacheOptions, type Codec } from "../../arena/inde
 import { OffheapError } from "../../errors.ts";
 import { POLICY_NAMES, type PolicyName } from "../../policy/index.ts";
 import { existsSync, statSync } from "node:fs";
-import { integerArg, oneOfArg, optionalArg, optionsArg, pathArg } from "../../arguments.ts";
+import { integerArg, oneOfArg, optionalArg, optionsArg, pathArg } from "../../primitives/arguments.ts";
 import { BytesEntry } from "../body.ts";
 import { WriteProgress } from "./writer-state.ts";
 import { keyArg } from "./key-hash.ts";

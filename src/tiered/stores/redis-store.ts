@@ -14,7 +14,7 @@
  */
 import { crc32 } from "../../primitives/crc.ts";
 import { OffheapError } from "../../errors.ts";
-import { integerArg, invalidArg, optionsArg, stringArg, urlArg } from "../../arguments.ts";
+import { integerArg, invalidArg, optionsArg, stringArg, urlArg } from "../../primitives/arguments.ts";
 import { keyArg, keyHash } from "./key-hash.ts";
 import { WriteProgress } from "./writer-state.ts";
 import { entryMetaArg, metaFromRecord, metaRecord } from "../meta.ts";

@@ -5,7 +5,7 @@
  * abort at most once, and a commit that fails leaves the writer ready to be aborted.
  */
 import { crc32 } from "../../primitives/crc.ts";
-import { bytesArg } from "../../arguments.ts";
+import { bytesArg } from "../../primitives/arguments.ts";
 import { OffheapError } from "../../errors.ts";
 
 /** The error of a `write` or `commit` on a writer that was committed or aborted: it is closed. */

@@ -16,8 +16,8 @@
  * a write goes to the copy that does not hold the newest values, so a crash mid-write
  * leaves the other copy intact. Readers take the valid copy with the higher `seq`.
  */
-import { crc32, crc32Range } from "./primitives/crc.ts";
-import { OffheapError } from "./errors.ts";
+import { crc32, crc32Range } from "./crc.ts";
+import { OffheapError } from "../errors.ts";
 
 /** The eight bytes every offheap file starts with. */
 export const MAGIC = new Uint8Array([0x4f, 0x46, 0x46, 0x48, 0x45, 0x41, 0x50, 0x00]); // "OFFHEAP\0"
@@ -26,7 +26,6 @@ const FIXED_BYTES = 24;
 const MAX_FIELDS = 64;
 
 // Until every importer names src/primitives/crc.ts itself.
-export { crc32, crc32Range } from "./primitives/crc.ts";
 
 /** Read a u64 stored as two little-endian u32 halves, as a number (exact below 2^53). */
 export function getU64(view: DataView, offset: number): number {

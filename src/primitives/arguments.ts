@@ -3,7 +3,7 @@
  * that names the argument, says what was expected and what was given, so that no bad
  * input reaches the code below as a `TypeError`, a wrong value or a half-done call.
  */
-import { OffheapError } from "./errors.ts";
+import { OffheapError } from "../errors.ts";
 
 /** What a value is, for messages: `a number (NaN)`, `an object (Map)`, `null`, `an array`. */
 export function describeValue(v: unknown): string {

@@ -5,8 +5,6 @@ import { ERROR_CODES, OffheapError } from "../../src/errors.ts";
 import {
   CounterBlock,
   assertSameOptions,
-  crc32,
-  crc32Range,
   decodeAnyHeader,
   decodeHeader,
   encodeHeader,
@@ -16,7 +14,8 @@ import {
   registerKind,
   setU64,
   type HeaderSpec,
-} from "../../src/format.ts";
+} from "../../src/primitives/header.ts";
+import { crc32, crc32Range } from "../../src/primitives/crc.ts";
 import { codeOf, seededRandom, tempDir, thrown } from "../helpers/index.ts";
 
 // Bun has no project-wide test timeout setting: each file sets it (the 5 s default is short for a loaded machine).
