@@ -67,6 +67,10 @@ export class OffheapError extends Error {
   /** For `ERR_UPSTREAM`: the origin's HTTP status, when it answered. */
   declare readonly status?: number;
 
+  /**
+   * An error with `code`, a message that says what is wrong, and the details that apply.
+   * @throws nothing.
+   */
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = "OffheapError";

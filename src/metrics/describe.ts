@@ -12,6 +12,7 @@ export type MetricType = "counter" | "gauge";
 
 /** What one `stats()` field is. */
 export interface StatSpec {
+  /** `counter` (rendered with `_total`, only goes up) or `gauge` (a current value). */
   type: MetricType;
   /** One line for `# HELP`. */
   help: string;
@@ -36,6 +37,7 @@ export interface ChildSource {
 export interface MetricsDescription<S extends object = object> {
   /** The kind in metric names: `offheap_<kind>_<family>`, e.g. `ring`, `arena`, `file_store`. */
   kind: string;
+  /** How each field of the source's `stats()` is exposed; a numeric field without a spec becomes a gauge named after it. */
   specs: StatSpecs<S>;
   /** Sources within this one, exposed with extra labels. */
   children?(source: object): ChildSource[];

@@ -10,6 +10,7 @@ import { descriptionOf, type StatSpec } from "./describe.ts";
 
 /** Anything with a `stats()` object: every handle in offheap, or your own. */
 export interface MetricsSource {
+  /** The numbers to expose: each numeric (or boolean) field becomes a sample. */
   stats(): object;
 }
 

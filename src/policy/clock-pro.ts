@@ -61,7 +61,10 @@ export class ClockProPolicy implements EvictionPolicy {
   /** A hit stores one per-slot flag or counter. */
   readonly touchRelinks = false;
 
-  /** Bytes of state for `capacity` slots (what {@link buffer} holds). */
+  /**
+   * Bytes of state for `capacity` slots (what {@link buffer} holds).
+   * @throws `ERR_INVALID` for a capacity that is not an integer in 1 .. 2^30 - 1.
+   */
   static bytes(capacity: number): number {
     checkCapacity(capacity);
     return measureLayout((c) => build(c, capacity));
@@ -80,7 +83,11 @@ export class ClockProPolicy implements EvictionPolicy {
   private readonly test: HashIndex;
   private depth = 0;
 
-  /** A new policy, or a view of an existing one when `buffer` is given. */
+  /**
+   * A new policy, or a view of an existing one when `buffer` is given.
+   * @throws `ERR_INVALID` for a bad capacity, or a `buffer` smaller than
+   * `bytes(capacity)`; what `allocate` throws.
+   */
   constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
     checkCapacity(capacity);
     const l = layout((c) => build(c, capacity), buffer, allocate);
@@ -120,7 +127,10 @@ export class ClockProPolicy implements EvictionPolicy {
   get coldTarget(): number {
     return this.st[COLD_TARGET]!;
   }
-  /** Whether `keyHash` is a non-resident page in its test period. */
+  /**
+   * Whether `keyHash` is a non-resident page in its test period.
+   * @throws `ERR_INVALID` for a hash that is not a 32-bit integer.
+   */
   inTest(keyHash: number): boolean {
     checkHash(keyHash);
     return this.test.find(keyHash) >= 0;

@@ -46,7 +46,8 @@ function make(name: PolicyName, capacity: number, buffer: ArrayBufferLike | unde
 
 /**
  * A new eviction policy tracking slots `0 .. capacity - 1`.
- * Throws `ERR_INVALID` for an unknown name or a capacity that is not a positive integer.
+ * @throws `ERR_INVALID` for an unknown name, a capacity that is not an integer in
+ * 1 .. 2^30 - 1, or bad options; what `options.allocate` throws.
  */
 export function createPolicy(name: PolicyName, capacity: number, options: PolicyOptions = {}): EvictionPolicy {
   check(name, capacity);
@@ -73,6 +74,8 @@ export function policyBytes(name: PolicyName, capacity: number): number {
 /**
  * A view of an existing policy's state (`policy.buffer`, typically a `SharedArrayBuffer`
  * received by a Worker). Name and capacity must be the ones it was created with.
+ * @throws `ERR_INVALID` for an unknown name, a bad capacity, or a buffer that is not an
+ * `ArrayBuffer`/`SharedArrayBuffer` of at least the policy's bytes.
  */
 export function attachPolicy(name: PolicyName, capacity: number, buffer: ArrayBufferLike): EvictionPolicy {
   check(name, capacity);

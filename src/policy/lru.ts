@@ -21,7 +21,10 @@ export class LruPolicy implements EvictionPolicy {
   /** Every hit moves the slot in a linked list. */
   readonly touchRelinks = true;
 
-  /** Bytes of state for `capacity` slots (what {@link buffer} holds). */
+  /**
+   * Bytes of state for `capacity` slots (what {@link buffer} holds).
+   * @throws `ERR_INVALID` for a capacity that is not an integer in 1 .. 2^30 - 1.
+   */
   static bytes(capacity: number): number {
     checkCapacity(capacity);
     return measureLayout((c) => build(c, capacity));
@@ -32,7 +35,11 @@ export class LruPolicy implements EvictionPolicy {
   private readonly next: Int32Array;
   private readonly live: Uint8Array;
 
-  /** A new policy, or a view of an existing one when `buffer` is given. */
+  /**
+   * A new policy, or a view of an existing one when `buffer` is given.
+   * @throws `ERR_INVALID` for a bad capacity, or a `buffer` smaller than
+   * `bytes(capacity)`; what `allocate` throws.
+   */
   constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
     checkCapacity(capacity);
     const l = layout((c) => build(c, capacity), buffer, allocate);

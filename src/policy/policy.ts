@@ -19,7 +19,10 @@ export interface EvictionPolicy {
   readonly capacity: number;
   /** Number of resident slots tracked. */
   readonly size: number;
-  /** A new entry now lives in `slot`; `keyHash` identifies its key for ghost history. */
+  /**
+   * A new entry now lives in `slot`; `keyHash` identifies its key for ghost history.
+   * @throws `ERR_INVALID` for a slot outside `0 .. capacity - 1` or a hash that is not a 32-bit integer.
+   */
   insert(slot: number, keyHash: number): void;
   /**
    * Whether {@link touch} changes the policy's structure (links between slots) rather than
@@ -28,13 +31,25 @@ export interface EvictionPolicy {
    * change.
    */
   readonly touchRelinks: boolean;
-  /** The entry in `slot` was read. Must be cheap: it runs on every hit. */
+  /**
+   * The entry in `slot` was read. Must be cheap: it runs on every hit.
+   * @throws `ERR_INVALID` for a slot outside `0 .. capacity - 1`.
+   */
   touch(slot: number): void;
-  /** The cache removed the entry in `slot` itself (delete, expiry, replacement). */
+  /**
+   * The cache removed the entry in `slot` itself (delete, expiry, replacement).
+   * @throws `ERR_INVALID` for a slot outside `0 .. capacity - 1`.
+   */
   remove(slot: number): void;
-  /** Pick the entry to evict, stop tracking it, and return its slot; -1 when empty. */
+  /**
+   * Pick the entry to evict, stop tracking it, and return its slot; -1 when empty.
+   * @throws nothing.
+   */
   evict(): number;
-  /** Forget every slot and all history. */
+  /**
+   * Forget every slot and all history.
+   * @throws nothing.
+   */
   clear(): void;
   /**
    * The buffer holding all of the policy's state. When the policy was created with

@@ -50,7 +50,10 @@ export class S3FifoPolicy implements EvictionPolicy {
   /** A hit stores one per-slot flag or counter. */
   readonly touchRelinks = false;
 
-  /** Bytes of state for `capacity` slots (what {@link buffer} holds). */
+  /**
+   * Bytes of state for `capacity` slots (what {@link buffer} holds).
+   * @throws `ERR_INVALID` for a capacity that is not an integer in 1 .. 2^30 - 1.
+   */
   static bytes(capacity: number): number {
     checkCapacity(capacity);
     return measureLayout((c) => build(c, capacity));
@@ -65,7 +68,11 @@ export class S3FifoPolicy implements EvictionPolicy {
   private readonly ring: Uint32Array;
   private readonly ghost: HashIndex;
 
-  /** A new policy, or a view of an existing one when `buffer` is given. */
+  /**
+   * A new policy, or a view of an existing one when `buffer` is given.
+   * @throws `ERR_INVALID` for a bad capacity, or a `buffer` smaller than
+   * `bytes(capacity)`; what `allocate` throws.
+   */
   constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
     checkCapacity(capacity);
     const l = layout((c) => build(c, capacity), buffer, allocate);
@@ -96,7 +103,10 @@ export class S3FifoPolicy implements EvictionPolicy {
     return this.st[M_SIZE]!;
   }
 
-  /** Whether `keyHash` is remembered in the ghost queue. */
+  /**
+   * Whether `keyHash` is remembered in the ghost queue.
+   * @throws `ERR_INVALID` for a hash that is not a 32-bit integer.
+   */
   inGhost(keyHash: number): boolean {
     checkHash(keyHash);
     return this.ghost.find(keyHash) >= 0;

@@ -30,7 +30,10 @@ export class SievePolicy implements EvictionPolicy {
   /** A hit stores one per-slot flag or counter. */
   readonly touchRelinks = false;
 
-  /** Bytes of state for `capacity` slots (what {@link buffer} holds). */
+  /**
+   * Bytes of state for `capacity` slots (what {@link buffer} holds).
+   * @throws `ERR_INVALID` for a capacity that is not an integer in 1 .. 2^30 - 1.
+   */
   static bytes(capacity: number): number {
     checkCapacity(capacity);
     return measureLayout((c) => build(c, capacity));
@@ -42,7 +45,11 @@ export class SievePolicy implements EvictionPolicy {
   private readonly visited: Uint8Array;
   private readonly live: Uint8Array;
 
-  /** A new policy, or a view of an existing one when `buffer` is given. */
+  /**
+   * A new policy, or a view of an existing one when `buffer` is given.
+   * @throws `ERR_INVALID` for a bad capacity, or a `buffer` smaller than
+   * `bytes(capacity)`; what `allocate` throws.
+   */
   constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
     checkCapacity(capacity);
     const l = layout((c) => build(c, capacity), buffer, allocate);

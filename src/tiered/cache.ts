@@ -59,6 +59,11 @@ export class TieredCache {
   readonly #sie: number;
   readonly #flights = new Flights();
 
+  /**
+   * A cache over `options.tiers`, top (fastest) first.
+   * @throws `ERR_INVALID` naming the option for bad options, a tier that is not a
+   * {@link Store} or a closed one.
+   */
   constructor(options: TieredCacheOptions) {
     objectArg("options", options);
     if (!Array.isArray(options.tiers)) throw invalidArg("tiers", "an array of stores (Store[])", options.tiers);
@@ -100,8 +105,10 @@ export class TieredCache {
   /**
    * The body for `key`: from the first tier that has it, else from `fetcher` (one origin
    * fetch per key at a time; concurrent callers wait for it). See {@link GetResult}.
-   * Throws `ERR_CLOSED` after close, `ERR_TIMEOUT` when the fetcher does not answer in
-   * time, and whatever the fetcher threw.
+   * @throws (the promise rejects) `ERR_INVALID` for a bad key, fetcher or option,
+   * `ERR_TOO_LARGE` for a key over 4096 bytes, `ERR_CLOSED` after close, `ERR_TIMEOUT` when
+   * the fetcher does not answer in time, `ERR_INVALID` for a fetcher answer that is not a
+   * {@link FetchResult}, and whatever the fetcher threw.
    */
   async get(key: string, fetcher: Fetcher, options: GetOptions = {}): Promise<GetResult> {
     this.#assertOpen();
@@ -140,6 +147,8 @@ export class TieredCache {
   /**
    * A writable stream that stores `key`: `close()` publishes it in every tier, `abort()`
    * discards it. Starting a writer supersedes fills already in flight for the key.
+   * @throws `ERR_INVALID` for a bad key or metadata (naming the field), `ERR_TOO_LARGE` for
+   * a key or `extra` over its limit, `ERR_CLOSED` after close.
    */
   writer(key: string, meta: SetMeta = {}): WritableStream<Uint8Array> {
     this.#assertOpen();
@@ -157,7 +166,9 @@ export class TieredCache {
 
   /**
    * Store `body` under `key` in every tier, replacing what is there and superseding fills
-   * in flight for the key. Throws the first store error when no tier could keep it.
+   * in flight for the key.
+   * @throws (the promise rejects) as {@link TieredCache.writer}, `ERR_INVALID` for a body
+   * that is not a {@link CacheBody}, and the first store error when no tier could keep it.
    */
   async set(key: string, body: CacheBody, meta: SetMeta = {}): Promise<void> {
     this.#assertOpen();
@@ -181,7 +192,11 @@ export class TieredCache {
     if (r.outcome === "published") this.#core.announce(key);
   }
 
-  /** Remove `key` from every tier and the negative cache; fills in flight for it will not publish. */
+  /**
+   * Remove `key` from every tier and the negative cache; fills in flight for it will not publish.
+   * @throws (the promise rejects) `ERR_INVALID` / `ERR_TOO_LARGE` for a bad key, `ERR_CLOSED`
+   * after close, and the first store error.
+   */
   async delete(key: string): Promise<boolean> {
     this.#assertOpen();
     assertKey(key);
@@ -194,6 +209,9 @@ export class TieredCache {
    * A handler for `Bun.serve`. Given an origin URL, a reverse proxy that stores and reuses
    * responses as RFC 9111 allows a shared cache (see `http/proxy.ts`); given a fetcher,
    * the cache's own rules over it, by path and query (see `http/fetcher-handler.ts`).
+   * @throws `ERR_INVALID` for an origin that is not an absolute http(s) URL without
+   * credentials, a source that is neither a URL nor a function, or a bad option; `ERR_CLOSED`.
+   * The handler itself never throws: failures become 502/504 answers.
    */
   handler(source: string | URL, options?: ProxyOptions): ProxyHandler;
   handler(source: Fetcher): FetcherHandler;
@@ -203,7 +221,10 @@ export class TieredCache {
     return createProxy(this.#core, source, options);
   }
 
-  /** Counters and gauges (see {@link TieredCacheStats}), and each tier's own stats. `ERR_CLOSED` after close. */
+  /**
+   * Counters and gauges (see {@link TieredCacheStats}), and each tier's own stats.
+   * @throws `ERR_CLOSED` after close.
+   */
   stats(): TieredCacheStats {
     this.#assertOpen();
     const core = this.#core;
@@ -232,12 +253,14 @@ export class TieredCache {
 
   /**
    * Stop: cancel background refreshes and origin fetches, wait for them, close every tier.
-   * Idempotent; every later call throws `ERR_CLOSED`.
+   * Idempotent; every later call of another method throws `ERR_CLOSED`.
+   * @throws (the promise rejects) nothing: tiers that fail to close are counted, not thrown.
    */
   close(): Promise<void> {
     return this.#core.close();
   }
 
+  /** {@link TieredCache.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

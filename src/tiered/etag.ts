@@ -4,7 +4,10 @@
  */
 import { stringArg } from "../primitives/arguments.ts";
 
-/** Quote a bare tag (`v1` -> `"v1"`); leave quoted and weak tags as they are. `ERR_INVALID` unless a string. */
+/**
+ * Quote a bare tag (`v1` -> `"v1"`); leave quoted and weak tags as they are.
+ * @throws `ERR_INVALID` unless `etag` is a string.
+ */
 export function normalizeEtag(etag: string): string {
   const t = stringArg("etag", etag).trim();
   if (t.startsWith('"') || t.startsWith("W/\"")) return t;
@@ -19,6 +22,7 @@ function opaque(tag: string): string {
 /**
  * Whether an `If-None-Match` value matches `etag` by weak comparison: `*` matches any
  * existing entry, otherwise any listed tag equal to `etag` once `W/` is ignored.
+ * @throws `ERR_INVALID` when either argument is neither a string nor absent.
  */
 export function ifNoneMatchMatches(ifNoneMatch: string | undefined | null, etag: string | undefined): boolean {
   if (ifNoneMatch != null) stringArg("ifNoneMatch", ifNoneMatch);

@@ -49,7 +49,9 @@ export interface GetOptions {
 
 /** Metadata a caller may give to `set` and `writer`. */
 export interface SetMeta {
+  /** The entity tag to store (a bare tag is quoted: `v1` becomes `"v1"`); used to revalidate. */
   etag?: string;
+  /** The media type to store and answer with, e.g. `"image/png"`. */
   contentType?: string;
   /** Defaults to now. */
   cachedAt?: number;

@@ -24,6 +24,7 @@ export interface EntryMeta {
 
 /** A stored body and its metadata, as a store's `get` returns it. */
 export interface StoredEntry {
+  /** What was stored with the body: when, its etag, type, size and extra. */
   readonly meta: EntryMeta;
   /** The body; read it to the end or cancel it (stores release files and connections then). */
   readonly body: ReadableStream<Uint8Array>;
@@ -57,23 +58,44 @@ export interface Store {
    * another instance leaves it alone. Local stores (memory, files) leave it unset.
    */
   readonly shared?: boolean;
-  /** The entry for `key`, or `undefined`. Never returns a partial or uncommitted body. */
+  /**
+   * The entry for `key`, or `undefined`. Never returns a partial or uncommitted body.
+   * @throws `ERR_INVALID` for a key that is not a non-empty string, `ERR_TOO_LARGE` for one over 4096 bytes of UTF-8; `ERR_CLOSED` after close; `ERR_SYSTEM` when the backing files or
+   * service fail (a damaged entry is dropped and reads as `undefined`, never returned).
+   */
   get(key: string): Promise<StoredEntry | undefined> | StoredEntry | undefined;
-  /** The metadata for `key` without opening the body, or `undefined`. */
+  /**
+   * The metadata for `key` without opening the body, or `undefined`.
+   * @throws `ERR_INVALID` for a key that is not a non-empty string, `ERR_TOO_LARGE` for one over 4096 bytes of UTF-8; `ERR_CLOSED`; `ERR_SYSTEM` as {@link Store.get}.
+   */
   stat(key: string): Promise<EntryMeta | undefined> | EntryMeta | undefined;
-  /** Start writing `key`; `meta.size` is ignored (the store counts the bytes). */
+  /**
+   * Start writing `key`; `meta.size` is ignored (the store counts the bytes).
+   * @throws `ERR_INVALID` for a key that is not a non-empty string, `ERR_TOO_LARGE` for one over 4096 bytes of UTF-8; `ERR_INVALID` naming the field for bad `meta`, `ERR_TOO_LARGE`
+   * for a `meta.extra` over its limit; `ERR_CLOSED`; `ERR_READONLY` on a read-only store.
+   */
   writer(key: string, meta: EntryMeta): StoreWriter;
-  /** Remove `key`; true when something was removed. */
+  /**
+   * Remove `key`; true when something was removed.
+   * @throws `ERR_INVALID` for a key that is not a non-empty string, `ERR_TOO_LARGE` for one over 4096 bytes of UTF-8; `ERR_CLOSED`; `ERR_READONLY`; `ERR_SYSTEM` as {@link Store.get}.
+   */
   delete(key: string): Promise<boolean> | boolean;
   /**
    * Replace the metadata of an existing entry (same body), but only when its stored etag
    * equals `meta.etag` (both may be absent): a revalidation must not relabel another
    * version. False when `key` is absent or holds another version.
+   * @throws as {@link Store.writer}, and `ERR_SYSTEM` as {@link Store.get}.
    */
   touch(key: string, meta: EntryMeta): Promise<boolean> | boolean;
-  /** What the store counts (each store documents its own extension of {@link StoreStats}). */
+  /**
+   * What the store counts (each store documents its own extension of {@link StoreStats}).
+   * @throws `ERR_CLOSED` after close.
+   */
   stats(): StoreStats;
-  /** Release files and connections. Idempotent. */
+  /**
+   * Release files and connections. Idempotent.
+   * @throws nothing: a failure to release is counted, not thrown.
+   */
   close(): Promise<void> | void;
 }
 
@@ -93,6 +115,7 @@ export type FetchResult =
 
 /** Arguments a fetcher receives. */
 export interface FetchContext {
+  /** The key being fetched, as given to {@link TieredCache.get}. */
   key: string;
   /** The cached entry's etag when revalidating, else undefined. */
   etag: string | undefined;
@@ -108,6 +131,7 @@ export type GetStatus = "hit" | "stale" | "miss" | "not-modified" | "not-found";
 
 /** What {@link TieredCache.get} resolves to. */
 export interface GetResult {
+  /** What the cache did: served a fresh copy, a stale one, fetched, revalidated, or knows the key is absent. */
   status: GetStatus;
   /**
    * The body (null for `not-modified` and `not-found`). Read it to the end or cancel it —
@@ -118,6 +142,7 @@ export interface GetResult {
   bytes(): Promise<Uint8Array | null>;
   /** The whole body as UTF-8 text (null when there is none). */
   text(): Promise<string | null>;
+  /** The entry's metadata (for `not-found`, only `cachedAt`). */
   meta: EntryMeta;
   /**
    * Where the answer came from: a store's name, `"origin"`, or `"negative"` for a cached

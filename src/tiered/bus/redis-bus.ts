@@ -53,6 +53,10 @@ export class RedisBus implements InvalidationBus {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #stats = { published: 0, received: 0, reconnects: 0, dropped: 0 };
 
+  /**
+   * A bus on the Redis at `options.url`; connects in the background and reconnects forever.
+   * @throws `ERR_INVALID` naming the option for bad options.
+   */
   constructor(options: RedisBusOptions = {}) {
     optionsArg("RedisBus options", options);
     if (options.url !== undefined) urlArg("url", options.url, REDIS_PROTOCOLS);
@@ -65,11 +69,15 @@ export class RedisBus implements InvalidationBus {
     this.#pub = new Bun.RedisClient(this.#url, { connectionTimeout: 2_000, autoReconnect: true, maxRetries: 1_000_000_000 });
   }
 
+  /** Whether the subscription is up now (messages sent while it is down wait in a bounded queue). */
   get connected(): boolean {
     return this.#connected;
   }
 
-  /** Counters: messages published and received, reconnections, keys dropped in an overflow. `ERR_CLOSED` after close. */
+  /**
+   * Counters: messages published and received, reconnections, keys dropped in an overflow.
+   * @throws `ERR_CLOSED` after close.
+   */
   stats(): { published: number; received: number; reconnects: number; dropped: number; pending: number; connected: boolean } {
     this.#assertOpen();
     return { ...this.#stats, pending: this.#pending.size, connected: this.#connected };
@@ -86,7 +94,11 @@ export class RedisBus implements InvalidationBus {
     void this.#connect();
   }
 
-  /** Never throws for a string key (it is kept and sent later while disconnected; after close it is dropped); `ERR_INVALID` for anything else. */
+  /**
+   * Tell the other instances to drop `key`. While disconnected it is kept and sent later;
+   * after close it is dropped.
+   * @throws `ERR_INVALID` for a key that is not a string; nothing else.
+   */
   publish(key: string): void {
     stringArg("key", key);
     if (this.#closed) return;
@@ -104,6 +116,10 @@ export class RedisBus implements InvalidationBus {
     if (this.#closed) throw new OffheapError("ERR_CLOSED", "the Redis bus is closed");
   }
 
+  /**
+   * Flush what is pending (briefly), then disconnect. Idempotent.
+   * @throws (the promise rejects) nothing.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

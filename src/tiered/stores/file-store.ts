@@ -341,6 +341,7 @@ export class FileStore implements Store {
     this.#lockFile.close();
   }
 
+  /** {@link FileStore.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -142,6 +142,11 @@ export class MemoryStore implements Store {
   #closed = false;
   readonly #stats = { writes: 0, aborts: 0, tooLarge: 0, touches: 0 };
 
+  /**
+   * A memory tier over an {@link ArenaCache} (private, or the shared one at `options.path`).
+   * @throws `ERR_INVALID` naming the option for bad options; as {@link ArenaCache.open} for
+   * a shared file that can't be opened.
+   */
   constructor(options: MemoryStoreOptions = {}) {
     optionsArg("MemoryStore options", options);
     const path = options.path === undefined ? undefined : pathArg("path", options.path);
@@ -242,6 +247,7 @@ export class MemoryStore implements Store {
     this.#arena.close();
   }
 
+  /** {@link MemoryStore.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -131,6 +131,11 @@ export class RedisStore implements Store {
   #closed = false;
   readonly #stats = { hits: 0, misses: 0, writes: 0, aborts: 0, deletes: 0, touches: 0, corrupt: 0 };
 
+  /**
+   * A tier in Redis at `options.url` (or over the given client). Connects lazily: the first
+   * command that can't reach Redis fails with `ERR_SYSTEM`.
+   * @throws `ERR_INVALID` naming the option for bad options (a URL that is not redis://…).
+   */
   constructor(options: RedisStoreOptions = {}) {
     optionsArg("RedisStore options", options);
     if (options.url !== undefined) urlArg("url", options.url, REDIS_PROTOCOLS);
@@ -214,6 +219,7 @@ export class RedisStore implements Store {
     if (this.#ownsClient) this.#client.close();
   }
 
+  /** {@link RedisStore.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

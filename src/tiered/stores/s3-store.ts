@@ -62,6 +62,11 @@ export class S3Store implements Store {
   readonly #pendingDeletes = new Map<ReturnType<typeof setTimeout>, string>();
   readonly #stats = { hits: 0, misses: 0, writes: 0, aborts: 0, deletes: 0, touches: 0, corrupt: 0 };
 
+  /**
+   * A tier in an S3-compatible bucket (`Bun.S3Client` with `options`, or the given client).
+   * Connects lazily: a request that fails is `ERR_SYSTEM` from the call that made it.
+   * @throws `ERR_INVALID` naming the option for bad options.
+   */
   constructor(options: S3StoreOptions = {}) {
     optionsArg("S3Store options", options);
     if (options.prefix !== undefined) stringArg("prefix", options.prefix);
@@ -151,6 +156,7 @@ export class S3Store implements Store {
     await Promise.all(names.map(([, name]) => this.#client.delete(name).catch(() => {})));
   }
 
+  /** {@link S3Store.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
