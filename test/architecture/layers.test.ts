@@ -99,3 +99,29 @@ describe("files", () => {
     expect(long).toEqual([]);
   });
 });
+
+describe("ARCHITECTURE.md", () => {
+  const doc = readFileSync(join(ROOT, "ARCHITECTURE.md"), "utf8");
+  // A structure's paragraph: "**Name (`src/<folder>/`).** …" up to the next blank line.
+  const paragraphs = [...doc.matchAll(/\*\*[A-Za-z]+ \(`(src\/[a-z]+\/)`\)\.\*\*([\s\S]*?)(?:\n\n|$)/g)].map((m) => ({ folder: m[1]!, text: m[2]! }));
+
+  test("has a paragraph for every structure", () => {
+    expect(paragraphs.map((p) => p.folder).sort()).toEqual(STRUCTURES.map((s) => `src/${s}/`).sort());
+  });
+
+  test("each structure's paragraph names every file at the top of its folder, and only files that exist", () => {
+    const problems: string[] = [];
+    for (const { folder, text } of paragraphs) {
+      const named = new Set([...text.matchAll(/`([a-z0-9-]+\/)?([a-z0-9-]+\.ts)`/g)].map((m) => `${m[1] ?? ""}${m[2]}`));
+      const own = files.filter((f) => f.startsWith(folder) && !f.slice(folder.length).includes("/")).map((f) => f.slice(folder.length));
+      for (const f of own) if (f !== "index.ts" && f !== "stats.ts" && !named.has(f)) problems.push(`${folder}${f} is not described`);
+      for (const f of named) if (!files.includes(`${folder}${f}`)) problems.push(`${folder}${f} is named but does not exist`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  test("every file it names with a path exists", () => {
+    const named = [...doc.matchAll(/`((?:src|ffi)\/[a-z0-9/-]+\.ts)`/g)].map((m) => m[1]!);
+    expect(named.filter((f) => !files.includes(f))).toEqual([]);
+  });
+});
