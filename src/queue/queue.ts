@@ -16,10 +16,11 @@ import { DATA_EXPECTED, booleanOption, describeValue, elementName, integerArg, i
 import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../primitives/common-options.ts";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { File, FutexWaiter, futexWake, isNotFound, Lock, Mapping } from "../../ffi/index.ts";
+import { File, futexWake, isNotFound, Lock, Mapping } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
 import { assertSameOptions, decodeHeader, encodeHeader, readHeader, type CounterSnapshot } from "../primitives/header.ts";
 import { crc32 } from "../primitives/crc.ts";
+import { WordWait } from "../primitives/word-wait.ts";
 import { listDir, makeDir, publishFile, removeFile } from "../primitives/publish.ts";
 import {
   DATA_START,
@@ -191,10 +192,8 @@ export class DurableQueue {
   #segGen = -1;
   #last: Segment | undefined;
   #closed = false;
-  /** The one futex waiter every follower of this handle waits on (made on first use). */
-  #waiter: FutexWaiter | undefined;
-  /** Followers of this handle counted in the wake file now (taken out again at close). */
-  #counted = 0;
+  /** How every follower of this handle waits (one Worker for all; made on first use). */
+  #wait: WordWait | undefined;
   #pending: Pending | undefined;
   #staging = false;
   #stage = new Uint8Array(0);
@@ -718,9 +717,7 @@ export class DurableQueue {
     if (this.#closed) return;
     this.#floorsAtClose();
     this.#closed = true;
-    this.#waiter?.close(); // every follower's wait ends; their loops see the queue closed
-    if (this.#counted !== 0 && this.#wakeMap?.isOpen) Atomics.sub(this.#wakeWords, W_WAITERS, this.#counted);
-    this.#counted = 0;
+    this.#wait?.close(); // every follower's wait ends, its count taken out; their loops see the queue closed
     for (const segment of this.#segments) segment.close();
     this.#segments = [];
     this.#last = undefined;
@@ -1427,31 +1424,21 @@ export class DurableQueue {
   }
 
   /**
-   * Wait until the change counter moves from `seen` (producers bump it and wake its futex),
-   * `pollMs` passed, or the queue closes. The follower is counted in the wake file only
-   * while it waits, so that producers make the wake-up call only when someone waits and a
-   * follower that is dropped leaves no count behind.
+   * The follower's wait (see {@link WordWait}) on the change word. Followers count in in
+   * the wake file only while they wait, so producers make the wake-up call only when
+   * someone waits and a follower that is dropped leaves no count behind.
    */
-  async #waitForChange(seen: number, pollMs: number): Promise<void> {
-    if (this.#closed) return;
-    const counted = this.#countWaiter(1);
-    try {
-      // Counted first, checked second: a producer that changes it after this sees the count.
-      if (this.#words[W_CHANGES] !== seen) return;
-      this.#waiter ??= new FutexWaiter();
-      await this.#waiter.wait(this.#dirMap, DIR_CHANGES, seen, counted ? pollMs : Math.min(pollMs, 20));
-    } finally {
-      if (counted && !this.#closed) this.#countWaiter(-1);
-    }
+  #makeWait(): WordWait {
+    // No wake file: producers wake unconditionally, so a count in a private word is enough.
+    const counter = this.#wakeMap === undefined || this.#wakeWritable ? { words: this.#wakeWords, index: W_WAITERS } : null;
+    return new WordWait({ mapping: this.#dirMap, offset: DIR_CHANGES, counter: () => counter, pollMs: 20 });
   }
 
-  /** Count a follower in (+1) or out (-1); false when it cannot be counted (then poll quickly). */
-  #countWaiter(delta: 1 | -1): boolean {
-    if (this.#wakeMap === undefined) return true; // producers wake unconditionally
-    if (!this.#wakeWritable || !this.#wakeMap.isOpen) return false;
-    Atomics.add(this.#wakeWords, W_WAITERS, delta);
-    this.#counted += delta;
-    return true;
+  /** Wait until the change counter moves from `seen`, `pollMs` passed, or the queue closes. */
+  #waitForChange(seen: number, pollMs: number): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#wait ??= this.#makeWait();
+    return this.#wait.wait(seen, () => this.#words[W_CHANGES] !== seen, pollMs);
   }
 }
 
