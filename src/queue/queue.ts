@@ -46,7 +46,8 @@ import {
   wakeFileName,
 } from "./layout.ts";
 import { Cursor, checkFollowOptions, type FollowOptions } from "./cursor.ts";
-import { QueueReader, type QueueItem, type ReaderHost } from "./reader.ts";
+import { QueueReader } from "./reader.ts";
+import type { QueueItem, ReaderHost } from "./reader-host.ts";
 import { applySegmentPlan, countSegment, deriveState, holdsNothing, planRecovery, type DerivedState } from "./recovery.ts";
 import { encodeRecord, Segment, type SegmentGeometry } from "./segment.ts";
 import { describeStats } from "../metrics/describe.ts";
