@@ -45,6 +45,7 @@ export class WordWait {
   #waiting = 0;
   #closed = false;
 
+  /** Waits of one handle on the word `options` names (nothing is opened until the first wait). */
   constructor(options: WordWaitOptions) {
     this.#options = options;
   }

@@ -23,6 +23,7 @@ export class QueueRemover {
   readonly #shared: SharedState;
   readonly #table: SegmentTable;
 
+  /** `dir` names the queue in messages; `syncMode` says whether removals are flushed. */
   constructor(dir: string, syncMode: SyncMode, shared: SharedState, table: SegmentTable) {
     this.#dir = dir;
     this.#syncMode = syncMode;

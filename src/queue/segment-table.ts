@@ -42,6 +42,7 @@ export class SegmentTable {
   #tableStep = 1;
   #tableStale = true;
 
+  /** An empty table: {@link relist} or {@link replace} fills it. */
   constructor(source: SegmentSource) {
     this.#source = source;
   }

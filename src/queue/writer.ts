@@ -44,6 +44,10 @@ export class QueueWriter {
   /** Largest item a segment can hold. */
   readonly maxItem: number;
   readonly #config: WriterConfig;
+  // Copies of what every append reads, one load away (the hot path is a few hundred ns).
+  readonly #segmentBytes: number;
+  readonly #maxBytes: number;
+  readonly #syncing: boolean;
   readonly #shared: SharedState;
   readonly #table: SegmentTable;
   readonly #stage: Stage;
@@ -51,11 +55,15 @@ export class QueueWriter {
   /** Reused UTF-8 buffer for string items of append. */
   #scratch = new Uint8Array(256);
 
+  /** The append path of one writable handle over its shared state and segments. */
   constructor(config: WriterConfig, shared: SharedState, table: SegmentTable) {
     this.#config = config;
+    this.#segmentBytes = config.geometry.segmentBytes;
+    this.#maxBytes = config.maxBytes;
+    this.#syncing = config.syncMode !== "none";
     this.#shared = shared;
     this.#table = table;
-    this.#stage = new Stage(config.syncMode !== "none");
+    this.#stage = new Stage(this.#syncing);
     this.maxItem = config.geometry.segmentBytes - DATA_START - RECORD_HEADER;
   }
 
@@ -89,11 +97,11 @@ export class QueueWriter {
   appendOne(bytes: Uint8Array): number {
     const shared = this.#shared;
     const length = bytes.length;
-    if (shared.bytes + length > this.#config.maxBytes) this.#checkRoom(length);
+    if (shared.bytes + length > this.#maxBytes) this.#checkRoom(length);
     const index = shared.next;
     shared.markDirty();
     this.#put(bytes, index);
-    if (this.#config.syncMode !== "none") this.#flushPending();
+    if (this.#syncing) this.#flushPending();
     shared.next = index + 1;
     shared.count += 1;
     shared.bytes += length;
@@ -106,7 +114,7 @@ export class QueueWriter {
     const first = shared.next;
     const count = items.length;
     if (count === 0) return first;
-    if (shared.bytes + total > this.#config.maxBytes) this.#checkRoom(total);
+    if (shared.bytes + total > this.#maxBytes) this.#checkRoom(total);
     shared.markDirty();
     const always = this.#config.syncMode === "always";
     if (!always && total >= STAGE_THRESHOLD) this.#stage.start(total + count * RECORD_HEADER);
@@ -166,7 +174,7 @@ export class QueueWriter {
         tail.eraseRecord(firstRecord);
         tail.written = from;
         tail.dataEnd = firstRecord;
-        if (this.#config.syncMode !== "none") {
+        if (this.#syncing) {
           tail.syncEntries(from, pos);
           tail.syncData(firstRecord, firstRecord + RECORD_HEADER);
         }
@@ -187,14 +195,14 @@ export class QueueWriter {
       segment === undefined ||
       segment.base + segment.written !== index ||
       segment.written >= segment.limit ||
-      segment.dataEnd + RECORD_HEADER + length > this.#config.geometry.segmentBytes
+      segment.dataEnd + RECORD_HEADER + length > this.#segmentBytes
     ) {
       this.#flushPending();
       segment = this.#createSegment(index);
     }
     const pos = segment.written;
     const at = segment.dataEnd;
-    if (this.#config.syncMode !== "none" && this.#pending === undefined) this.#pending = { segment, fromOffset: at };
+    if (this.#syncing && this.#pending === undefined) this.#pending = { segment, fromOffset: at };
     const crc = crc32(bytes);
     const epoch = this.#shared.epoch;
     const stage = this.#stage;
