@@ -114,11 +114,7 @@ export function recover(target: RecoveryTarget): void {
   }
   // Records written from now on carry a higher epoch than anything a dead writer left.
   const epoch = Math.min(lastEpoch + 1, 0xffffffff);
-  shared.epoch = epoch;
-  shared.next = next;
-  shared.count = count;
-  shared.bytes = bytes;
-  shared.first = Math.min(Math.max(firstFloor, segments[0]?.base ?? next), next);
+  shared.restore({ first: Math.min(Math.max(firstFloor, segments[0]?.base ?? next), next), next, count, bytes, epoch });
   for (const segment of [...segments]) if (segment.live <= 0) remover.removeSegment(segment);
   remover.advanceFirst();
   shared.raiseFloors(table.list, { epoch });

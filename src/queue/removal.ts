@@ -122,7 +122,7 @@ export class QueueRemover {
       }
       this.#flushDeletes(segment, 0, end - segment.base);
     }
-    shared.first = until;
+    shared.moveFirst(until);
     this.advanceFirst();
   }
 
@@ -132,9 +132,7 @@ export class QueueRemover {
     segment.markDeleted(pos);
     segment.live -= 1;
     segment.liveBytes -= length;
-    const shared = this.#shared;
-    shared.count -= 1;
-    shared.bytes -= length;
+    this.#shared.removeItem(length);
     if (segment.live <= 0) this.removeSegment(segment);
   }
 
@@ -159,7 +157,7 @@ export class QueueRemover {
     const next = shared.next;
     let first = shared.first;
     if (shared.count <= 0) {
-      shared.first = next;
+      shared.moveFirst(next);
       return;
     }
     const segments = this.#table.list;
@@ -180,7 +178,7 @@ export class QueueRemover {
       if (found) break;
       k++;
     }
-    shared.first = k >= segments.length ? next : Math.min(first, next);
+    shared.moveFirst(k >= segments.length ? next : Math.min(first, next));
   }
 
   /** With a sync mode, flush the entries `[from, to)` a call removed (a segment removed meanwhile has none left). */

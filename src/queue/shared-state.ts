@@ -85,40 +85,58 @@ export class SharedState {
     this.#openWake(join(dir, wakeFileName(prefix)));
   }
 
+  // Read freely; written only under the lock, through the four methods below, each one
+  // step of the protocol (items appended, items removed, first moved, all rebuilt).
+
   /** Oldest live index. */
   get first(): number {
     return this.#state[F_FIRST]!;
-  }
-  set first(v: number) {
-    this.#state[F_FIRST] = v;
   }
   /** The index the next append gets. */
   get next(): number {
     return this.#state[F_NEXT]!;
   }
-  set next(v: number) {
-    this.#state[F_NEXT] = v;
-  }
   /** Live items. */
   get count(): number {
     return this.#state[F_COUNT]!;
-  }
-  set count(v: number) {
-    this.#state[F_COUNT] = v;
   }
   /** Bytes of the live items. */
   get bytes(): number {
     return this.#state[F_BYTES]!;
   }
-  set bytes(v: number) {
-    this.#state[F_BYTES] = v;
-  }
   /** The epoch records are written with now (raised by every recovery). */
   get epoch(): number {
     return this.#state[F_EPOCH]!;
   }
-  set epoch(v: number) {
-    this.#state[F_EPOCH] = v;
+
+  /** `count` items of `bytes` bytes in all were appended: `next` moves to `next`. */
+  addItems(next: number, count: number, bytes: number): void {
+    const state = this.#state;
+    state[F_NEXT] = next;
+    state[F_COUNT] = state[F_COUNT]! + count;
+    state[F_BYTES] = state[F_BYTES]! + bytes;
+  }
+
+  /** One live item of `bytes` bytes was removed (`first` is moved separately). */
+  removeItem(bytes: number): void {
+    const state = this.#state;
+    state[F_COUNT] = state[F_COUNT]! - 1;
+    state[F_BYTES] = state[F_BYTES]! - bytes;
+  }
+
+  /** The oldest live index is now `first`. */
+  moveFirst(first: number): void {
+    this.#state[F_FIRST] = first;
+  }
+
+  /** Recovery rebuilt the state from the files: store all of it. */
+  restore(values: { first: number; next: number; count: number; bytes: number; epoch: number }): void {
+    const state = this.#state;
+    state[F_EPOCH] = values.epoch;
+    state[F_NEXT] = values.next;
+    state[F_COUNT] = values.count;
+    state[F_BYTES] = values.bytes;
+    state[F_FIRST] = values.first;
   }
 
   /** The change word: bumped after every completed mutation. */

@@ -102,9 +102,7 @@ export class QueueWriter {
     shared.markDirty();
     this.#put(bytes, index);
     if (this.#syncing) this.#flushPending();
-    shared.next = index + 1;
-    shared.count += 1;
-    shared.bytes += length;
+    shared.addItems(index + 1, 1, length);
     return index;
   }
 
@@ -123,9 +121,7 @@ export class QueueWriter {
       if (always) this.#flushPending();
     }
     this.#flushPending();
-    shared.next = first + count;
-    shared.count += count;
-    shared.bytes += total;
+    shared.addItems(first + count, count, total);
     return first;
   }
 
