@@ -12,9 +12,10 @@
  * its entry is complete.
  *
  * This class coordinates; the parts are: options.ts and open.ts (opening), shared-state.ts
- * (the counters, dirty and change words, floors), segment-table.ts (which segment holds
- * an index), writer.ts and staging.ts (appends), removal.ts (shift, delete, truncate),
- * recovery.ts (crash recovery) and readonly-check.ts (what a read-only open checks).
+ * (the counters, dirty and change words, floors), mutation.ts (the lock frame of every
+ * mutating call), segment-table.ts (which segment holds an index), writer.ts and
+ * staging.ts (appends), removal.ts (shift, delete, truncate), recovery.ts (crash
+ * recovery) and readonly-check.ts (what a read-only open checks).
  */
 import { join } from "node:path";
 import { elementName, invalidArg, iterableArg, pathArg } from "../primitives/arguments.ts";
@@ -39,6 +40,7 @@ import { QueueWriter, toBytes } from "./writer.ts";
 
 export type { QueueOptions } from "./options.ts";
 
+/** An index or count argument: `ERR_INVALID` naming it unless an integer >= 0. */
 function checkIndex(index: unknown, what: string): number {
   if (typeof index !== "number" || !Number.isSafeInteger(index) || index < 0) throw invalidArg(what, "an integer >= 0", index);
   return index;
