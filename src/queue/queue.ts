@@ -36,7 +36,7 @@ import type { SegmentGeometry } from "./segment.ts";
 import { SegmentTable } from "./segment-table.ts";
 import { SharedState } from "./shared-state.ts";
 import { QUEUE_METRICS, type QueueStats } from "./stats.ts";
-import { QueueWriter, toBytes } from "./writer.ts";
+import { QueueWriter } from "./writer.ts";
 
 export type { QueueOptions } from "./options.ts";
 
@@ -84,9 +84,6 @@ export class DurableQueue {
   readonly #remover: QueueRemover;
   #closed = false;
   #stats = { appends: 0, gets: 0, shifts: 0, deletes: 0, recoveries: 0 };
-  /** Reused item list of appendMany, and whether a call is using it. */
-  #list: Uint8Array[] = [];
-  #listBusy = false;
 
   private constructor(dir: string, options: CheckedOptions, opened: OpenedDirectory) {
     const { stored } = opened;
@@ -247,25 +244,14 @@ export class DurableQueue {
   appendMany(items: Iterable<Uint8Array | string>): number {
     if (this.#closed || this.readonly) this.#checkWritable();
     iterableArg("items", items);
-    // The item list is reused across calls (an iterable may call back into appendMany:
-    // then the inner call gets its own list).
-    const reuse = !this.#listBusy;
-    const list = reuse ? this.#list : [];
-    this.#listBusy = true;
+    const writer = this.#writer;
+    const batch = writer.collect(items);
     try {
-      const writer = this.#writer;
-      let total = 0;
-      for (const item of items) {
-        const bytes = item instanceof Uint8Array ? item : toBytes(item, elementName("items", list.length));
-        if (bytes.length > writer.maxItem) writer.checkSize(bytes.length);
-        list.push(bytes);
-        total += bytes.length;
-      }
       this.#frame!.enter();
       let ok = false;
       try {
-        const first = writer.appendAll(list, total);
-        this.#stats.appends += list.length;
+        const first = writer.appendAll(batch);
+        this.#stats.appends += batch.items.length;
         ok = true;
         return first;
       } catch (e) {
@@ -275,10 +261,7 @@ export class DurableQueue {
         this.#frame!.leave(ok);
       }
     } finally {
-      if (reuse) {
-        list.length = 0;
-        this.#listBusy = false;
-      }
+      writer.release(batch);
     }
   }
 

@@ -7,7 +7,7 @@
  * Callers hold the lock and have set nothing yet: the writer sets the dirty word itself
  * before its first write (see shared-state.ts).
  */
-import { DATA_EXPECTED, invalidArg } from "../primitives/arguments.ts";
+import { DATA_EXPECTED, elementName, invalidArg } from "../primitives/arguments.ts";
 import type { SyncMode } from "../primitives/common-options.ts";
 import { crc32 } from "../primitives/crc.ts";
 import { removeFile } from "../primitives/publish.ts";
@@ -33,6 +33,13 @@ const SCRATCH_MAX = 256 << 10;
 
 const encoder = new TextEncoder();
 
+/** The items of one appendMany call, checked, as bytes. */
+export interface Batch {
+  items: Uint8Array[];
+  /** Their bytes in all. */
+  total: number;
+}
+
 /** Data written in this call and not yet flushed (sync "batch"/"always"). */
 interface Pending {
   segment: Segment;
@@ -54,6 +61,9 @@ export class QueueWriter {
   #pending: Pending | undefined;
   /** Reused UTF-8 buffer for string items of append. */
   #scratch = new Uint8Array(256);
+  /** Reused item list of appendMany (see {@link collect}), and whether a call is using it. */
+  #batch: Batch = { items: [], total: 0 };
+  #batchBusy = false;
 
   /** The append path of one writable handle over its shared state and segments. */
   constructor(config: WriterConfig, shared: SharedState, table: SegmentTable) {
@@ -93,6 +103,41 @@ export class QueueWriter {
     }
   }
 
+  /**
+   * The items of an appendMany call as bytes (strings as UTF-8), each checked, before any
+   * is written. The list is reused across calls; an iterable that calls back into
+   * appendMany gets a list of its own for the inner call. Hand it back with {@link release}.
+   * @throws `ERR_INVALID` for an item that is neither a Uint8Array nor a string, `ERR_TOO_LARGE`.
+   */
+  collect(items: Iterable<Uint8Array | string>): Batch {
+    const reuse = !this.#batchBusy;
+    const batch: Batch = reuse ? this.#batch : { items: [], total: 0 };
+    const list = batch.items;
+    if (reuse) this.#batchBusy = true;
+    try {
+      let total = 0;
+      const maxItem = this.maxItem;
+      for (const item of items) {
+        const bytes = item instanceof Uint8Array ? item : toBytes(item, elementName("items", list.length));
+        if (bytes.length > maxItem) this.checkSize(bytes.length);
+        list.push(bytes);
+        total += bytes.length;
+      }
+      batch.total = total;
+      return batch;
+    } catch (e) {
+      this.release(batch);
+      throw e;
+    }
+  }
+
+  /** The call is done with `batch` (from {@link collect}): its list may be reused. */
+  release(batch: Batch): void {
+    if (batch !== this.#batch) return;
+    batch.items.length = 0;
+    this.#batchBusy = false;
+  }
+
   /** Append one item (checked with {@link checkSize}); returns its index. */
   appendOne(bytes: Uint8Array): number {
     const shared = this.#shared;
@@ -106,8 +151,9 @@ export class QueueWriter {
     return index;
   }
 
-  /** Append `items` (each checked, `total` bytes in all) as one call; returns the first one's index. */
-  appendAll(items: readonly Uint8Array[], total: number): number {
+  /** Append a batch (from {@link collect}) as one call; returns the first item's index. */
+  appendAll(batch: Batch): number {
+    const { items, total } = batch;
     const shared = this.#shared;
     const first = shared.next;
     const count = items.length;
@@ -253,7 +299,7 @@ export class QueueWriter {
 }
 
 /** An item's bytes (strings as UTF-8); `name` is the argument's, for the message. */
-export function toBytes(data: unknown, name: string): Uint8Array {
+function toBytes(data: unknown, name: string): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (typeof data === "string") return encoder.encode(data);
   throw invalidArg(name, DATA_EXPECTED, data);
