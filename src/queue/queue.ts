@@ -268,11 +268,19 @@ export class DurableQueue {
   /** Remove and return the oldest live item. */
   shift(): Uint8Array | undefined {
     this.#checkWritable();
-    return this.#frame!.run(() => {
+    // The frame by hand, not frame.run(closure): shift is a hot path, and a function with
+    // a try is not inlined (measured: run cost a small shift about a tenth).
+    const frame = this.#frame!;
+    frame.enter();
+    let ok = false;
+    try {
       const item = this.#remover.shift();
       if (item !== undefined) this.#stats.shifts++;
+      ok = true;
       return item;
-    });
+    } finally {
+      frame.leave(ok);
+    }
   }
 
   /**
