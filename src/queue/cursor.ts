@@ -5,7 +5,7 @@
  * but for a `pollMs` backstop) and holds nothing between items.
  */
 import { numberArg, optionsArg, signalArg } from "../primitives/arguments.ts";
-import type { QueueItem, ReaderHost } from "./reader.ts";
+import type { QueueItem, ReaderHost } from "./reader-host.ts";
 
 /** Options of a follow loop. */
 export interface FollowOptions {

@@ -20,34 +20,9 @@ import { publishFile } from "../primitives/publish.ts";
 import { integerArg } from "../primitives/arguments.ts";
 import { Cursor, checkFollowOptions, type FollowOptions } from "./cursor.ts";
 import { HEADER_ROOM, READER_SPEC, readerFileName } from "./layout.ts";
+import type { QueueItem, ReaderHost } from "./reader-host.ts";
 
 export type { FollowOptions } from "./cursor.ts";
-
-/** What a reader needs from its queue (kept internal to the queue folder). */
-export interface ReaderHost {
-  dir: string;
-  prefix: string;
-  /** Whether the queue handle is read-only (then the reader's file is only made when it can be). */
-  readonly: boolean;
-  check(): void;
-  isClosed(): boolean;
-  changes(): number;
-  first(): number;
-  next(): number;
-  get(index: number): Uint8Array | undefined;
-  /**
-   * Wait (on the handle's one futex waiter) until the change counter moves from `seen`,
-   * or `pollMs` passed, or the queue closes. Followers are counted in only meanwhile.
-   */
-  waitForChange(seen: number, pollMs: number): Promise<void>;
-}
-
-/** One item a reader returns. */
-export interface QueueItem {
-  index: number;
-  data: Uint8Array;
-}
-
 
 const POSITION = new CounterBlock(HEADER_ROOM, 1);
 const FILE_BYTES = HEADER_ROOM + POSITION.size;

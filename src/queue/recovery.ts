@@ -14,12 +14,18 @@
  * report, never dropped. Past it, among items appended since, entries a crash lost are
  * rebuilt from the self-describing records, and the last segment's trailing items whose
  * bytes fail their CRC (writes that never finished) are dropped.
+ *
+ * {@link recover} is the whole of it for a writer holding the lock: plan, apply, and the
+ * shared state rebuilt from what the index then holds.
  */
 import { join } from "node:path";
 import { OffheapError } from "../errors.ts";
-import { listDir } from "../primitives/publish.ts";
+import { listDir, removeFile } from "../primitives/publish.ts";
 import { DATA_START, RECORD_HEADER, parseSegmentName, segmentFileName } from "./layout.ts";
+import type { QueueRemover } from "./removal.ts";
 import { dataFileIsEmpty, Segment, type SegmentGeometry } from "./segment.ts";
+import type { SegmentTable } from "./segment-table.ts";
+import type { SharedState } from "./shared-state.ts";
 
 /** What recovery does to one segment. */
 export interface SegmentPlan {
@@ -60,6 +66,60 @@ export function roomOf(segments: readonly Segment[], k: number): number {
   const segment = segments[k]!;
   const following = segments[k + 1];
   return following === undefined ? segment.limit : Math.min(segment.limit, following.base - segment.base);
+}
+
+/** Where recovery finds the queue's files and what it rebuilds. */
+export interface RecoveryTarget {
+  dir: string;
+  prefix: string;
+  geometry: SegmentGeometry;
+  shared: SharedState;
+  table: SegmentTable;
+  remover: QueueRemover;
+}
+
+/**
+ * Rebuild the shared state from the files (under the lock). Every file is read and
+ * judged first ({@link planRecovery}); a queue that can't be read throws with every file
+ * as it was. Then: lost entries are rebuilt, a torn tail dropped, stale entries cleared,
+ * the counts recomputed, segments with nothing live removed, and the floors raised to
+ * what the index now holds.
+ */
+export function recover(target: RecoveryTarget): void {
+  const { shared, table, remover } = target;
+  table.closeAll();
+  const [firstFloor, nextFloor, lastEpoch] = shared.readFloors();
+  const plan = planRecovery(target.dir, target.prefix, target.geometry, nextFloor);
+  // Decided: from here on the files change.
+  for (const path of plan.remove) removeFile(path);
+  for (const orphan of plan.orphans) {
+    removeFile(orphan.indexPath);
+    orphan.close();
+  }
+  const segments = plan.plans.map((p) => p.segment);
+  table.replace(segments);
+  let next = nextFloor;
+  let count = 0;
+  let bytes = 0;
+  for (const p of plan.plans) {
+    applySegmentPlan(p);
+    const counts = countSegment(p.segment, p.written, firstFloor, true);
+    p.segment.written = p.written;
+    p.segment.live = counts.live;
+    p.segment.liveBytes = counts.liveBytes;
+    p.segment.dataEnd = counts.dataEnd;
+    count += counts.live;
+    bytes += counts.liveBytes;
+    next = Math.max(next, p.segment.base + p.written);
+  }
+  // Records written from now on carry a higher epoch than anything a dead writer left.
+  const epoch = Math.min(lastEpoch + 1, 0xffffffff);
+  shared.restore({ first: Math.min(Math.max(firstFloor, segments[0]?.base ?? next), next), next, count, bytes, epoch });
+  for (const segment of [...segments]) if (segment.live <= 0) remover.removeSegment(segment);
+  remover.advanceFirst();
+  shared.raiseFloors(table.list, { epoch });
+  table.seen(shared.bumpSegmentGeneration());
+  shared.recovered();
 }
 
 /**

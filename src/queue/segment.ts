@@ -226,11 +226,6 @@ export class Segment {
     this.#live[LIVE_BYTES] = v;
   }
 
-  /** Entry words: offset, length, crc, flags at `FIRST_ENTRY_WORD + pos * 4`. */
-  get words(): Uint32Array {
-    return this.#words;
-  }
-
   /** Flags of entry `pos`, without its check (0 when beyond what is mapped). */
   flags(pos: number): number {
     if (pos >= this.limit) return 0;
