@@ -49,7 +49,10 @@ export function holdsQueue(dir: string): boolean {
   return listDir(dir).some((name) => name.endsWith(".qdir") || segmentPrefix(name) !== undefined);
 }
 
-/** Header, options and counts of the queue at `path` (a directory or its `.qdir` file). */
+/**
+ * Header, options and counts of the queue at `path` (a directory or its `.qdir` file).
+ * @throws `ERR_INVALID` for a bad path, `ERR_FORMAT` for a directory that holds no queue (or several: name the `.qdir`), `ERR_CORRUPT`, `ERR_SYSTEM` as `DurableQueue.open` read-only.
+ */
 export function describeQueue(path: string): Description {
   const { dir, prefix } = locateQueue(path);
   using queue = DurableQueue.open(dir, { prefix, readonly: true });
@@ -72,6 +75,7 @@ export function describeQueue(path: string): Description {
  * Check every live item's bounds and CRC. Opens read-only; a bad item or segment is
  * listed (`id` is the item's index, or a segment's first index), never thrown. Throws
  * only when the queue as a whole cannot be read.
+ * @throws as {@link describeQueue} when the queue as a whole cannot be read; `ERR_INVALID` for an `onProgress` that is not a function.
  */
 export function verifyQueue(
   path: string,

@@ -193,7 +193,10 @@ export class DurableQueue {
     return segment.read(index - segment.base, index);
   }
 
-  /** The oldest live item without removing it. */
+  /**
+   * The oldest live item without removing it.
+   * @throws `ERR_CLOSED`; `ERR_CORRUPT` for an item whose CRC does not match.
+   */
   peek(): Uint8Array | undefined {
     this.#check();
     for (let tries = 0; tries < 8; tries++) {
@@ -265,7 +268,10 @@ export class DurableQueue {
     }
   }
 
-  /** Remove and return the oldest live item. */
+  /**
+   * Remove and return the oldest live item.
+   * @throws `ERR_READONLY`, `ERR_CLOSED`; `ERR_TIMEOUT` when another producer holds the lock past `lockTimeout`; `ERR_CORRUPT`; `ERR_SYSTEM` when a file operation fails.
+   */
   shift(): Uint8Array | undefined {
     this.#checkWritable();
     // The frame by hand, not frame.run(closure): shift is a hot path, and a function with
@@ -331,7 +337,10 @@ export class DurableQueue {
     this.#frame!.run(() => this.#remover.truncate(before ?? this.#shared.next));
   }
 
-  /** Flush everything written through any handle to disk (data first, then indexes). */
+  /**
+   * Flush everything written through any handle to disk (data first, then indexes).
+   * @throws `ERR_CLOSED`; `ERR_SYSTEM` when fsync fails (the data may not be on disk).
+   */
   sync(): void {
     this.#check();
     if (this.readonly) return;
@@ -364,7 +373,10 @@ export class DurableQueue {
     return new Cursor(this.#readerHost(), start).follow(options, undefined, () => false);
   }
 
-  /** Counters for metrics, all numbers. */
+  /**
+   * Counters for metrics, all numbers.
+   * @throws `ERR_CLOSED`.
+   */
   stats(): QueueStats {
     this.#check();
     return {
@@ -387,6 +399,7 @@ export class DurableQueue {
    * A writable handle first raises the crash-safe floors to what the queue holds, when it
    * can take the lock without waiting (see recovery.ts: damage to the index below them is
    * then `ERR_CORRUPT`, never items rebuilt or lost).
+   * @throws nothing: a floor that cannot be raised is left for the next open to check.
    */
   close(): void {
     if (this.#closed) return;
@@ -398,7 +411,10 @@ export class DurableQueue {
     this.#dirFile?.close();
   }
 
-  [Symbol.dispose](): void {
+/**
+   * {@link DurableQueue.close}, for `using`.
+   */
+    [Symbol.dispose](): void {
     this.close();
   }
 

@@ -25,6 +25,8 @@ export interface ReaderHost {
 
 /** One item a reader returns. */
 export interface QueueItem {
+  /** The item's index in the queue (0, 1, 2, … in append order; never reused). */
   index: number;
+  /** The item's bytes (a copy: it stays valid after the queue moves on). */
   data: Uint8Array;
 }

@@ -117,6 +117,7 @@ export class QueueReader {
   /**
    * The next live item at or after {@link position}, advancing past it; `undefined` when
    * the reader has caught up. Items deleted or truncated before it got there are skipped.
+   * @throws `ERR_CLOSED` (the reader or its queue); `ERR_CORRUPT` for an item whose CRC does not match.
    */
   next(): QueueItem | undefined {
     this.#check();
@@ -126,6 +127,7 @@ export class QueueReader {
   /**
    * Make the current position durable (written to the copy not holding the newest, then
    * fdatasync). `ERR_SYSTEM` where the file can't be written (a read-only filesystem).
+   * @throws `ERR_CLOSED`; `ERR_SYSTEM`.
    */
   commit(): void {
     this.#check();
@@ -154,14 +156,20 @@ export class QueueReader {
     return this.#cursor.follow(options, this.#stopped, () => this.#closed);
   }
 
-  /** End any follow loop of this reader. Idempotent. Does not commit. */
+  /**
+   * End any follow loop of this reader. Idempotent. Does not commit.
+   * @throws nothing.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#stop();
   }
 
-  [Symbol.dispose](): void {
+/**
+   * {@link QueueReader.close}, for `using`.
+   */
+    [Symbol.dispose](): void {
     this.close();
   }
 

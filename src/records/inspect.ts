@@ -16,6 +16,7 @@ import type { Description, VerifyReport } from "../primitives/inspection.ts";
 /**
  * Header, schema and counts of the record store at `path`. Throws `OffheapError`
  * (`ERR_FORMAT`, `ERR_CORRUPT`, `ERR_SYSTEM`) when the file can't be read as one.
+ * @throws `ERR_INVALID` for a bad path, `ERR_FORMAT` for a file that is not a record store, `ERR_CORRUPT` for a damaged header or schema, `ERR_SYSTEM` when it cannot be read.
  */
 export function describeRecords(path: string): Description {
   pathArg("path", path);
@@ -47,6 +48,7 @@ export function describeRecords(path: string): Description {
  * mid-update, or is writing right now; the next writable open resets it) and a CRC that
  * does not match the fields (the file was damaged). A stale CRC (live-view stores since
  * the writer's last sync) can't be checked and is not listed.
+ * @throws as {@link describeRecords}; `ERR_INVALID` for an `onProgress` that is not a function.
  */
 export function verifyRecords(path: string, onProgress?: (done: number, total: number) => void): VerifyReport {
   pathArg("path", path);

@@ -225,12 +225,16 @@ export class RecordStore<S extends Schema = Schema> {
    * {@link get}, also checking the record's CRC: `ERR_CORRUPT` when the stored CRC does not
    * match the fields (the file was damaged). A record whose CRC is stale (changed through
    * a live view since the last `sync`) is returned unchecked.
+   * @throws `ERR_INVALID` unless `i` is an integer, `ERR_RANGE` past the last record, `ERR_CORRUPT`, `ERR_CLOSED`.
    */
   getChecked(i: number): Infer<S> {
     return this.#ops.getChecked(i) as Infer<S>;
   }
 
-  /** {@link getInto}, checking the CRC as {@link getChecked} does. */
+  /**
+   * {@link getInto}, checking the CRC as {@link getChecked} does.
+   * @throws as {@link getChecked}, and `ERR_INVALID` unless `target` is an object.
+   */
   getIntoChecked<T extends Partial<Infer<S>>>(i: number, target: T): T & Infer<S> {
     return this.#ops.getIntoChecked(i, target as Record<string, unknown>) as T & Infer<S>;
   }
@@ -258,7 +262,10 @@ export class RecordStore<S extends Schema = Schema> {
     return new this.#View(core, core.offsetOf(i), i) as unknown as RecordView<Infer<S>>;
   }
 
-  /** Snapshots of every record, in order. `ERR_CLOSED` at the call on a closed store. */
+  /**
+   * Snapshots of every record, in order. `ERR_CLOSED` at the call on a closed store.
+   * @throws `ERR_CLOSED`.
+   */
   [Symbol.iterator](): IterableIterator<Infer<S>> {
     if (!this.#core.open) throw this.#core.closedError();
     return this.#records();
@@ -271,12 +278,17 @@ export class RecordStore<S extends Schema = Schema> {
   /**
    * Recompute the CRCs that live-view stores left stale, then write dirty pages to disk
    * (`msync`): what was written before survives a crash, checksummed.
+   * A read-only handle has nothing to write and returns.
+   * @throws `ERR_CLOSED`; `ERR_SYSTEM` when msync fails.
    */
   sync(): void {
     this.#core.sync();
   }
 
-  /** Counters for monitoring. */
+  /**
+   * Counters for monitoring.
+   * @throws `ERR_CLOSED`.
+   */
   stats(): RecordStoreStats {
     const core = this.#core;
     if (!core.open) throw core.closedError();
@@ -300,7 +312,10 @@ export class RecordStore<S extends Schema = Schema> {
     return !this.#core.open;
   }
 
-  /** Close the store. Idempotent; later calls, and every property of its live views, throw `ERR_CLOSED`. */
+  /**
+   * Close the store. Idempotent; later calls, and every property of its live views, throw `ERR_CLOSED`.
+   * @throws nothing.
+   */
   close(): void {
     this.#canWrite = false;
     this.#core.close();

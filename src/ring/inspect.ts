@@ -32,7 +32,10 @@ function windowIdOf(slot: number, next: number, capacity: number): number {
   return first + ((slot - (first % capacity) + capacity) % capacity);
 }
 
-/** Describe the ring at `path` without opening it for writing. Throws `OffheapError` if it cannot be read. */
+/**
+ * Describe the ring at `path` without opening it for writing. Throws `OffheapError` if it cannot be read.
+ * @throws `ERR_INVALID` for a bad path, `ERR_FORMAT` for a file that is not a ring, `ERR_CORRUPT` for a damaged header or a missing or wrong-sized shard, `ERR_SYSTEM` when it cannot be read.
+ */
 export function describeRing(path: string): Description {
   pathArg("path", path);
   const file = File.open(path, { readonly: true });
@@ -64,6 +67,7 @@ export function describeRing(path: string): Description {
 /**
  * Check the CRC of every slot of the ring at `path` (opened read-only). Damaged records are
  * listed, never thrown; only a ring that cannot be read at all throws `OffheapError`.
+ * @throws as {@link describeRing}; `ERR_INVALID` for an `onProgress` that is not a function.
  */
 export function verifyRing(path: string, onProgress?: (done: number, total: number) => void): VerifyReport {
   pathArg("path", path);
