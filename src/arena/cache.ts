@@ -2,6 +2,12 @@
  * ArenaCache: an in-process cache whose keys and values live as bytes in arenas and whose
  * index lives in typed arrays, so the garbage collector sees a handful of objects however
  * many entries it holds. See shard.ts for the storage, ../policy for eviction.
+ *
+ * Longer than 500 lines because the class holds three things that share its private
+ * state: the option types and the three backings (in memory, Worker-shared, a shared
+ * file), the stripe lock's begin/end/repair around every operation, and getOrLoad's
+ * in-process flights with the cross-process lease. Moving the option types and backings
+ * to their own files is the next split (issue 14); until then this header says so.
  */
 import { OffheapError } from "../errors.ts";
 import { futexWake, futexWait, Mapping } from "../../ffi/index.ts";
@@ -98,12 +104,17 @@ export interface ArenaCacheOptions<V> extends HandleOptions<V> {
  * the ones omitted are the file's, and one that differs is `ERR_MISMATCH`.
  */
 export interface ArenaOpenOptions<V> extends HandleOptions<V> {
+  /** Most bytes of entries (keys, values, per-entry overhead), as {@link ArenaCacheOptions.maxBytes}. Required to create the file. */
   maxBytes?: number;
+  /** Default time to live in ms, as {@link ArenaCacheOptions.ttl}. */
   ttl?: number;
+  /** Eviction policy, as {@link ArenaCacheOptions.policy}. */
   policy?: PolicyName;
   /** Default up to 16 (one per 256 KiB of maxBytes). */
   stripes?: number;
+  /** Most entries, as {@link ArenaCacheOptions.maxEntries}. */
   maxEntries?: number;
+  /** Slab size, as {@link ArenaCacheOptions.slabBytes}. */
   slabBytes?: number;
 }
 
@@ -127,15 +138,23 @@ export type Loader<V> = (key: string, ctx: { signal: AbortSignal }) => Promise<V
 
 /** Everything a Worker needs to attach to a shared cache; pass it with `postMessage`. */
 export interface ArenaHandle {
+  /** Marks the object as a handle, so `attach` refuses anything else with `ERR_FORMAT`. */
   readonly kind: "offheap.arena";
+  /** The handle's layout version. */
   readonly version: 2;
+  /** The cache's `maxBytes`. */
   readonly maxBytes: number;
+  /** The cache's default time to live in ms. */
   readonly ttl: number;
+  /** The cache's eviction policy. */
   readonly policy: PolicyName;
+  /** Each stripe's shared buffers (index, metadata, policy state, slabs). */
   readonly shards: readonly ShardBuffers[];
+  /** The per-stripe sizes every stripe was built with. */
   readonly shard: ShardConfig;
   /** The registry of attached threads (who may hold a stripe's lock). */
   readonly registry: ArrayBufferLike;
+  /** How many threads the registry has room for. */
   readonly registrySlots: number;
 }
 
@@ -348,7 +367,7 @@ export class ArenaCache<V = Uint8Array> {
    * vouch for, and never waits without end). `getOrLoad` makes one load per key across all
    * of them (see {@link loadLease}).
    *
-   * Throws `ERR_FORMAT` for a file that is not a shared ArenaCache, `ERR_MISMATCH` when
+   * @throws `ERR_INVALID` for a bad path or option (naming it), `ERR_FORMAT` for a file that is not a shared ArenaCache, `ERR_MISMATCH` when
    * given options differ from the file's (the file is left as it was), `ERR_CORRUPT` for a
    * damaged header or a file of the wrong size, `ERR_SYSTEM` when the file can't be made
    * (ENOSPC, EACCES, …), `ERR_TIMEOUT` when another process holds the file's open lock
@@ -382,7 +401,10 @@ export class ArenaCache<V = Uint8Array> {
     return new ArenaCache<V>(options, fromHandle(handle));
   }
 
-  /** What {@link ArenaCache.attach} needs, for a cache created with `shared: true`. */
+  /**
+   * What {@link ArenaCache.attach} needs, for a cache created with `shared: true`.
+   * @throws `ERR_INVALID` for a cache that is not Worker-shared (created without `shared: true`, or opened from a file: open the file instead), `ERR_CLOSED`.
+   */
   handle(): ArenaHandle {
     this.check();
     if (!this.shared || this.path !== undefined) throw bad("handle() needs a cache created with shared: true (a cache opened from a file is attached by opening the file)");
@@ -415,17 +437,26 @@ export class ArenaCache<V = Uint8Array> {
     return n;
   }
 
-  /** The value for `key`, or undefined when absent or expired. Counts as a use. */
+  /**
+   * The value for `key`, or undefined when absent or expired. Counts as a use.
+   * @throws `ERR_INVALID` for a key that is not a string, `ERR_TOO_LARGE` for one over {@link MAX_KEY_BYTES} bytes, `ERR_CLOSED`; `ERR_TIMEOUT` when a shared stripe stays locked past `lockTimeout`; what the codec throws.
+   */
   get(key: string): V | undefined {
     return this.read(key, true);
   }
 
-  /** Like {@link get} but neither a use for the policy nor a hit or miss. */
+  /**
+   * Like {@link get} but neither a use for the policy nor a hit or miss.
+   * @throws as {@link get}.
+   */
   peek(key: string): V | undefined {
     return this.read(key, false);
   }
 
-  /** Whether `key` holds a live (unexpired) value. Not a use. */
+  /**
+   * Whether `key` holds a live (unexpired) value. Not a use.
+   * @throws as {@link get}.
+   */
   has(key: string): boolean {
     this.check();
     const h = this.hashOf(key);
@@ -461,7 +492,10 @@ export class ArenaCache<V = Uint8Array> {
     return this.store(key, value, options?.ttl, false);
   }
 
-  /** Remove `key`; true when it was there (even if expired). */
+  /**
+   * Remove `key`; true when it was there (even if expired).
+   * @throws as {@link get}.
+   */
   delete(key: string): boolean {
     this.check();
     if (this.inflight.size !== 0) this.invalidate(key);
@@ -485,7 +519,10 @@ export class ArenaCache<V = Uint8Array> {
     return found;
   }
 
-  /** Remove every entry (reason "deleted"). Loads in flight anywhere don't store their results. */
+  /**
+   * Remove every entry (reason "deleted"). Loads in flight anywhere don't store their results.
+   * @throws `ERR_CLOSED`; `ERR_TIMEOUT` as {@link get}.
+   */
   clear(): void {
     this.check();
     for (const f of this.inflight.values()) f.stale = true;
@@ -536,7 +573,10 @@ export class ArenaCache<V = Uint8Array> {
     }
   }
 
-  /** Flat numbers: counters since creation (shared by every handle of a shared cache) and gauges. */
+  /**
+   * Flat numbers: counters since creation (shared by every handle of a shared cache) and gauges.
+   * @throws `ERR_CLOSED`.
+   */
   stats(): ArenaStats {
     this.check();
     const sum = (i: number) => {
@@ -581,6 +621,7 @@ export class ArenaCache<V = Uint8Array> {
    * This cache's stats as Prometheus text (format 0.0.4), as `renderMetrics` gives them:
    * `<prefix>_arena_hits_total`, `<prefix>_arena_evictions_total{reason=...}`, … with
    * `structure` set to `name`.
+   * @throws `ERR_INVALID` for a name or prefix that is not a valid metric name part, `ERR_CLOSED`.
    */
   metrics(name = "arena", prefix = "offheap"): string {
     this.check();
@@ -588,7 +629,10 @@ export class ArenaCache<V = Uint8Array> {
     return renderMetrics({ [name]: this }, { prefix });
   }
 
-  /** Bytes an entry of this key and value size is charged. */
+  /**
+   * Bytes an entry of this key and value size is charged.
+   * @throws `ERR_INVALID` unless both sizes are integers >= 0.
+   */
   static entryBytes(keyBytes: number, valueBytes: number): number {
     return entryCost(integerArg("keyBytes", keyBytes, { min: 0 }), integerArg("valueBytes", valueBytes, { min: 0 }));
   }
@@ -601,6 +645,7 @@ export class ArenaCache<V = Uint8Array> {
   /**
    * Release this handle. Pending loads are aborted (their callers get `ERR_CLOSED`) and
    * their leases released. Other handles of a shared cache keep working. Idempotent.
+   * @throws nothing.
    */
   close(): void {
     if (this.wasClosed) return;
