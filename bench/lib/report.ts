@@ -119,6 +119,7 @@ export function verdict(b: Budget): string {
   if (!Number.isFinite(b.measured)) return `not measured${b.note ? ` (${b.note})` : ""}`;
   const met = b.op === ">=" ? b.measured >= b.target : b.measured <= b.target;
   if (met) return "met";
+  if (b.target === 0) return `NOT met (by ${formatValue(Math.abs(b.measured), b.unit ?? "×", b.digits ?? 2)})`;
   const by = (Math.abs(b.measured - b.target) / b.target) * 100;
   return `NOT met (by ${by.toFixed(by < 10 ? 1 : 0)}%: ${b.op === ">=" ? "short" : "over"} by ${formatValue(Math.abs(b.measured - b.target), b.unit ?? "×", b.digits ?? 2)})`;
 }
