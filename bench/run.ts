@@ -11,6 +11,7 @@
  */
 import { Glob } from "bun";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
+import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 
@@ -29,7 +30,22 @@ function fileSystem(dir: string): string {
   return line === undefined ? "unknown" : `${line[1]} on ${line[0]}`;
 }
 
-const cpu = cpus()[0]?.model?.trim() ?? "unknown CPU";
+/** The CPU as /proc/cpuinfo and lscpu tell it (family / model / MHz, a hypervisor if any), where they exist. */
+function cpuDetails(): string {
+  const parts: string[] = [];
+  try {
+    const info = readFileSync("/proc/cpuinfo", "utf8");
+    const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.+)$`, "m").exec(info)?.[1]?.trim();
+    if (field("cpu family")) parts.push(`family ${field("cpu family")} model ${field("model")}`);
+    if (field("cpu MHz")) parts.push(`${Math.round(Number(field("cpu MHz")))} MHz`);
+  } catch {}
+  const lscpu = Bun.which("lscpu") === null ? "" : Bun.spawnSync(["lscpu"], { stdout: "pipe", stderr: "ignore" }).stdout.toString();
+  const hypervisor = /^Hypervisor vendor:\s*(.+)$/m.exec(lscpu)?.[1]?.trim();
+  if (hypervisor) parts.push(`a ${hypervisor} VM`);
+  return parts.length === 0 ? "" : ` (${parts.join(", ")})`;
+}
+
+const cpu = (cpus()[0]?.model?.trim() ?? "unknown CPU") + cpuDetails();
 console.log(
   [
     "## offheap benchmarks",
