@@ -5,7 +5,9 @@
  * flatbuffers (field access on a buffer, in-place mutate), msgpackr (decode / encode a
  * record) and bun:sqlite (select / update one row by id, insert; WAL, synchronous=OFF, as
  * our writes are not synced either). Our stores use default options. Ratios, then the
- * `budgets:` block, are printed at the end.
+ * `budgets:` block, are printed at the end. The budgets are judged on a second measurement
+ * of their cases in interleaved rounds (medians), so a burst of load on a shared machine
+ * lands on every side alike.
  */
 import { Database } from "bun:sqlite";
 import { Builder, ByteBuffer } from "flatbuffers";
@@ -14,7 +16,8 @@ import { pack, unpack } from "msgpackr";
 import { rmSync } from "node:fs";
 import { RecordStore, schema, t, type RecordView } from "../src/records/index.ts";
 import { tempDir } from "../test/helpers/temp.ts";
-import { averages, describeSides, printBudgets, printRatios } from "./lib/report.ts";
+import { averages, describeSides, printBudgets, printRatios, printRounds } from "./lib/report.ts";
+import { interleaved } from "./lib/rounds.ts";
 
 const N = 1024;
 const MASK = N - 1;
@@ -190,11 +193,46 @@ printRatios("RecordStore vs flatbuffers, msgpackr and bun:sqlite", avg, [
   { ours: "records append()", peer: "msgpackr pack" },
   { ours: "records append()", peer: "sqlite insert" },
 ]);
-const time = (name: string) => avg.get(name) ?? Number.NaN;
+// The budget cases again, in interleaved rounds (medians), the same loops as above.
+const rounds = interleaved(
+  {
+    "records at(i).bid": (ops) => {
+      let sink = 0;
+      for (let i = 0; i < ops; i++) sink += views[k++ & MASK]!.bid;
+      return sink;
+    },
+    "heap Float64Array[i]": (ops) => {
+      let sink = 0;
+      for (let i = 0; i < ops; i++) sink += heap[(k++ & MASK) * 5]!;
+      return sink;
+    },
+    "records at(i).bid = x": (ops) => {
+      for (let i = 0; i < ops; i++) views[k++ & MASK]!.bid = x++;
+      return ops;
+    },
+    "heap Float64Array[i] = x": (ops) => {
+      for (let i = 0; i < ops; i++) heap[(k++ & MASK) * 5] = x++;
+      return ops;
+    },
+    "records get(i)": (ops) => {
+      let sink = 0;
+      for (let i = 0; i < ops; i++) sink += store.get(k++ & MASK).ask;
+      return sink;
+    },
+    "sqlite select row by id": (ops) => {
+      let sink = 0;
+      for (let i = 0; i < ops; i++) sink += (selectAll.get((k++ & MASK) + 1) as QuoteRecord).ask;
+      return sink;
+    },
+  },
+  { rounds: 15, ops: 50_000 },
+);
+printRounds("The budget cases in interleaved rounds of 50,000 operations, median of 15", rounds);
+const time = (name: string) => rounds.get(name)?.ns ?? Number.NaN;
 printBudgets([
-  { name: "record field read at(i).bid: ours / heap Float64Array[i]", measured: time("records at().bid") / time("heap Float64Array[i] (floor)"), op: "<=", target: 4 },
-  { name: "record field write at(i).bid = x: ours / heap Float64Array[i] = x", measured: time("records at().bid = x") / time("heap Float64Array[i] = x (floor)"), op: "<=", target: 4 },
-  { name: "record 4-field snapshot get(i): sqlite select row by id / ours", measured: time("sqlite select row by id") / time("records get()"), op: ">=", target: 20 },
+  { name: "record field read at(i).bid: ours / heap Float64Array[i], interleaved medians", measured: time("records at(i).bid") / time("heap Float64Array[i]"), op: "<=", target: 4 },
+  { name: "record field write at(i).bid = x: ours / heap Float64Array[i] = x, interleaved medians", measured: time("records at(i).bid = x") / time("heap Float64Array[i] = x"), op: "<=", target: 4 },
+  { name: "record 4-field snapshot get(i): sqlite select row by id / ours, interleaved medians", measured: time("sqlite select row by id") / time("records get(i)"), op: ">=", target: 20 },
 ]);
 
 store.close();

@@ -14,12 +14,17 @@
  * every side. No fsync anywhere: this is the page-cache cost of each store. The first lap
  * (new files, every page touched for the first time) is timed by hand, open included,
  * alternating the sides. Ratios, then the `budgets:` block, are printed at the end.
+ *
+ * The budgets are judged on a second measurement of just their cases in interleaved rounds
+ * (each case in turn, the order rotating, the median of 15 rounds), so that a burst of load
+ * on a shared machine lands on every side alike; the mitata tables are the full picture.
  */
 import { Database } from "bun:sqlite";
 import { bench, do_not_optimize, group, run } from "mitata";
 import { RingBuffer } from "../src/ring/index.ts";
 import { tempDir } from "../test/helpers/temp.ts";
-import { averages, describeSides, formatNs, median, printBudgets, printRatios, type Budget, type Comparison } from "./lib/report.ts";
+import { averages, describeSides, formatNs, median, printBudgets, printRatios, printRounds, type Budget, type Comparison } from "./lib/report.ts";
+import { interleaved, type Case } from "./lib/rounds.ts";
 
 using dir = tempDir("offheap-bench-ring-");
 
@@ -211,22 +216,75 @@ for (const s of sizes) {
 printRatios("RingBuffer vs lmdb and bun:sqlite (WAL), same run", avg, comparisons);
 if (lmdbNote) console.log(`\nnote: ${lmdbNote}`);
 
-/** The faster peer's time over ours (how many times faster ours is than the better peer). */
-function overFaster(ours: string, peers: string[]): { x: number; peer: string } {
-  const present = peers.filter((p) => avg.has(p));
-  if (present.length === 0) return { x: Number.NaN, peer: "none measured" };
-  const best = present.reduce((a, b) => (ns(b) < ns(a) ? b : a));
-  return { x: ns(best) / ns(ours), peer: best };
+// --- the budget cases again, in interleaved rounds (medians), on the same stores
+const cases: Record<string, Case> = {};
+for (const s of sizes) {
+  const payload = payloads.get(s.bytes)!;
+  const mask = s.capacity - 1;
+  const target = new Uint8Array(s.bytes);
+  const mm = rings.get(`${s.bytes}-default`)!;
+  const ldb = lmdb.get(s.bytes);
+  const sq = sqlite.get(s.bytes)!;
+  cases[`ring append ${s.label}`] = (ops) => {
+    for (let i = 0; i < ops; i++) mm.append(payload);
+    return ops;
+  };
+  if (s.bytes !== 128) continue;
+  if (ldb) {
+    cases[`lmdb putSync ${s.label}, ${BATCH} per transaction`] = (ops) => {
+      for (let i = 0; i < ops; i += BATCH) {
+        ldb.transactionSync(() => {
+          for (let j = 0; j < BATCH; j++) ldb.putSync(k++ & mask, payload);
+        });
+      }
+      return ops;
+    };
+  }
+  cases[`sqlite insert ${s.label}, ${BATCH} per transaction`] = (ops) => {
+    for (let i = 0; i < ops; i += BATCH) {
+      sq.putMany(k, BATCH, mask, payload);
+      k += BATCH;
+    }
+    return ops;
+  };
+  cases[`ring getInto ${s.label}`] = (ops) => {
+    let sink = 0;
+    for (let i = 0; i < ops; i++) sink += mm.getInto(mm.next - 1 - (k++ & mask), target);
+    return sink;
+  };
+  if (ldb) {
+    cases[`lmdb getBinaryFast ${s.label}`] = (ops) => {
+      let sink = 0;
+      for (let i = 0; i < ops; i++) sink += (ldb.getBinaryFast(k++ & mask) as Uint8Array).length;
+      return sink;
+    };
+  }
+  cases[`sqlite select ${s.label}`] = (ops) => {
+    let sink = 0;
+    for (let i = 0; i < ops; i++) sink += sq.get(k++ & mask) === null ? 0 : 1;
+    return sink;
+  };
 }
-const lapped = overFaster("ring append 128 B", [`lmdb putSync 128 B, ${BATCH} per transaction`, `sqlite insert 128 B, ${BATCH} per transaction`]);
-const first = overFaster("ring append 128 B, first lap", [`lmdb putSync 128 B, new keys, ${BATCH} per transaction`, `sqlite insert 128 B, new rows, ${BATCH} per transaction`]);
-const into = overFaster("ring getInto 128 B", ["lmdb getBinaryFast 128 B", "sqlite select 128 B"]);
-const gbps = (name: string, bytes: number) => bytes / ns(name);
+const rounds = interleaved(cases, { rounds: 15, ops: BATCH * 40 });
+printRounds(`The budget cases in interleaved rounds of ${(BATCH * 40).toLocaleString("en-US")} operations, median of 15`, rounds);
+const r = (name: string) => rounds.get(name)?.ns ?? avg.get(name) ?? Number.NaN;
+
+/** The faster peer's time over ours (how many times faster ours is than the better peer). */
+function overFaster(ours: string, peers: string[], time: (name: string) => number): { x: number; peer: string } {
+  const present = peers.filter((p) => Number.isFinite(time(p)));
+  if (present.length === 0) return { x: Number.NaN, peer: "none measured" };
+  const best = present.reduce((a, b) => (time(b) < time(a) ? b : a));
+  return { x: time(best) / time(ours), peer: best };
+}
+const lapped = overFaster("ring append 128 B", [`lmdb putSync 128 B, ${BATCH} per transaction`, `sqlite insert 128 B, ${BATCH} per transaction`], r);
+const first = overFaster("ring append 128 B, first lap", [`lmdb putSync 128 B, new keys, ${BATCH} per transaction`, `sqlite insert 128 B, new rows, ${BATCH} per transaction`], ns);
+const into = overFaster("ring getInto 128 B", ["lmdb getBinaryFast 128 B", "sqlite select 128 B"], r);
+const gbps = (name: string, bytes: number, time = ns) => bytes / time(name);
 const budgets: Budget[] = [
-  { name: `ring append 128 B, lapped ring: faster peer (${lapped.peer}) / ours`, measured: lapped.x, op: ">=", target: 5 },
-  { name: `ring append 128 B, first lap of a new ring, open included: faster peer (${first.peer}) / ours`, measured: first.x, op: ">=", target: 5 },
-  { name: `ring getInto 128 B: faster peer (${into.peer}) / ours`, measured: into.x, op: ">=", target: 5 },
-  { name: "ring 4 KiB appends, default options, no sync, lapped ring", measured: gbps("ring append 4 KiB", 4096), op: ">=", target: 2, unit: " GB/s" },
+  { name: `ring append 128 B, lapped ring: faster peer (${lapped.peer}) / ours, interleaved medians`, measured: lapped.x, op: ">=", target: 5 },
+  { name: `ring append 128 B, first lap of a new ring, open included: faster peer (${first.peer}) / ours, alternating rounds' medians`, measured: first.x, op: ">=", target: 5 },
+  { name: `ring getInto 128 B: faster peer (${into.peer}) / ours, interleaved medians`, measured: into.x, op: ">=", target: 5 },
+  { name: "ring 4 KiB appends, default options, no sync, lapped ring, interleaved median", measured: gbps("ring append 4 KiB", 4096, r), op: ">=", target: 2, unit: " GB/s" },
 ];
 // The 4 KiB budget is for appends (the ring lapped); the first lap of a new 4 KiB ring is shown, not a budget.
 console.log(`\n4 KiB first lap of a new ring, open included (not a budget): ${gbps("ring append 4 KiB, first lap", 4096).toFixed(2)} GB/s; io "pread" lapped (not default): ${gbps("ring append 4 KiB (io pread)", 4096).toFixed(2)} GB/s`);

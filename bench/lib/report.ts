@@ -145,3 +145,13 @@ export function printBudgets(budgets: Budget[], why = "the design doc sets no bu
   }
   console.log(lines.join("\n"));
 }
+
+/**
+ * Print the cases a bench's budgets are judged on, measured in interleaved rounds (see
+ * rounds.ts): each case's median ns per operation and how far its rounds spread.
+ */
+export function printRounds(title: string, result: Map<string, { ns: number; spread: number }>): void {
+  const lines = [`\n### ${title}`, `machine: ${machine()}`, "", "| case | median per op | rounds max / min |", "|---|---|---|"];
+  for (const [name, r] of result) lines.push(`| ${name} | ${formatNs(r.ns)} | ${r.spread.toFixed(2)} |`);
+  console.log(lines.join("\n"));
+}
