@@ -14,13 +14,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { RingBuffer } from "../src/ring/index.ts";
-import { machine } from "./lib/report.ts";
+import { describeSides, machine, printBudgets, sidesBlock } from "./lib/report.ts";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "3000" } } });
 const ROUNDS = Number(values.rounds);
 const WARMUP = 200;
 const ROOT = join(import.meta.dir, "..");
 const work = mkdtempSync(join(tmpdir(), "offheap-bench-latency-"));
+describeSides({
+  ours: "RingBuffer default options (mmap, sync none), 64 B records, 16,384 slots; the child follow()s ring ping and appends to ring pong, the parent follow()s pong",
+  "Unix socket": "Bun.listen / Bun.connect on a Unix-domain socket; the child writes each 64 B message back from its data handler",
+  work: `ping-pong between two Bun processes, ${ROUNDS} timed rounds (after ${WARMUP} warm-up) per run, two runs each, interleaved; 1 ms pause before each round (the other side asleep); one way = half the round trip`,
+});
 
 function percentiles(samples: number[]): { p50: number; p99: number; p999: number } {
   const s = [...samples].sort((a, b) => a - b);
@@ -117,7 +122,7 @@ rmSync(work, { recursive: true, force: true });
 const merged = new Map<string, number[]>();
 for (const [name, s] of results) merged.set(name, [...(merged.get(name) ?? []), ...s]);
 const fmt = (us: number) => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`);
-const lines = [`\n### Cross-process latency, one way (half a round trip), ${ROUNDS * 2} rounds each`, `machine: ${machine()}`, "", "| path | p50 | p99 | p99.9 |", "|---|---|---|---|"];
+const lines = [`\n### Cross-process latency, one way (half a round trip), ${ROUNDS * 2} rounds each`, `machine: ${machine()}`, ...sidesBlock(), "", "| path | p50 | p99 | p99.9 |", "|---|---|---|---|"];
 const stats = new Map<string, ReturnType<typeof percentiles>>();
 for (const [name, s] of merged) {
   const p = percentiles(s.map((x) => x / 2));
@@ -128,3 +133,4 @@ console.log(lines.join("\n"));
 const ring = stats.get("ring append → follow (other process)")!;
 const sock = stats.get("Unix socket write → data (other process)")!;
 console.log(`\nring / socket: p50 ${(ring.p50 / sock.p50).toFixed(2)}×, p99 ${(ring.p99 / sock.p99).toFixed(2)}× (below 1: the ring wakes its follower faster than a socket delivers)`);
+printBudgets([], "the design doc sets no budget for cross-process latency; it is reported beside a Unix-socket ping-pong");
