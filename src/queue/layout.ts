@@ -97,6 +97,12 @@ export const DIR_COUNT = 224;
 export const DIR_BYTES = 232;
 /** Float64: the current epoch (a copy of the floors' third value). */
 export const DIR_EPOCH = 240;
+/**
+ * Int32 word: how many handles wait for the producer lock. A holder that keeps the lock past
+ * its call (mutation.ts) lets it go after the call while this is non-zero. Zero in files
+ * made before it existed, which is what they mean.
+ */
+export const DIR_WANTED = 248;
 
 // --- wake file ------------------------------------------------------------------------
 

@@ -28,7 +28,9 @@ export interface QueueOptions {
   /**
    * How long a call waits for another handle's lock, in ms, before `ERR_TIMEOUT`; 0: fail
    * at once with `ERR_LOCKED`. Default 5000 ({@link DEFAULT_LOCK_TIMEOUT}). Producers
-   * sharing a queue take the lock for each mutation; an `exclusive` open takes it until close.
+   * sharing a queue take the lock for a mutation and keep it for the rest of that
+   * synchronous run of code (released in a microtask, or after the call as soon as another
+   * handle waits); an `exclusive` open takes it until close.
    */
   lockTimeout?: number;
   /**

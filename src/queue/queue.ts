@@ -30,7 +30,7 @@ import { checkAgainstIndex, checkState } from "./readonly-check.ts";
 import { QueueReader } from "./reader.ts";
 import type { QueueItem, ReaderHost } from "./reader-host.ts";
 import { recover } from "./recovery.ts";
-import { MutationFrame } from "./mutation.ts";
+import { MutationFrame, takeLock } from "./mutation.ts";
 import { QueueRemover } from "./removal.ts";
 import type { SegmentGeometry } from "./segment.ts";
 import { SegmentTable } from "./segment-table.ts";
@@ -134,7 +134,7 @@ export class DurableQueue {
       } else {
         // An exclusive handle keeps it until close (a killed process's lock goes with it;
         // the next opener recovers).
-        queue.#lock!.lockSync(checked.lockTimeout);
+        takeLock(queue.#lock!, queue.#shared, checked.lockTimeout);
         try {
           queue.#recover();
         } finally {
@@ -407,6 +407,7 @@ export class DurableQueue {
     this.#closed = true;
     this.#table.closeAll();
     this.#shared.close(); // every follower's wait ends; their loops see the queue closed
+    this.#frame?.release();
     this.#lock?.unlock();
     this.#dirFile?.close();
   }

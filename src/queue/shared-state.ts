@@ -29,6 +29,7 @@ import {
   DIR_FIRST,
   DIR_NEXT,
   DIR_SEGGEN,
+  DIR_WANTED,
   dirFileName,
   FLOORS,
   WAKE_FILE_BYTES,
@@ -42,6 +43,7 @@ const W_CHANGES = DIR_CHANGES / 4;
 const W_WAITERS = WAKE_WAITERS / 4;
 const W_DIRTY = DIR_DIRTY / 4;
 const W_SEGGEN = DIR_SEGGEN / 4;
+const W_WANTED = DIR_WANTED / 4;
 const F_FIRST = DIR_FIRST / 8;
 const F_NEXT = DIR_NEXT / 8;
 const F_COUNT = DIR_COUNT / 8;
@@ -145,6 +147,17 @@ export class SharedState {
   }
 
   /** Whether a mutation is under way, or died under way. */
+  /** Whether a handle (in any process) waits for the producer lock. */
+  get lockWanted(): boolean {
+    return this.#words[W_WANTED] !== 0;
+  }
+
+  /** Count this handle in (+1) or out (-1) of the handles waiting for the producer lock. */
+  wantLock(delta: 1 | -1): void {
+    Atomics.add(this.#words, W_WANTED, delta);
+  }
+
+  /** Whether a mutation is under way or died midway (see the module comment). */
   get dirty(): boolean {
     return this.#words[W_DIRTY] !== 0;
   }
