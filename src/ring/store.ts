@@ -14,7 +14,7 @@
  */
 import { OffheapError } from "../errors.ts";
 import type { File, Mapping } from "../../ffi/index.ts";
-import { BUSY, DATA_OFFSET, SLOT_HEADER, shardOf, slotOffset, type RingLayout } from "./layout.ts";
+import { BUSY, DATA_OFFSET, DELETED, SLOT_HEADER, shardOf, slotOffset, type RingLayout } from "./layout.ts";
 import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc } from "./slot.ts";
 
 /** `read` result: the slot does not hold the id (never written, skipped, or an older id). */
@@ -59,6 +59,13 @@ export interface SlotStore {
   prefetch(id: number, count: number): void;
   /** Release mappings and scratch buffers (files are closed by the ring). */
   close(): void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Leave a deletion marker for `id` in its slot (a deleted record, or one a repair gave up). */
+export function putDeleted(store: SlotStore, id: number): void {
+  store.put(id, DELETED, EMPTY, slotCrc(id, DELETED, EMPTY));
 }
 
 function corrupt(path: string, id: number, slot: number, what: string): OffheapError {
