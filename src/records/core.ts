@@ -7,7 +7,7 @@
 import { File, Lock, Mapping, allocate, loadOrdered, writerHolds } from "../../ffi/index.ts";
 import { invalidArg } from "../primitives/arguments.ts";
 import { OffheapError } from "../errors.ts";
-import type { Ops } from "./codegen.ts";
+import type { Ops } from "./ops.ts";
 import { CRC_NEVER, CRC_STALE, CRC_WORD, crcFieldsOf, makeRecordCrc, type RecordCrc } from "./crc.ts";
 import {
   CAPACITY_WORD,

@@ -15,7 +15,8 @@ import { booleanOption, integerOption, invalidArg, optionsArg, pathArg } from ".
 import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption } from "../primitives/common-options.ts";
 import { File, Lock, allocate } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { kitFor, type Ops, type ViewClass } from "./codegen.ts";
+import { kitFor, type ViewClass } from "./codegen.ts";
+import type { Ops } from "./ops.ts";
 import { Core } from "./core.ts";
 import { assertSameSchema, maxCapacity, newFileImage, readFileLayout, SCHEMA_OFFSET, type FileLayout } from "./layout.ts";
 import type { Infer, Schema } from "./schema.ts";
