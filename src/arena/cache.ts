@@ -1,186 +1,33 @@
 /**
  * ArenaCache: an in-process cache whose keys and values live as bytes in arenas and whose
  * index lives in typed arrays, so the garbage collector sees a handful of objects however
- * many entries it holds. See shard.ts for the storage, ../policy for eviction.
- *
- * Longer than 500 lines because the class holds three things that share its private
- * state: the option types and the three backings (in memory, Worker-shared, a shared
- * file), the stripe lock's begin/end/repair around every operation, and getOrLoad's
- * in-process flights with the cross-process lease. Moving the option types and backings
- * to their own files is the next split (issue 14); until then this header says so.
+ * many entries it holds. Storage: shard.ts; eviction: ../policy; memory: backing.ts;
+ * options: options.ts; getOrLoad's loads: loads.ts; shared stripes' locks: stripe-lock.ts.
  */
 import { OffheapError } from "../errors.ts";
-import { futexWake, futexWait, Mapping } from "../../ffi/index.ts";
-import { describeValue, functionArg, integerArg, objectArg, oneOfArg, optionalArg, optionsArg, pathArg, signalArg, stringArg } from "../primitives/arguments.ts";
-import { lockTimeoutOption } from "../primitives/common-options.ts";
-import { type Allocator, sharedAllocator } from "../primitives/carver.ts";
-import { POLICY_NAMES, type PolicyName } from "../policy/index.ts";
-import { codecs, type Codec } from "./codecs.ts";
-import { type CachePlan, planCache, ttlArg } from "./config.ts";
-import { openCacheFile, planOf, type MappedCache } from "./file.ts";
-import { hashKey, keyByteLength, MAX_KEY_BYTES } from "./keys.ts";
-import { endLease, LEASE_NONE, LEASE_TAKEN, staleLease, takeLease } from "./lease.ts";
-import { atomicsWaiter, lockSlow, type LockWaiter, OwnerRegistry, unlockShared } from "../primitives/shared-mutex.ts";
+import type { Mapping } from "../../ffi/index.ts";
+import { describeValue, functionArg, integerArg, objectArg, optionsArg, signalArg, stringArg } from "../primitives/arguments.ts";
+import type { OwnerRegistry } from "../primitives/shared-mutex.ts";
+import type { PolicyName } from "../policy/index.ts";
+import type { Codec } from "./codecs.ts";
+import { type Backing, fromFile, fromHandle, inMemory } from "./backing.ts";
+import { type CachePlan, ttlArg } from "./config.ts";
+import { openCacheFile } from "./file.ts";
+import { keyByteLength, keyHash, MAX_KEY_BYTES } from "./keys.ts";
+import { endLease, staleLease } from "./lease.ts";
+import { Loads } from "./loads.ts";
+import { handleSettings, openRequest } from "./options.ts";
+import type { ArenaCacheOptions, ArenaHandle, ArenaOpenOptions, AttachOptions, Loader, LoadOptions, SetOptions } from "./options.ts";
 import { describeStats } from "../metrics/describe.ts";
 import { renderMetrics } from "../metrics/render.ts";
-import { ARENA_METRICS, type ArenaStats } from "./stats.ts";
-import {
-  C_BYTES,
-  C_COMPACTIONS,
-  C_EVICT,
-  C_HITS,
-  C_MISSES,
-  C_MOVED,
-  C_REJECTED,
-  C_RESET_DROPS,
-  C_RESETS,
-  C_SETS,
-  C_TAKEOVERS,
-  DELETED,
-  DIRTY,
-  entryCost,
-  EXPIRED,
-  type EvictionReason,
-  LEASES_HELD,
-  LOCK,
-  REASONS,
-  Shard,
-  type ShardBuffers,
-  type ShardConfig,
-} from "./shard.ts";
-import { abortReason, untilAborted } from "../primitives/signals.ts";
+import { ARENA_METRICS, arenaStats, type ArenaStats } from "./stats.ts";
+import { EXPIRED, DELETED, entryCost, LEASES_HELD, C_BYTES, C_HITS, C_MISSES, Shard } from "./shard.ts";
+import { EvictionEvents } from "./evictions.ts";
+import { beginChange, endChange, lockStripe, unlockStripe } from "./stripe-lock.ts";
+import { abortReason } from "../primitives/signals.ts";
 
 export type { EvictionReason } from "./shard.ts";
-
-/** Options of every kind of handle: how this thread encodes, listens and waits. */
-interface HandleOptions<V> {
-  /** How values become bytes. Default {@link codecs.bytes}. Per handle: each thread may bring its own. */
-  codec?: Codec<V>;
-  /** Called after an entry leaves the cache by a call of this handle, outside any lock. */
-  onEvict?: (key: string, value: V, reason: EvictionReason) => void;
-  /** Clock (ms since the epoch), as TieredCache's `clock`. Default `Date.now`; tests pass their own. */
-  clock?: () => number;
-  /**
-   * Shared caches: the longest a call waits for a stripe that another thread or process
-   * holds and that is still running, in ms; then `ERR_TIMEOUT`. A holder that died is
-   * detected within milliseconds and never waited for. Default 5000.
-   */
-  lockTimeout?: number;
-  /**
-   * Shared caches: how long `getOrLoad` waits for another thread's or process's load of the
-   * same key before loading it itself, in ms. Default 10,000.
-   */
-  loadLease?: number;
-}
-
-/** Options for {@link ArenaCache}. */
-export interface ArenaCacheOptions<V> extends HandleOptions<V> {
-  /** Upper bound of {@link ArenaCache.bytes}: keys, values and per-entry overhead. */
-  maxBytes: number;
-  /** Default time to live in ms for every entry; 0 or omitted: entries don't expire. */
-  ttl?: number;
-  /** Eviction policy. Default `"s3-fifo"`. */
-  policy?: PolicyName;
-  /**
-   * Keep everything in SharedArrayBuffers so Workers can {@link ArenaCache.attach}. Each
-   * stripe is guarded by a mutex that records its holder: a Worker terminated in the middle
-   * of a call is detected and its stripe recovered (see {@link ArenaCache.open}).
-   */
-  shared?: boolean;
-  /** Independent stripes, each with its own lock. Default 1, or up to 16 when shared. */
-  stripes?: number;
-  /**
-   * Most entries held at once (index and metadata are preallocated for this many).
-   * Default `maxBytes / 128`; smaller entries then meet this limit first.
-   */
-  maxEntries?: number;
-  /** Size of one arena slab (a generation); also the largest record. Default maxBytes/8 per stripe, 256 B .. 4 MiB. */
-  slabBytes?: number;
-}
-
-/**
- * Options for {@link ArenaCache.open}. Layout options (`maxBytes`, `ttl`, `policy`,
- * `stripes`, `maxEntries`, `slabBytes`) are needed to create the file; on an existing file
- * the ones omitted are the file's, and one that differs is `ERR_MISMATCH`.
- */
-export interface ArenaOpenOptions<V> extends HandleOptions<V> {
-  /** Most bytes of entries (keys, values, per-entry overhead), as {@link ArenaCacheOptions.maxBytes}. Required to create the file. */
-  maxBytes?: number;
-  /** Default time to live in ms, as {@link ArenaCacheOptions.ttl}. */
-  ttl?: number;
-  /** Eviction policy, as {@link ArenaCacheOptions.policy}. */
-  policy?: PolicyName;
-  /** Default up to 16 (one per 256 KiB of maxBytes). */
-  stripes?: number;
-  /** Most entries, as {@link ArenaCacheOptions.maxEntries}. */
-  maxEntries?: number;
-  /** Slab size, as {@link ArenaCacheOptions.slabBytes}. */
-  slabBytes?: number;
-}
-
-/** Options for {@link ArenaCache.attach}. */
-export type AttachOptions<V> = HandleOptions<V>;
-
-/** Per-call options of {@link ArenaCache.set}. */
-export interface SetOptions {
-  /** Time to live in ms; overrides the cache's `ttl`. 0 means no expiry. */
-  ttl?: number;
-}
-
-/** Options of {@link ArenaCache.getOrLoad}. */
-export interface LoadOptions extends SetOptions {
-  /** Stop waiting (rejects with the signal's reason); the load goes on for other callers. */
-  signal?: AbortSignal;
-}
-
-/** A loader for {@link ArenaCache.getOrLoad}. */
-export type Loader<V> = (key: string, ctx: { signal: AbortSignal }) => Promise<V> | V;
-
-/** Everything a Worker needs to attach to a shared cache; pass it with `postMessage`. */
-export interface ArenaHandle {
-  /** Marks the object as a handle, so `attach` refuses anything else with `ERR_FORMAT`. */
-  readonly kind: "offheap.arena";
-  /** The handle's layout version. */
-  readonly version: 2;
-  /** The cache's `maxBytes`. */
-  readonly maxBytes: number;
-  /** The cache's default time to live in ms. */
-  readonly ttl: number;
-  /** The cache's eviction policy. */
-  readonly policy: PolicyName;
-  /** Each stripe's shared buffers (index, metadata, policy state, slabs). */
-  readonly shards: readonly ShardBuffers[];
-  /** The per-stripe sizes every stripe was built with. */
-  readonly shard: ShardConfig;
-  /** The registry of attached threads (who may hold a stripe's lock). */
-  readonly registry: ArrayBufferLike;
-  /** How many threads the registry has room for. */
-  readonly registrySlots: number;
-}
-
-interface InFlight<V> {
-  promise: Promise<V>;
-  ctrl: AbortController;
-  waiters: number;
-  /** A set/delete of the key during the load: its result must not overwrite that. */
-  stale: boolean;
-  /** This handle holds the key's load lease (shared caches). */
-  leased: boolean;
-}
-
-/** The memory behind a cache: its stripes and, when shared, who may lock them and how to wait. */
-interface Backing {
-  plan: CachePlan;
-  shards: Shard[];
-  shared: { registry: OwnerRegistry; buffer: ArrayBufferLike; waiters: LockWaiter[]; name: string } | null;
-  mappings: Mapping[];
-}
-
-const DEFAULT_LOAD_LEASE = 10_000;
-/** Threads that may attach to one Worker-shared cache. */
-const WORKER_REGISTRY_SLOTS = 256;
-/** How often a thread waiting for another's load asks the OS whether that one still runs. */
-const LOAD_HOLDER_CHECK_MS = 50;
+export type { ArenaCacheOptions, ArenaHandle, ArenaOpenOptions, AttachOptions, Loader, LoadOptions, SetOptions } from "./options.ts";
 
 function bad(message: string): OffheapError {
   return new OffheapError("ERR_INVALID", message);
@@ -194,68 +41,6 @@ const unregisterOnGc = new FinalizationRegistry<{ registry: OwnerRegistry; token
     // its memory is gone already: nothing left to release
   }
 });
-
-/** A private or Worker-shared cache's memory. */
-function inMemory(options: ArenaCacheOptions<unknown>): Backing {
-  const shared = optionalArg(options.shared, false, (v) => {
-    if (typeof v !== "boolean") throw bad(`shared must be true or false; got ${String(v)}`);
-    return v;
-  });
-  const plan = planCache(options, shared);
-  const mappings: Mapping[] = [];
-  // Private caches keep everything in anonymous mmap: outside the JS heap and its GC
-  // accounting, and unmapped at close. Shared ones need SharedArrayBuffers.
-  const allocate: Allocator = shared
-    ? sharedAllocator
-    : (bytes) => {
-        const m = Mapping.anonymous(bytes);
-        mappings.push(m);
-        return m.buffer;
-      };
-  const shards: Shard[] = [];
-  try {
-    for (let i = 0; i < plan.stripes; i++) shards.push(new Shard(plan.shard, allocate));
-  } catch (e) {
-    for (const m of mappings) m.close();
-    if (e instanceof OffheapError) throw e;
-    // An ArrayBuffer that can't be allocated at that size.
-    throw new OffheapError("ERR_TOO_LARGE", `cannot allocate a cache of ${plan.maxBytes} bytes and ${plan.shard.maxEntries * plan.stripes} entries: ${(e as Error).message}`, { cause: e });
-  }
-  if (!shared) return { plan, shards, shared: null, mappings };
-  const buffer = new SharedArrayBuffer(OwnerRegistry.bytes(WORKER_REGISTRY_SLOTS));
-  return {
-    plan,
-    shards,
-    shared: { registry: new OwnerRegistry(buffer, WORKER_REGISTRY_SLOTS), buffer, waiters: shards.map((sh) => atomicsWaiter(sh.st, LOCK)), name: "a Worker-shared cache" },
-    mappings,
-  };
-}
-
-/** A Worker's view of a cache from its handle. */
-function fromHandle(handle: ArenaHandle): Backing {
-  try {
-    const plan: CachePlan = { maxBytes: handle.maxBytes, ttl: handle.ttl, policy: handle.policy, stripes: handle.shards.length, shard: handle.shard };
-    const shards = handle.shards.map((b) => new Shard(handle.shard, sharedAllocator, b));
-    const registry = new OwnerRegistry(handle.registry, handle.registrySlots);
-    return { plan, shards, shared: { registry, buffer: handle.registry, waiters: shards.map((sh) => atomicsWaiter(sh.st, LOCK)), name: "a Worker-shared cache" }, mappings: [] };
-  } catch (e) {
-    throw new OffheapError("ERR_FORMAT", `the handle's buffers don't match its layout: ${(e as Error).message}`, { cause: e });
-  }
-}
-
-/** A process's view of a cache file, from its mappings. */
-function fromFile(path: string, m: MappedCache): Backing {
-  const plan = planOf(m.layout);
-  const shards = m.stripes.map((s) => new Shard(plan.shard, sharedAllocator, { meta: s.meta.buffer, policy: s.policy.buffer, arena: s.arena.buffer }));
-  if (m.fresh) for (const sh of shards) sh.reset();
-  // The lock word is the first of each stripe's meta part: a futex word in the file's pages.
-  const waiters: LockWaiter[] = m.stripes.map((s) => ({
-    wait: (expected, ms) => void futexWait(s.meta, LOCK * 4, expected, Math.max(1, Math.ceil(ms))),
-    wake: () => void futexWake(s.meta, LOCK * 4, 1),
-  }));
-  const buffer = m.registry.buffer;
-  return { plan, shards, shared: { registry: new OwnerRegistry(buffer, m.layout.registrySlots), buffer, waiters, name: path }, mappings: m.all };
-}
 
 /**
  * A cache of string keys to values stored as bytes off the JS heap: private to this thread
@@ -284,9 +69,10 @@ export class ArenaCache<V = Uint8Array> {
   private readonly decodeRange: ((buf: Uint8Array, start: number, end: number) => V) | undefined;
   private readonly defaultTtl: number;
   private readonly clock: () => number;
-  private readonly onEvict: ((key: string, value: V, reason: EvictionReason) => void) | undefined;
   private readonly events: Array<string | Uint8Array | number> | null;
-  private readonly inflight = new Map<string, InFlight<V>>();
+  private readonly evictions: EvictionEvents<V> | null;
+  /** The loads of getOrLoad under way in this handle (see loads.ts). */
+  private readonly loads: Loads<V>;
   private readonly mappings: Mapping[];
   private readonly plan: CachePlan;
   /** Shared caches: who may hold locks, and this handle's registration in it. */
@@ -295,12 +81,7 @@ export class ArenaCache<V = Uint8Array> {
   private readonly token: number;
   /** Shared caches with a policy whose hits relink (LRU): a hit is a change. */
   private readonly relinkOnHit: boolean;
-  private readonly loadLease: number;
-  private loads = 0;
-  private loadErrors = 0;
-  private loadWaits = 0;
   private wasClosed = false;
-  private flushing = false;
 
   /**
    * A new cache.
@@ -312,16 +93,12 @@ export class ArenaCache<V = Uint8Array> {
   constructor(options: AttachOptions<V>, backing: object, path?: string);
   constructor(options: ArenaCacheOptions<V> | AttachOptions<V>, backing?: object, path?: string) {
     objectArg("options", options);
-    this.codec = options.codec === undefined ? (codecs.bytes as unknown as Codec<V>) : options.codec;
-    if (typeof this.codec?.encode !== "function" || typeof this.codec.decode !== "function") {
-      throw bad("codec must have encode(value) and decode(bytes)");
-    }
-    this.decodeRange = this.codec.decodeRange?.bind(this.codec);
-    this.clock = options.clock === undefined ? Date.now : functionArg<() => number>("clock", options.clock);
-    this.onEvict = options.onEvict === undefined ? undefined : functionArg<(key: string, value: V, reason: EvictionReason) => void>("onEvict", options.onEvict);
-    this.events = this.onEvict ? [] : null;
-    const lockTimeout = lockTimeoutOption(options.lockTimeout);
-    this.loadLease = optionalArg(options.loadLease, DEFAULT_LOAD_LEASE, (v) => integerArg("loadLease", v, { min: 1 }));
+    const settings = handleSettings(options);
+    this.codec = settings.codec;
+    this.decodeRange = settings.decodeRange;
+    this.clock = settings.clock;
+    this.evictions = settings.onEvict ? new EvictionEvents(settings.onEvict, this.codec) : null;
+    this.events = this.evictions?.pending ?? null;
 
     const b = (backing as Backing | undefined) ?? inMemory(options as ArenaCacheOptions<unknown>);
     this.plan = b.plan;
@@ -346,11 +123,13 @@ export class ArenaCache<V = Uint8Array> {
       }
       unregisterOnGc.register(this, { registry, token: this.token }, this);
       this.shards.forEach((sh, i) => {
-        sh.lockCtx = { registry, waiter: waiters[i]!, timeoutMs: lockTimeout, name: `stripe ${i} of ${name}` };
+        sh.lockCtx = { registry, waiter: waiters[i]!, timeoutMs: settings.lockTimeout, name: `stripe ${i} of ${name}` };
       });
     } else {
       this.token = 0;
     }
+    const host = { isClosed: () => this.wasClosed, peek: (key: string) => this.peek(key), hashOf: keyHash, shardOf: (h: number) => this.shardOf(h), store: (key: string, value: V, ttl: number | undefined, leased: boolean) => void this.store(key, value, ttl, leased) };
+    this.loads = new Loads<V>(host, this.registry === undefined ? undefined : { registry: this.registry, token: this.token, loadLease: settings.loadLease, clock: this.clock });
     for (const s of this.shards) s.events = this.events;
   }
 
@@ -374,18 +153,7 @@ export class ArenaCache<V = Uint8Array> {
    * past `lockTimeout`.
    */
   static open<V = Uint8Array>(path: string, options: ArenaOpenOptions<V> = {}): ArenaCache<V> {
-    pathArg("path", path);
-    optionsArg("options", options);
-    const given = { maxBytes: options.maxBytes, ttl: options.ttl, policy: options.policy, stripes: options.stripes, maxEntries: options.maxEntries, slabBytes: options.slabBytes };
-    if (given.ttl !== undefined) ttlArg("ttl", given.ttl);
-    const plan = options.maxBytes === undefined ? undefined : planCache({ ...given, maxBytes: options.maxBytes }, true);
-    if (plan === undefined) {
-      // Without maxBytes nothing is planned, but what was given is still checked.
-      for (const k of ["stripes", "maxEntries", "slabBytes"] as const) if (given[k] !== undefined) integerArg(k, given[k], { min: 1 });
-      if (given.policy !== undefined) oneOfArg("policy", given.policy, POLICY_NAMES);
-    }
-    const lockTimeout = lockTimeoutOption(options.lockTimeout);
-    return openCacheFile(path, { given, plan, lockTimeout }, (m) => new ArenaCache<V>(options, fromFile(path, m), path));
+    return openCacheFile(path, openRequest(path, options), (m) => new ArenaCache<V>(options, fromFile(path, m), path));
   }
 
   /**
@@ -459,7 +227,7 @@ export class ArenaCache<V = Uint8Array> {
    */
   has(key: string): boolean {
     this.check();
-    const h = this.hashOf(key);
+    const h = keyHash(key);
     const sh = this.shardOf(h);
     this.lock(sh);
     let found = false;
@@ -475,7 +243,7 @@ export class ArenaCache<V = Uint8Array> {
     } finally {
       this.unlock(sh);
     }
-    if (this.events !== null && this.events.length > 0) this.flush();
+    if (this.events !== null && this.events.length > 0) this.evictions!.deliver();
     return found;
   }
 
@@ -488,7 +256,7 @@ export class ArenaCache<V = Uint8Array> {
   set(key: string, value: V, options?: SetOptions): boolean {
     this.check();
     if (options !== undefined) optionsArg("options", options);
-    if (this.inflight.size !== 0) this.invalidate(key);
+    if (this.loads.inflight.size !== 0) this.loads.invalidate(key);
     return this.store(key, value, options?.ttl, false);
   }
 
@@ -498,8 +266,8 @@ export class ArenaCache<V = Uint8Array> {
    */
   delete(key: string): boolean {
     this.check();
-    if (this.inflight.size !== 0) this.invalidate(key);
-    const h = this.hashOf(key);
+    if (this.loads.inflight.size !== 0) this.loads.invalidate(key);
+    const h = keyHash(key);
     const sh = this.shardOf(h);
     this.lock(sh);
     let found = false;
@@ -515,7 +283,7 @@ export class ArenaCache<V = Uint8Array> {
     } finally {
       this.unlock(sh);
     }
-    if (this.events !== null && this.events.length > 0) this.flush();
+    if (this.events !== null && this.events.length > 0) this.evictions!.deliver();
     return found;
   }
 
@@ -525,7 +293,7 @@ export class ArenaCache<V = Uint8Array> {
    */
   clear(): void {
     this.check();
-    for (const f of this.inflight.values()) f.stale = true;
+    this.loads.invalidateAll();
     for (const sh of this.shards) {
       this.lock(sh);
       try {
@@ -536,7 +304,7 @@ export class ArenaCache<V = Uint8Array> {
         this.unlock(sh);
       }
     }
-    if (this.events !== null && this.events.length > 0) this.flush();
+    if (this.events !== null && this.events.length > 0) this.evictions!.deliver();
   }
 
   /**
@@ -559,18 +327,7 @@ export class ArenaCache<V = Uint8Array> {
     const hit = this.get(key);
     if (hit !== undefined) return hit;
     if (signal?.aborted) throw abortReason(signal);
-    let f = this.inflight.get(key);
-    if (f === undefined) f = this.startLoad(key, loader, options.ttl);
-    f.waiters++;
-    try {
-      return await untilAborted(f.promise, signal);
-    } finally {
-      f.waiters--;
-      if (f.waiters === 0 && signal?.aborted && this.inflight.get(key) === f) {
-        this.inflight.delete(key);
-        f.ctrl.abort(abortReason(signal));
-      }
-    }
+    return this.loads.load(key, loader, options.ttl, signal);
   }
 
   /**
@@ -579,42 +336,8 @@ export class ArenaCache<V = Uint8Array> {
    */
   stats(): ArenaStats {
     this.check();
-    const sum = (i: number) => {
-      let n = 0;
-      for (const s of this.shards) n += s.ctr[i]!;
-      return n;
-    };
-    let entries = 0;
-    for (const s of this.shards) entries += s.count;
-    const ev = REASONS.map((_, r) => sum(C_EVICT + r));
-    const cfg = this.plan.shard;
-    return {
-      entries,
-      bytes: sum(C_BYTES),
-      maxBytes: this.maxBytes,
-      maxEntries: cfg.maxEntries * this.nshards,
-      hits: sum(C_HITS),
-      misses: sum(C_MISSES),
-      sets: sum(C_SETS),
-      rejected: sum(C_REJECTED),
-      evictions: ev[0]! + ev[1]! + ev[2]! + ev[3]!,
-      evictionsCapacity: ev[0]!,
-      evictionsExpired: ev[1]!,
-      evictionsDeleted: ev[2]!,
-      evictionsReplaced: ev[3]!,
-      compactions: sum(C_COMPACTIONS),
-      movedBytes: sum(C_MOVED),
-      lockTakeovers: sum(C_TAKEOVERS),
-      stripeResets: sum(C_RESETS),
-      resetDrops: sum(C_RESET_DROPS),
-      loads: this.loads,
-      loadErrors: this.loadErrors,
-      loadsInFlight: this.inflight.size,
-      loadWaits: this.loadWaits,
-      stripes: this.nshards,
-      slabBytes: cfg.slabBytes,
-      arenaBytes: cfg.slabBytes * cfg.slabs * this.nshards,
-    };
+    const loads = this.loads;
+    return arenaStats(this.shards, this.plan, { loads: loads.started, loadErrors: loads.failed, loadsInFlight: loads.inflight.size, loadWaits: loads.waited });
   }
 
   /**
@@ -649,11 +372,9 @@ export class ArenaCache<V = Uint8Array> {
    */
   close(): void {
     if (this.wasClosed) return;
-    const err = new OffheapError("ERR_CLOSED", "the cache was closed while loading");
-    for (const [key, f] of this.inflight) this.releaseLease(key, f);
+    // Closed before the loads are aborted: a loader that sees its signal finds the handle closed.
     this.wasClosed = true;
-    for (const f of this.inflight.values()) f.ctrl.abort(err);
-    this.inflight.clear();
+    this.loads.close(new OffheapError("ERR_CLOSED", "the cache was closed while loading"));
     if (this.registry !== undefined) {
       this.registry.unregister(this.token);
       unregisterOnGc.unregister(this);
@@ -670,7 +391,7 @@ export class ArenaCache<V = Uint8Array> {
 
   private read(key: string, use: boolean): V | undefined {
     this.check();
-    const h = this.hashOf(key);
+    const h = keyHash(key);
     const sh = this.shardOf(h);
     const shared = this.shared;
     if (shared) this.lock(sh);
@@ -702,7 +423,7 @@ export class ArenaCache<V = Uint8Array> {
     }
     // A user codec decodes outside the lock, from a private copy.
     if (copy !== undefined) out = this.codec.decode(copy);
-    if (this.events !== null && this.events.length > 0) this.flush();
+    if (this.events !== null && this.events.length > 0) this.evictions!.deliver();
     return out;
   }
 
@@ -712,7 +433,7 @@ export class ArenaCache<V = Uint8Array> {
    * hold of the lock.
    */
   private store(key: string, value: V, ttl: number | undefined, leased: boolean): boolean {
-    const h = this.hashOf(key);
+    const h = keyHash(key);
     const keyBytes = keyByteLength(key);
     const bytes = this.codec.encode(value);
     if (!(bytes instanceof Uint8Array)) throw bad(`${this.codec.name === undefined ? "the codec" : `codec ${this.codec.name}`} must encode to a Uint8Array`);
@@ -732,182 +453,31 @@ export class ArenaCache<V = Uint8Array> {
     } finally {
       this.unlock(sh);
     }
-    if (this.events !== null && this.events.length > 0) this.flush();
+    if (this.events !== null && this.events.length > 0) this.evictions!.deliver();
     return ok;
-  }
-
-  private startLoad(key: string, loader: Loader<V>, ttl: number | undefined): InFlight<V> {
-    const ctrl = new AbortController();
-    const f: InFlight<V> = { promise: undefined as unknown as Promise<V>, ctrl, waiters: 0, stale: false, leased: false };
-    const run = async (): Promise<V> => {
-      try {
-        if (this.shared) {
-          const theirs = await this.awaitOtherLoad(key, f, ctrl.signal);
-          if (theirs !== undefined) return theirs;
-        }
-        this.loads++;
-        const v = await untilAborted(Promise.resolve().then(() => loader(key, { signal: ctrl.signal })), ctrl.signal);
-        if (!f.stale && !this.wasClosed && v !== undefined) {
-          const leased = f.leased;
-          f.leased = false;
-          this.store(key, v, ttl, leased);
-        }
-        return v;
-      } catch (e) {
-        if (!ctrl.signal.aborted) this.loadErrors++;
-        throw e;
-      } finally {
-        if (!this.wasClosed) this.releaseLease(key, f);
-        if (this.inflight.get(key) === f) this.inflight.delete(key);
-      }
-    };
-    f.promise = run();
-    // Callers may all have stopped waiting; a rejection nobody awaits must not crash.
-    f.promise.catch(() => {});
-    this.inflight.set(key, f);
-    return f;
-  }
-
-  /**
-   * Shared caches: take `key`'s load lease (then resolve undefined: load), or wait for the
-   * thread that holds it and resolve with the value it stored. See {@link getOrLoad}.
-   */
-  private async awaitOtherLoad(key: string, f: InFlight<V>, signal: AbortSignal): Promise<V | undefined> {
-    const h = this.hashOf(key);
-    const sh = this.shardOf(h);
-    let dead = 0;
-    const began = performance.now();
-    let waited = false;
-    let nextCheck = performance.now() + LOAD_HOLDER_CHECK_MS;
-    for (;;) {
-      let holder: number;
-      this.lock(sh);
-      try {
-        const now = this.clock();
-        holder = takeLease(sh, this.registry!, h, this.token, now, now + this.loadLease, dead);
-      } finally {
-        this.unlock(sh);
-      }
-      if (holder === LEASE_TAKEN) {
-        f.leased = true;
-        return undefined;
-      }
-      if (holder === LEASE_NONE) return undefined;
-      if (!waited) {
-        waited = true;
-        this.loadWaits++;
-      }
-      // Look every millisecond at first (a load is often a few ms: the wait should end soon
-      // after it), then back off slowly to every 8 ms; each look is a lock hold of ~1 µs.
-      await untilAborted(Bun.sleep(Math.min(1 + Math.floor((performance.now() - began) / 25), 8)), signal);
-      if (this.wasClosed) throw new OffheapError("ERR_CLOSED", "the cache was closed while loading");
-      const v = this.peek(key);
-      if (v !== undefined) return v;
-      if (f.stale) return undefined; // a set or delete here meanwhile: load what is current
-      if (performance.now() >= nextCheck) {
-        if (this.registry!.liveness(holder) === "dead") dead = holder;
-        nextCheck = performance.now() + LOAD_HOLDER_CHECK_MS;
-      }
-    }
-  }
-
-  /** End `f`'s lease of `key` if it holds one (a load that failed, was aborted or closed). */
-  private releaseLease(key: string, f: InFlight<V>): void {
-    if (!f.leased) return;
-    f.leased = false;
-    const h = this.hashOf(key);
-    const sh = this.shardOf(h);
-    try {
-      this.lock(sh);
-    } catch {
-      return; // a stuck holder: the lease runs out by itself
-    }
-    try {
-      endLease(sh, h, this.token);
-    } finally {
-      this.unlock(sh);
-    }
-  }
-
-  private invalidate(key: string): void {
-    const f = this.inflight.get(key);
-    if (f !== undefined) f.stale = true;
-  }
-
-  private flush(): void {
-    if (this.flushing) return;
-    this.flushing = true;
-    const ev = this.events!;
-    let first: unknown;
-    let failed = false;
-    try {
-      while (ev.length > 0) {
-        const batch = ev.splice(0, ev.length);
-        for (let i = 0; i < batch.length; i += 3) {
-          try {
-            this.onEvict!(batch[i] as string, this.codec.decode(batch[i + 1] as Uint8Array), REASONS[batch[i + 2] as number]!);
-          } catch (e) {
-            if (!failed) {
-              failed = true;
-              first = e;
-            }
-          }
-        }
-      }
-    } finally {
-      this.flushing = false;
-    }
-    if (failed) throw first;
-  }
-
-  private hashOf(key: string): number {
-    if (typeof key !== "string") throw bad(`key must be a string; got ${typeof key}`);
-    if (key.length > MAX_KEY_BYTES / 3) {
-      const n = keyByteLength(key);
-      if (n > MAX_KEY_BYTES) throw new OffheapError("ERR_TOO_LARGE", `a key may be at most ${MAX_KEY_BYTES} bytes of UTF-8; got ${n}`);
-    }
-    return hashKey(key);
   }
 
   private shardOf(h: number): Shard {
     return this.nshards === 1 ? this.shards[0]! : this.shards[((h >>> 16) * this.nshards) >>> 16]!;
   }
 
-  /**
-   * Take `sh`'s lock (shared caches). One compare-and-swap when free; otherwise
-   * {@link lockSlow} waits, or takes the lock over from a holder that died. A stripe whose
-   * last holder died in the middle of a change is emptied before anything reads it.
-   */
+  /** Take `sh`'s lock (shared caches): see {@link lockStripe}. */
   private lock(sh: Shard): void {
-    if (!this.shared) return;
-    if (Atomics.compareExchange(sh.st, LOCK, 0, this.token) !== 0 && lockSlow(sh.st, LOCK, this.token, sh.lockCtx!)) sh.ctr[C_TAKEOVERS]!++;
-    if (sh.st[DIRTY] !== 0) this.repair(sh);
+    if (this.shared) lockStripe(sh, this.token);
   }
 
   private unlock(sh: Shard): void {
-    if (this.shared) unlockShared(sh.st, LOCK, sh.lockCtx!.waiter);
+    if (this.shared) unlockStripe(sh);
   }
 
-  /** Mark `sh` as changing (shared caches): see {@link DIRTY}. */
+  /** Mark `sh` as changing (shared caches): see {@link beginChange}. */
   private begin(sh: Shard): void {
-    if (this.shared) Atomics.store(sh.st, DIRTY, 1);
+    if (this.shared) beginChange(sh);
   }
 
   /** `sh` is whole again. */
   private end(sh: Shard): void {
-    if (this.shared) Atomics.store(sh.st, DIRTY, 0);
-  }
-
-  /**
-   * The last holder of `sh`'s lock died mid-change: nothing in the stripe can be trusted,
-   * so it starts empty (its entries are dropped without `onEvict`: their bytes may be torn).
-   */
-  private repair(sh: Shard): void {
-    const dropped = sh.count;
-    sh.reset();
-    sh.ctr[C_RESETS]!++;
-    sh.ctr[C_RESET_DROPS]! += dropped > 0 ? dropped : 0;
-    Atomics.store(sh.st, DIRTY, 0);
+    if (this.shared) endChange(sh);
   }
 
   private check(): void {

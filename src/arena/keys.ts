@@ -3,9 +3,24 @@
  * allocating. Keys are stored as WTF-8 (UTF-8 that also encodes lone surrogates), so two
  * different strings never share bytes and every key round-trips exactly.
  */
+import { OffheapError } from "../errors.ts";
 
 /** Longest key, in WTF-8 bytes. */
 export const MAX_KEY_BYTES = 65535;
+
+/**
+ * {@link hashKey} of a key a caller passed, after checking it: `ERR_INVALID` for a
+ * non-string, `ERR_TOO_LARGE` past {@link MAX_KEY_BYTES} (counted only for keys long enough
+ * to reach it, so short keys pay one comparison).
+ */
+export function keyHash(key: string): number {
+  if (typeof key !== "string") throw new OffheapError("ERR_INVALID", `key must be a string; got ${typeof key}`);
+  if (key.length > MAX_KEY_BYTES / 3) {
+    const n = keyByteLength(key);
+    if (n > MAX_KEY_BYTES) throw new OffheapError("ERR_TOO_LARGE", `a key may be at most ${MAX_KEY_BYTES} bytes of UTF-8; got ${n}`);
+  }
+  return hashKey(key);
+}
 
 /**
  * 32-bit hash of a string's UTF-16 code units (FNV-1a, then murmur3's finalizer). It is a

@@ -1,5 +1,7 @@
 /** What an ArenaCache reports in `stats()`, and how that appears as metrics (`offheap_arena_*`). */
 import type { MetricsDescription } from "../metrics/describe.ts";
+import type { CachePlan } from "./config.ts";
+import { C_BYTES, C_COMPACTIONS, C_EVICT, C_HITS, C_MISSES, C_MOVED, C_REJECTED, C_RESET_DROPS, C_RESETS, C_SETS, C_TAKEOVERS, REASONS, type Shard } from "./shard.ts";
 
 /** What `ArenaCache.stats()` reports: counters since the cache was made, and gauges. */
 export interface ArenaStats {
@@ -86,3 +88,43 @@ export const ARENA_METRICS: MetricsDescription<ArenaStats> = {
     arenaBytes: { type: "gauge", family: "arena_bytes", help: "Bytes of arena memory reserved." },
   },
 };
+
+/** The handle's own load counters, which `stats()` adds to the stripes' shared ones. */
+export type LoadCounts = Pick<ArenaStats, "loads" | "loadErrors" | "loadsInFlight" | "loadWaits">;
+
+/** `stats()` of a cache with these stripes: their counters summed, the plan's gauges, the handle's loads. */
+export function arenaStats(shards: readonly Shard[], plan: CachePlan, loads: LoadCounts): ArenaStats {
+  const sum = (i: number) => {
+    let n = 0;
+    for (const s of shards) n += s.ctr[i]!;
+    return n;
+  };
+  let entries = 0;
+  for (const s of shards) entries += s.count;
+  const ev = REASONS.map((_, r) => sum(C_EVICT + r));
+  const cfg = plan.shard;
+  return {
+    entries,
+    bytes: sum(C_BYTES),
+    maxBytes: plan.maxBytes,
+    maxEntries: cfg.maxEntries * shards.length,
+    hits: sum(C_HITS),
+    misses: sum(C_MISSES),
+    sets: sum(C_SETS),
+    rejected: sum(C_REJECTED),
+    evictions: ev[0]! + ev[1]! + ev[2]! + ev[3]!,
+    evictionsCapacity: ev[0]!,
+    evictionsExpired: ev[1]!,
+    evictionsDeleted: ev[2]!,
+    evictionsReplaced: ev[3]!,
+    compactions: sum(C_COMPACTIONS),
+    movedBytes: sum(C_MOVED),
+    lockTakeovers: sum(C_TAKEOVERS),
+    stripeResets: sum(C_RESETS),
+    resetDrops: sum(C_RESET_DROPS),
+    ...loads,
+    stripes: shards.length,
+    slabBytes: cfg.slabBytes,
+    arenaBytes: cfg.slabBytes * cfg.slabs * shards.length,
+  };
+}

@@ -140,6 +140,19 @@ export function shardOf(layout: RingLayout, slot: number): number {
   return layout.shards === 1 ? 0 : Math.floor(slot / layout.slotsPerShard);
 }
 
+/**
+ * The slots a read-ahead of `count` ids from `id` covers in one shard: `[shard, offset,
+ * bytes]`, only up to the end of that shard (and of the ring); a later call covers the
+ * rest. `bytes` is 0 when there is nothing to read.
+ */
+export function readAheadRun(layout: RingLayout, id: number, count: number): [shard: number, offset: number, bytes: number] {
+  const slot = id % layout.capacity;
+  const shard = shardOf(layout, slot);
+  const index = slot - shard * layout.slotsPerShard;
+  const n = Math.min(count, layout.slotsPerShard - index, layout.capacity - slot);
+  return [shard, DATA_OFFSET + index * layout.slotBytes, n > 0 ? n * layout.slotBytes : 0];
+}
+
 /** Byte offset of `slot` inside its shard file (`shard` from {@link shardOf}). */
 export function slotOffset(layout: RingLayout, slot: number, shard: number): number {
   return DATA_OFFSET + (slot - shard * layout.slotsPerShard) * layout.slotBytes;

@@ -1,68 +1,28 @@
 /**
  * `RingBuffer`: a persistent ring of fixed-size slots on disk. One writer process appends
  * (ids 0, 1, 2, …; id `i` lives in slot `i % capacity`), any number of read-only handles in
- * other processes or Workers read and follow it live.
- *
- * Longer than 500 lines because the handle still carries its open-time recovery (head
- * candidates, interrupted jumps, settling what a killed writer left) beside the hot
- * paths, sharing the handle's private mappings and head words. Moving that recovery to
- * ring/recovery.ts and the option checks to ring/options.ts is the next split (issue 14);
- * until then this header says so rather than the file pretending to be small.
+ * other processes or Workers read and follow it live. This class coordinates; opening and
+ * its repairs are open.ts and recovery.ts, slot I/O store.ts, the follow loop follow.ts.
  */
-import { DATA_EXPECTED, booleanOption, elementName, integerArg, invalidArg, iterableArg, oneOfArg, optionsArg, pathArg, signalArg } from "../primitives/arguments.ts";
-import { DEFAULT_LOCK_TIMEOUT, lockTimeoutOption, syncOption, type SyncMode } from "../primitives/common-options.ts";
-import { Mapping, futexWake, writerHolds, type File, type Lock } from "../../ffi/index.ts";
+import { DATA_EXPECTED, elementName, invalidArg, iterableArg } from "../primitives/arguments.ts";
+import { futexWake, type File, type Lock, type Mapping } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
-import { openRingFiles } from "./files.ts";
-import { HEAD_FUTEX_OFFSET, headCandidates, loadHead, resetHead, storeHead } from "./head.ts";
-import { DATA_OFFSET, DELETED, HEAD_OFFSET, JUMPS, MARK_LIMIT, MAX_ID, WRITTEN, checkLayoutOptions, shardFileBytes, shardPath } from "./layout.ts";
+import { followRing, rangeRing, type FollowSource } from "./follow.ts";
+import { HEAD_FUTEX_OFFSET, loadHead, storeHead } from "./head.ts";
+import { readJumps, writeJumps } from "./jumps.ts";
+import { HEAD_OFFSET, MARK_LIMIT, MAX_ID, WRITTEN } from "./layout.ts";
+import { openRing } from "./open.ts";
+import { followSettings, ringSettings, type FollowOptions, type RingOptions, type RingRecord } from "./options.ts";
+import { ReadAhead } from "./prefetch.ts";
 import { slotCrc } from "./slot.ts";
-import { ABSENT, BUSY_SLOT, GONE, MmapSlots, NEWER, PreadSlots, type SlotStore } from "./store.ts";
+import { ABSENT, putDeleted, type SlotStore } from "./store.ts";
 import { HeadWaits, WAITERS_INDEX } from "./wait.ts";
 import { describeStats } from "../metrics/describe.ts";
 import { RING_METRICS, type RingStats } from "./stats.ts";
 
-/** Options of {@link RingBuffer.open}. */
-export interface RingOptions {
-  /** Largest record in bytes. Required to create; read from the file on reopen. */
-  recordSize?: number;
-  /** Number of slots (records held). Required to create; read from the file on reopen. */
-  capacity?: number;
-  /** Number of shard files (`path`, `path.1`, …). Default: enough for ≤ 1 GiB each. */
-  shards?: number;
-  /** `"mmap"` (default): slots in shared mappings. `"pread"`: pread/pwrite. */
-  io?: "mmap" | "pread";
-  /** When writes reach the disk (see {@link SyncMode}). Default `"none"`. */
-  sync?: SyncMode;
-  /** On sequential reads, ask for the next `prefetch` records ahead of time. Default 0. */
-  prefetch?: number;
-  /** Open without the writer lock; writes throw `ERR_READONLY`. Default false. */
-  readonly?: boolean;
-  /** How long the open waits for another writer's lock, in ms (then `ERR_TIMEOUT`); 0: `ERR_LOCKED` at once. Default 5000 ({@link DEFAULT_LOCK_TIMEOUT}). */
-  lockTimeout?: number;
-}
+export type { FollowOptions, RingOptions, RingRecord } from "./options.ts";
 
-/** A record with its id, as {@link RingBuffer.range} and {@link RingBuffer.follow} yield it. */
-export interface RingRecord {
-  /** The record's id (0, 1, 2, … in append order); it lives in slot `id % capacity`. */
-  id: number;
-  /** The record's bytes (a copy). */
-  data: Uint8Array;
-}
-
-/** Options of {@link RingBuffer.follow}. */
-export interface FollowOptions {
-  /** Stop following: the iterator throws the signal's reason. */
-  signal?: AbortSignal;
-  /** When the writer overwrote records not yet read: `"throw"` `ERR_LAPPED` (default), or `"skip"` to `first`. */
-  onLap?: "throw" | "skip";
-}
-
-
-const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
-const IO_MODES = ["mmap", "pread"] as const;
-const LAP_MODES = ["throw", "skip"] as const;
 
 /**
  * A persistent ring of records, one writer and many readers across processes.
@@ -97,7 +57,8 @@ export class RingBuffer {
   readonly #syncAlways: boolean;
   /** `"always"`: inside `appendMany` too, each record is flushed as it is written. */
   readonly #syncEachItem: boolean;
-  readonly #prefetch: number;
+  /** Undefined without the `prefetch` option. */
+  readonly #readAhead: ReadAhead | undefined;
   #next = 0;
   /** The writer's copy of the jump block (see JUMPS in layout.ts). */
   #uncheckedBelow = 0;
@@ -106,9 +67,6 @@ export class RingBuffer {
   /** A read-only handle's view of the head never goes below this (see #settledHead). */
   #headAtLeast = 0;
   #closed = false;
-  #lastRead = -2;
-  #prefetchedTo = 0;
-  #prefetchTimer: ReturnType<typeof setImmediate> | undefined;
   #deleteScratch: Uint8Array | undefined;
   readonly #waits: HeadWaits;
   readonly #counts = {
@@ -127,67 +85,36 @@ export class RingBuffer {
   };
 
   private constructor(path: string, options: RingOptions) {
-    pathArg("path", path);
-    optionsArg("options", options);
-    const io = options.io === undefined ? "mmap" : oneOfArg("io", options.io, IO_MODES);
-    const sync = syncOption(options.sync, "none");
-    const prefetch = options.prefetch === undefined ? 0 : integerArg("prefetch", options.prefetch, { min: 0 });
-    const lockTimeout = lockTimeoutOption(options.lockTimeout);
-    const readonly = booleanOption("readonly", options.readonly);
-    checkLayoutOptions(options);
-
-    const opened = openRingFiles(path, {
-      readonly,
-      lockTimeout,
-      recordSize: options.recordSize,
-      capacity: options.capacity,
-      shards: options.shards,
-    });
-    const { layout, files } = opened;
-    // Set before the checks below, which use them.
+    const settings = ringSettings(path, options);
+    const opened = openRing(path, settings, options);
     this.path = path;
-    this.recordSize = layout.recordSize;
-    this.capacity = layout.capacity;
-    this.shards = layout.shards;
-    this.readonly = readonly;
-    this.io = io;
-    const maps: Mapping[] = [];
+    this.recordSize = opened.layout.recordSize;
+    this.capacity = opened.layout.capacity;
+    this.shards = opened.layout.shards;
+    this.readonly = settings.readonly;
+    this.io = settings.io;
+    this.#files = opened.files;
+    this.#lock = opened.lock;
+    this.#store = opened.store;
+    this.#headMap = opened.headMap;
+    this.#headWords = opened.headWords;
+    this.#next = opened.next;
+    [this.#uncheckedBelow, this.#jumpFrom, this.#jumpTo] = opened.jumps;
+    this.#headAtLeast = opened.headAtLeast;
+    this.#syncAlways = settings.sync !== "none";
+    this.#syncEachItem = settings.sync === "always";
+    this.#readAhead = settings.prefetch > 0 ? new ReadAhead(opened.store, settings.prefetch, settings.io === "pread") : undefined;
+    this.#waits = new HeadWaits(path, this.#headMap, this.readonly ? undefined : this.#headWords, () => this.#loadNext());
+    if (this.readonly) return;
     try {
-      let store: SlotStore;
-      if (io === "mmap") {
-        files.forEach((f, i) => maps.push(Mapping.file(f, { length: shardFileBytes(layout, i), readonly })));
-        store = new MmapSlots(layout, files.map((_, i) => shardPath(path, i)), maps, readonly);
-        this.#headMap = maps[0]!;
-      } else {
-        this.#headMap = Mapping.file(files[0]!, { length: DATA_OFFSET, readonly });
-        maps.push(this.#headMap);
-        store = new PreadSlots(layout, files, readonly);
-      }
-      this.#store = store;
-      this.#headWords = new Int32Array(this.#headMap.buffer, 0, DATA_OFFSET / 4);
-      if (!readonly) {
-        this.#next = this.#recoverHead(shardPath(path, 0));
-        [this.#uncheckedBelow, this.#jumpFrom, this.#jumpTo] = readJumps(this.#headMap, shardPath(path, 0));
-        this.#repairInterrupted(store, layout.capacity);
-      }
-      this.#checkHead(readonly ? loadHead(this.#headWords) : this.#next, shardPath(path, 0), readonly);
-      if (!readonly) this.#settleHead();
-      else if (!writerHolds(files[0]!)) {
-        // No writer will publish what a dead one left whole until one opens: see it meanwhile.
-        this.#headAtLeast = this.#settledHead(loadHead(this.#headWords), readJumps(this.#headMap, shardPath(path, 0)));
-      }
+      // The writer's open publishes what a killed writer left whole (see settledHead).
+      if (opened.settled !== this.#next) this.#publish(opened.settled);
+      this.#store.syncDirty();
+      this.#headMap.sync(HEAD_OFFSET, 16);
     } catch (e) {
-      for (const m of maps) m.close();
-      opened.lock?.unlock();
-      for (const f of files) f.close();
+      this.close();
       throw e;
     }
-    this.#waits = new HeadWaits(path, this.#headMap, readonly ? undefined : this.#headWords, () => this.#loadNext());
-    this.#files = files;
-    this.#lock = opened.lock;
-    this.#syncAlways = sync !== "none";
-    this.#syncEachItem = sync === "always";
-    this.#prefetch = prefetch;
   }
 
   /**
@@ -332,7 +259,7 @@ export class RingBuffer {
       return ABSENT;
     }
     const n = this.#store.read(id, target);
-    if (this.#prefetch > 0) this.#readAhead(id);
+    if (this.#readAhead !== undefined && this.#readAhead.after(id)) this.#counts.prefetches++;
     if (n >= 0) {
       this.#counts.hits++;
       return n;
@@ -361,7 +288,7 @@ export class RingBuffer {
     }
     if (n === ABSENT && id >= this.#uncheckedBelow) n = 0; // damaged too (see #absentInWindow)
     if (n < 0) return false;
-    this.#store.put(id, DELETED, EMPTY, slotCrc(id, DELETED, EMPTY));
+    putDeleted(this.#store, id);
     if (this.#syncAlways) this.#store.syncSlot(id);
     this.#counts.deletes++;
     return true;
@@ -377,23 +304,7 @@ export class RingBuffer {
     this.#assertOpen();
     if (from !== undefined) this.#checkId(from, "from");
     if (to !== undefined) this.#checkId(to, "to");
-    return this.#range(from, to);
-  }
-
-  *#range(from: number | undefined, to: number | undefined): IterableIterator<RingRecord> {
-    const stop = to ?? this.#loadNext();
-    let id = from ?? 0;
-    while (id < stop) {
-      this.#assertOpen();
-      const next = this.#loadNext();
-      if (id >= next) return;
-      if (id < next - this.capacity) id = next - this.capacity;
-      if (id >= stop) return;
-      const n = this.#store.read(id, null);
-      if (n >= 0) yield { id, data: this.#store.copy };
-      else if (n === ABSENT) this.#absentInWindow(id);
-      id++;
-    }
+    return rangeRing(this.#followSource(), from ?? 0, to);
   }
 
   /**
@@ -406,10 +317,8 @@ export class RingBuffer {
   follow(from?: number, options: FollowOptions = {}): AsyncIterableIterator<RingRecord> {
     this.#assertOpen();
     if (from !== undefined) this.#checkId(from, "from");
-    optionsArg("options", options);
-    const onLap = options.onLap === undefined ? "throw" : oneOfArg("onLap", options.onLap, LAP_MODES);
-    const signal = signalArg("signal", options.signal);
-    return this.#follow(from ?? Math.max(0, this.#loadNext() - this.capacity), signal, onLap);
+    const { onLap, signal } = followSettings(options);
+    return followRing(this.#followSource(), from ?? Math.max(0, this.#loadNext() - this.capacity), signal, onLap);
   }
 
   /**
@@ -457,8 +366,7 @@ export class RingBuffer {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#prefetchTimer !== undefined) clearImmediate(this.#prefetchTimer);
-    this.#prefetchTimer = undefined;
+    this.#readAhead?.close();
     this.#waits.close(); // ends every follower's wait: their loops see the handle closed
     this.#store.close();
     this.#headMap.close();
@@ -531,19 +439,16 @@ export class RingBuffer {
     const mark = id - from <= MARK_LIMIT;
     this.#writeJumps(mark ? this.#uncheckedBelow : id, this.#next, id);
     if (!mark) return;
-    for (let k = from; k < id; k++) this.#store.put(k, DELETED, EMPTY, slotCrc(k, DELETED, EMPTY));
+    for (let k = from; k < id; k++) putDeleted(this.#store, k);
     if (this.#syncAlways) this.#store.syncDirty();
   }
 
   /** Store the jump block (before the slots and head it covers are written). */
   #writeJumps(uncheckedBelow: number, jumpFrom: number, jumpTo: number): void {
-    const bytes = this.#headMap.bytes;
-    const seq = JUMPS.read(bytes, this.path)?.seq ?? 0;
-    JUMPS.write(bytes, seq + 1, [uncheckedBelow, jumpFrom, jumpTo]);
+    writeJumps(this.#headMap, this.path, [uncheckedBelow, jumpFrom, jumpTo], this.#syncAlways);
     this.#uncheckedBelow = uncheckedBelow;
     this.#jumpFrom = jumpFrom;
     this.#jumpTo = jumpTo;
-    if (this.#syncAlways) this.#headMap.sync(JUMPS.offset, JUMPS.size);
   }
 
   /**
@@ -561,204 +466,22 @@ export class RingBuffer {
     );
   }
 
-  /** The writer's head on open; a crash during a high-bits change is settled by the slots. */
-  #recoverHead(path: string): number {
-    const candidates = headCandidates(this.#headWords);
-    let next = candidates[candidates.length - 1]!;
-    if (candidates.length > 1) {
-      for (const c of candidates) {
-        if (c === 0 || this.#holds(c - 1)) {
-          next = c;
-          break;
-        }
-      }
-      resetHead(this.#headWords, next);
-    }
-    if (next > MAX_ID) throw new OffheapError("ERR_CORRUPT", `${path}: head ${next} is past the largest id`, { path });
-    return next;
+  /** This handle's read side, as its followers see it. */
+  #followSource(): FollowSource {
+    return {
+      path: this.path,
+      capacity: this.capacity,
+      isClosed: () => this.#closed,
+      store: this.#store,
+      loadNext: () => this.#loadNext(),
+      absentInWindow: (id) => this.#absentInWindow(id),
+      waitPast: (next, signal) => this.#waits.waitPast(next, signal),
+      lapped: (missed) => {
+        this.#counts.laps++;
+        this.#counts.lapMissed += missed;
+      },
+    };
   }
-
-  /**
-   * A writer killed inside a put leaves the slot of `next` BUSY. The record the window held
-   * there is gone either way: mark it deleted so readers stop waiting for it.
-   */
-  #repairInterrupted(store: SlotStore, capacity: number): void {
-    const next = this.#next;
-    let state: number;
-    try {
-      state = store.read(next, null);
-    } catch {
-      return; // damaged, not interrupted: get/verify report it
-    }
-    if (state !== BUSY_SLOT) return;
-    const lost = next >= capacity ? next - capacity : next;
-    store.put(lost, DELETED, EMPTY, slotCrc(lost, DELETED, EMPTY));
-    store.syncDirty();
-  }
-
-  /**
-   * The head is published only after the slot of `next - 1` is complete, and a slot only
-   * ever takes newer ids; so when that slot is empty or holds an older id, the head was
-   * damaged (it points past what was ever written). And the slot of `next` holds an older
-   * id until the next write: a newer one there means the head was moved back (see
-   * layout.ts), unless it is `next` itself or within a jump under way (a crash between
-   * writing slots and publishing them).
-   */
-  #checkHead(next: number, path: string, readonly: boolean): void {
-    if (next > 0) {
-      let state = 0;
-      try {
-        state = this.#store.read(next - 1, null);
-      } catch {
-        // a damaged slot: its own CRC reports it to get and verify
-      }
-      if (state === ABSENT) {
-        throw new OffheapError(
-          "ERR_CORRUPT",
-          `${path}: the head says the next id is ${next}, but the slot of id ${next - 1} does not hold it: the head is damaged`,
-          { path },
-        );
-      }
-    }
-    if (next >= MAX_ID) return;
-    const held = this.#store.storedId(next);
-    const [, jumpFrom, jumpTo] = readonly ? readJumps(this.#headMap, path) : [0, this.#jumpFrom, this.#jumpTo];
-    // A reader's head may be stale by then (a live writer lapped it): only a head that
-    // stood still meanwhile counts.
-    if (readonly && loadHead(this.#headWords) !== next) return;
-    const jumping = next === jumpFrom && held <= jumpTo;
-    if (held > next && !jumping && this.#holds(held)) {
-      throw new OffheapError(
-        "ERR_CORRUPT",
-        `${path}: the head says the next id is ${next}, but the slot of id ${next} already holds the later id ${held}: the head was moved back (damaged)`,
-        { path },
-      );
-    }
-  }
-
-  /**
-   * The head a writer killed between writing slots and publishing them would have
-   * published: past a jump (or oversized batch) under way from this head whose last slot
-   * is written, then past whole records in the slots of `next`, `next + 1`, … (an
-   * append's or a batch's). Their ids were never handed out, and publishing them (as the
-   * writer's open does) means they never are twice.
-   */
-  #settledHead(next: number, jumps: readonly [number, number, number]): number {
-    const [, jumpFrom, jumpTo] = jumps;
-    let n = next;
-    if (next === jumpFrom && jumpTo >= next && this.#store.storedId(jumpTo) === jumpTo && this.#holds(jumpTo)) n = jumpTo + 1;
-    while (n < MAX_ID && this.#store.storedId(n) === n && this.#holds(n)) n++;
-    return n;
-  }
-
-  /**
-   * The writer's open: publish what a killed writer left whole (see #settledHead). A jump
-   * that died before its last slot leaves slots holding ids past `next`, which the
-   * records they replaced can't come back from: they become deletion markers of those
-   * records, so that every slot again holds an id below the head.
-   */
-  #settleHead(): void {
-    const jumps: [number, number, number] = [this.#uncheckedBelow, this.#jumpFrom, this.#jumpTo];
-    const next = this.#settledHead(this.#next, jumps);
-    if (next === this.#next && this.#next === this.#jumpFrom && this.#jumpTo >= next) {
-      const capacity = this.capacity;
-      for (let k = Math.max(next, this.#jumpTo + 1 - capacity); k <= this.#jumpTo; k++) {
-        if (this.#store.storedId(k) !== k) continue;
-        // The id the slot held before: the one of the window congruent to k.
-        const lost = next - capacity + ((((k - (next - capacity)) % capacity) + capacity) % capacity);
-        if (lost >= 0) this.#store.put(lost, DELETED, EMPTY, slotCrc(lost, DELETED, EMPTY));
-        else this.#store.put(k, 0, EMPTY, 0); // never written before: empty again
-      }
-      this.#writeJumps(this.#uncheckedBelow, 0, 0);
-    }
-    if (next !== this.#next) this.#publish(next);
-    this.#store.syncDirty();
-    this.#headMap.sync(HEAD_OFFSET, 16);
-  }
-
-  #holds(id: number): boolean {
-    try {
-      const n = this.#store.read(id, null);
-      return n >= 0 || n === GONE;
-    } catch {
-      return false;
-    }
-  }
-
-  #readAhead(id: number): void {
-    const sequential = id === this.#lastRead + 1;
-    this.#lastRead = id;
-    if (!sequential || id < this.#prefetchedTo - (this.#prefetch >> 1)) return;
-    const start = Math.max(id + 1, this.#prefetchedTo);
-    const count = this.#prefetch;
-    this.#prefetchedTo = start + count;
-    this.#counts.prefetches++;
-    if (this.io === "mmap") {
-      this.#store.prefetch(start, count);
-      return;
-    }
-    // pread mode reads ahead off the caller's path: at most one pending, cancelled by close.
-    if (this.#prefetchTimer !== undefined) return;
-    this.#prefetchTimer = setImmediate(() => {
-      this.#prefetchTimer = undefined;
-      if (!this.#closed) this.#store.prefetch(start, count);
-    });
-  }
-
-  async *#follow(from: number, signal: AbortSignal | undefined, onLap: "throw" | "skip"): AsyncGenerator<RingRecord> {
-    let pos = from;
-    // Nothing is held between waits (the handle's HeadWaits owns the one Worker), so an
-    // iterator dropped without return() leaks nothing.
-    for (;;) {
-      if (this.#closed) return;
-      signal?.throwIfAborted();
-      const next = this.#loadNext();
-      const first = Math.max(0, next - this.capacity);
-      if (pos < first) {
-        pos = this.#lap(pos, first, onLap);
-        continue;
-      }
-      if (pos < next) {
-        const n = this.#store.read(pos, null);
-        if (n >= 0) {
-          const data = this.#store.copy;
-          yield { id: pos, data };
-          pos++;
-        } else if (n === BUSY_SLOT) {
-          await Bun.sleep(1); // a writer is mid-rewrite of this slot (or died there)
-        } else if (n === NEWER) {
-          // Overwritten between loading the head and reading the slot.
-          const now = Math.max(0, this.#loadNext() - this.capacity);
-          pos = this.#lap(pos, Math.max(now, pos + 1), onLap);
-        } else {
-          if (n === ABSENT) this.#absentInWindow(pos);
-          pos++; // deleted, or skipped by a write(id) past it
-        }
-        continue;
-      }
-      await this.#waits.waitPast(next, signal);
-    }
-  }
-
-  #lap(pos: number, first: number, onLap: "throw" | "skip"): number {
-    const missed = first - pos;
-    if (onLap === "throw") {
-      throw new OffheapError(
-        "ERR_LAPPED",
-        `the writer overwrote ${missed} records this reader had not read (it was at id ${pos}, the oldest held is ${first})`,
-        { path: this.path, missed },
-      );
-    }
-    this.#counts.laps++;
-    this.#counts.lapMissed += missed;
-    return first;
-  }
-}
-
-/** The jump block stored in shard 0's header page: `[uncheckedBelow, jumpFrom, jumpTo]` (0s when never written). */
-function readJumps(headMap: Mapping, path: string): [number, number, number] {
-  const values = JUMPS.read(headMap.bytes, path)?.values;
-  return [values?.[0] ?? 0, values?.[1] ?? 0, values?.[2] ?? 0];
 }
 
 describeStats(RingBuffer, RING_METRICS);

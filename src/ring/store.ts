@@ -14,7 +14,7 @@
  */
 import { OffheapError } from "../errors.ts";
 import type { File, Mapping } from "../../ffi/index.ts";
-import { BUSY, DATA_OFFSET, SLOT_HEADER, shardOf, slotOffset, type RingLayout } from "./layout.ts";
+import { BUSY, DATA_OFFSET, DELETED, SLOT_HEADER, readAheadRun, shardOf, slotOffset, type RingLayout } from "./layout.ts";
 import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc } from "./slot.ts";
 
 /** `read` result: the slot does not hold the id (never written, skipped, or an older id). */
@@ -59,6 +59,13 @@ export interface SlotStore {
   prefetch(id: number, count: number): void;
   /** Release mappings and scratch buffers (files are closed by the ring). */
   close(): void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Leave a deletion marker for `id` in its slot (a deleted record, or one a repair gave up). */
+export function putDeleted(store: SlotStore, id: number): void {
+  store.put(id, DELETED, EMPTY, slotCrc(id, DELETED, EMPTY));
 }
 
 function corrupt(path: string, id: number, slot: number, what: string): OffheapError {
@@ -242,14 +249,8 @@ export class MmapSlots implements SlotStore {
   }
 
   prefetch(id: number, count: number): void {
-    const layout = this.#layout;
-    const slot = id % layout.capacity;
-    const shard = shardOf(layout, slot);
-    const index = slot - shard * layout.slotsPerShard;
-    // Only up to the end of this shard: the next call covers the rest.
-    const n = Math.min(count, layout.slotsPerShard - index, layout.capacity - slot);
-    if (n <= 0) return;
-    this.#maps[shard]!.advise("willneed", DATA_OFFSET + index * layout.slotBytes, n * layout.slotBytes);
+    const [shard, offset, bytes] = readAheadRun(this.#layout, id, count);
+    if (bytes > 0) this.#maps[shard]!.advise("willneed", offset, bytes);
   }
 
   close(): void {
@@ -384,16 +385,12 @@ export class PreadSlots implements SlotStore {
   }
 
   prefetch(id: number, count: number): void {
-    const layout = this.#layout;
-    const slot = id % layout.capacity;
-    const shard = shardOf(layout, slot);
-    const index = slot - shard * layout.slotsPerShard;
-    const n = Math.min(count, layout.slotsPerShard - index, layout.capacity - slot);
-    if (n <= 0) return;
+    const [shard, offset, run] = readAheadRun(this.#layout, id, count);
+    if (run === 0) return;
     // No fadvise is bound: one bounded read pulls the window into the page cache.
-    const bytes = Math.min(n * layout.slotBytes, MAX_READAHEAD);
+    const bytes = Math.min(run, MAX_READAHEAD);
     if (this.#readahead === undefined || this.#readahead.length < bytes) this.#readahead = new Uint8Array(bytes);
-    this.#files[shard]!.read(this.#readahead.subarray(0, bytes), DATA_OFFSET + index * layout.slotBytes);
+    this.#files[shard]!.read(this.#readahead.subarray(0, bytes), offset);
   }
 
   close(): void {

@@ -479,19 +479,14 @@ export function subjects(): Subject<any>[] {
       internal: {
         read: "TypeScript-private",
         store: "TypeScript-private",
-        startLoad: "TypeScript-private",
-        invalidate: "TypeScript-private",
         flush: "TypeScript-private",
         hashOf: "TypeScript-private",
         shardOf: "TypeScript-private",
         lock: "TypeScript-private",
         unlock: "TypeScript-private",
         check: "TypeScript-private",
-        awaitOtherLoad: "TypeScript-private",
-        releaseLease: "TypeScript-private",
         begin: "TypeScript-private",
         end: "TypeScript-private",
-        repair: "TypeScript-private",
       },
       make() {
         const c = new ArenaCache({ maxBytes: 1 << 16 });
