@@ -14,9 +14,8 @@
  * non-resident), so there are `2 * capacity + 2` nodes.
  */
 import { carveHashIndex, HashIndex, hashIndexCells } from "./hash-index.ts";
-import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "../primitives/carver.ts";
-import { checkCapacity, checkHash, checkSlot } from "../primitives/carver.ts";
-import type { EvictionPolicy, PolicyName } from "./policy.ts";
+import { type Allocator, heapAllocator, type Carver, checkHash, checkSlot } from "../primitives/carver.ts";
+import { CarvedPolicy, type EvictionPolicy, type PolicyName } from "./policy.ts";
 
 const NONE = -1;
 const FREE = 0;
@@ -56,20 +55,13 @@ function build(c: Carver, capacity: number) {
 }
 
 /** CLOCK-Pro over slot ids. */
-export class ClockProPolicy implements EvictionPolicy {
+export class ClockProPolicy extends CarvedPolicy<ReturnType<typeof build>> implements EvictionPolicy {
   readonly name: PolicyName = "clock-pro";
   /** A hit stores one per-slot flag or counter. */
   readonly touchRelinks = false;
 
-  /**
-   * Bytes of state for `capacity` slots (what {@link buffer} holds).
-   * @throws `ERR_INVALID` for a capacity that is not an integer in 1 .. 2^30 - 1.
-   */
-  static bytes(capacity: number): number {
-    checkCapacity(capacity);
-    return measureLayout((c) => build(c, capacity));
-  }
-  readonly buffer: ArrayBufferLike;
+  /** @internal How {@link CarvedPolicy.bytes} and the constructor lay out the state. */
+  static readonly carve = build;
   private readonly st: Int32Array;
   private readonly prev: Int32Array;
   private readonly next: Int32Array;
@@ -83,16 +75,10 @@ export class ClockProPolicy implements EvictionPolicy {
   private readonly test: HashIndex;
   private depth = 0;
 
-  /**
-   * A new policy, or a view of an existing one when `buffer` is given.
-   * @throws `ERR_INVALID` for a bad capacity, or a `buffer` smaller than
-   * `bytes(capacity)`; what `allocate` throws.
-   */
-  constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
-    checkCapacity(capacity);
-    const l = layout((c) => build(c, capacity), buffer, allocate);
-    this.buffer = l.buffer;
-    const a = l.arrays;
+  /** A new policy, or a view of an existing one over `buffer`. @throws as the {@link CarvedPolicy} constructor. */
+  constructor(capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
+    super(capacity, build, buffer, allocate);
+    const a = this.state;
     this.st = a.st;
     this.prev = a.prev;
     this.next = a.next;
@@ -104,7 +90,7 @@ export class ClockProPolicy implements EvictionPolicy {
     this.free = a.free;
     this.pending = a.pending;
     this.test = new HashIndex(a.test);
-    if (l.fresh) this.clear();
+    if (this.fresh) this.clear();
   }
 
   get size(): number {

@@ -2,9 +2,8 @@
  * Least-recently-used: a doubly linked list over slot ids, most recent at the head.
  * Every hit moves the slot to the head (two link updates), every eviction takes the tail.
  */
-import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "../primitives/carver.ts";
-import { checkCapacity, checkHash, checkSlot } from "../primitives/carver.ts";
-import type { EvictionPolicy, PolicyName } from "./policy.ts";
+import { type Allocator, heapAllocator, type Carver, checkHash, checkSlot } from "../primitives/carver.ts";
+import { CarvedPolicy, type EvictionPolicy, type PolicyName } from "./policy.ts";
 
 const HEAD = 0;
 const TAIL = 1;
@@ -16,36 +15,23 @@ function build(c: Carver, capacity: number) {
 }
 
 /** LRU over slot ids. */
-export class LruPolicy implements EvictionPolicy {
+export class LruPolicy extends CarvedPolicy<ReturnType<typeof build>> implements EvictionPolicy {
   readonly name: PolicyName = "lru";
   /** Every hit moves the slot in a linked list. */
   readonly touchRelinks = true;
 
-  /**
-   * Bytes of state for `capacity` slots (what {@link buffer} holds).
-   * @throws `ERR_INVALID` for a capacity that is not an integer in 1 .. 2^30 - 1.
-   */
-  static bytes(capacity: number): number {
-    checkCapacity(capacity);
-    return measureLayout((c) => build(c, capacity));
-  }
-  readonly buffer: ArrayBufferLike;
+  /** @internal How {@link CarvedPolicy.bytes} and the constructor lay out the state. */
+  static readonly carve = build;
   private readonly st: Int32Array;
   private readonly prev: Int32Array;
   private readonly next: Int32Array;
   private readonly live: Uint8Array;
 
-  /**
-   * A new policy, or a view of an existing one when `buffer` is given.
-   * @throws `ERR_INVALID` for a bad capacity, or a `buffer` smaller than
-   * `bytes(capacity)`; what `allocate` throws.
-   */
-  constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
-    checkCapacity(capacity);
-    const l = layout((c) => build(c, capacity), buffer, allocate);
-    this.buffer = l.buffer;
-    ({ st: this.st, prev: this.prev, next: this.next, live: this.live } = l.arrays);
-    if (l.fresh) this.clear();
+  /** A new policy, or a view of an existing one over `buffer`. @throws as the {@link CarvedPolicy} constructor. */
+  constructor(capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
+    super(capacity, build, buffer, allocate);
+    ({ st: this.st, prev: this.prev, next: this.next, live: this.live } = this.state);
+    if (this.fresh) this.clear();
   }
 
   get size(): number {

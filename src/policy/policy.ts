@@ -7,6 +7,7 @@
  * history of evicted keys (S3-FIFO's ghost queue, CLOCK-Pro's non-resident pages) key
  * that history by the 32-bit key hash passed to {@link EvictionPolicy.insert}.
  */
+import { type Allocator, type Carver, checkCapacity, layout, measureLayout } from "../primitives/carver.ts";
 
 /** Names of the built-in policies. */
 export type PolicyName = "lru" | "sieve" | "s3-fifo" | "clock-pro";
@@ -68,4 +69,45 @@ export interface PolicyOptions {
    * example an anonymous mmap, to keep it out of the GC's accounting). Overrides `shared`.
    */
   allocate?: (bytes: number) => ArrayBufferLike;
+}
+
+/**
+ * What the built-in policies share: their whole state is typed arrays that a `build`
+ * function carves out of one buffer, so another thread can attach to the same policy by
+ * passing the buffer back in.
+ */
+export abstract class CarvedPolicy<State> {
+  /**
+   * Bytes of state for `capacity` slots (what a policy's {@link buffer} holds).
+   * @throws `ERR_INVALID` for a capacity that is not an integer in 1 .. 2^30 - 1.
+   */
+  static bytes(this: { readonly carve: (c: Carver, capacity: number) => unknown }, capacity: number): number {
+    checkCapacity(capacity);
+    return measureLayout((c) => this.carve(c, capacity));
+  }
+
+  /** {@inheritDoc EvictionPolicy.buffer} */
+  readonly buffer: ArrayBufferLike;
+  /** The typed arrays over {@link buffer}, as `build` named them. */
+  protected readonly state: State;
+  /** True when {@link buffer} was allocated here (zero-filled), so the subclass initialises it. */
+  protected readonly fresh: boolean;
+
+  /**
+   * Carve `build`'s arrays over `buffer`, or over a fresh buffer from `allocate`.
+   * @throws `ERR_INVALID` for a capacity that is not an integer in 1 .. 2^30 - 1, or a
+   * `buffer` smaller than the state needs; what `allocate` throws.
+   */
+  protected constructor(
+    readonly capacity: number,
+    build: (c: Carver, capacity: number) => State,
+    buffer: ArrayBufferLike | undefined,
+    allocate: Allocator,
+  ) {
+    checkCapacity(capacity);
+    const l = layout((c) => build(c, capacity), buffer, allocate);
+    this.buffer = l.buffer;
+    this.state = l.arrays;
+    this.fresh = l.fresh;
+  }
 }

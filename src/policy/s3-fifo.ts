@@ -10,9 +10,8 @@
  * resident entries at eviction time, since the cache is bounded by bytes, not count.
  */
 import { carveHashIndex, HashIndex, hashIndexCells } from "./hash-index.ts";
-import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "../primitives/carver.ts";
-import { checkCapacity, checkHash, checkSlot } from "../primitives/carver.ts";
-import type { EvictionPolicy, PolicyName } from "./policy.ts";
+import { type Allocator, heapAllocator, type Carver, checkHash, checkSlot } from "../primitives/carver.ts";
+import { CarvedPolicy, type EvictionPolicy, type PolicyName } from "./policy.ts";
 
 const NONE = -1;
 const NOWHERE = 0;
@@ -45,20 +44,13 @@ function build(c: Carver, capacity: number) {
 }
 
 /** S3-FIFO over slot ids, with its ghost queue keyed by key hash. */
-export class S3FifoPolicy implements EvictionPolicy {
+export class S3FifoPolicy extends CarvedPolicy<ReturnType<typeof build>> implements EvictionPolicy {
   readonly name: PolicyName = "s3-fifo";
   /** A hit stores one per-slot flag or counter. */
   readonly touchRelinks = false;
 
-  /**
-   * Bytes of state for `capacity` slots (what {@link buffer} holds).
-   * @throws `ERR_INVALID` for a capacity that is not an integer in 1 .. 2^30 - 1.
-   */
-  static bytes(capacity: number): number {
-    checkCapacity(capacity);
-    return measureLayout((c) => build(c, capacity));
-  }
-  readonly buffer: ArrayBufferLike;
+  /** @internal How {@link CarvedPolicy.bytes} and the constructor lay out the state. */
+  static readonly carve = build;
   private readonly st: Int32Array;
   private readonly newer: Int32Array;
   private readonly older: Int32Array;
@@ -68,16 +60,10 @@ export class S3FifoPolicy implements EvictionPolicy {
   private readonly ring: Uint32Array;
   private readonly ghost: HashIndex;
 
-  /**
-   * A new policy, or a view of an existing one when `buffer` is given.
-   * @throws `ERR_INVALID` for a bad capacity, or a `buffer` smaller than
-   * `bytes(capacity)`; what `allocate` throws.
-   */
-  constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
-    checkCapacity(capacity);
-    const l = layout((c) => build(c, capacity), buffer, allocate);
-    this.buffer = l.buffer;
-    const a = l.arrays;
+  /** A new policy, or a view of an existing one over `buffer`. @throws as the {@link CarvedPolicy} constructor. */
+  constructor(capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
+    super(capacity, build, buffer, allocate);
+    const a = this.state;
     this.st = a.st;
     this.newer = a.newer;
     this.older = a.older;
@@ -86,7 +72,7 @@ export class S3FifoPolicy implements EvictionPolicy {
     this.hash = a.hash;
     this.ring = a.ring;
     this.ghost = new HashIndex(a.ghost);
-    if (l.fresh) this.clear();
+    if (this.fresh) this.clear();
   }
 
   get size(): number {

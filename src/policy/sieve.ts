@@ -4,9 +4,8 @@
  * toward the newest, clearing visited bits, and evicts the first unvisited entry; the
  * hand stays where it stopped, so survivors keep their place in the queue.
  */
-import { type Allocator, heapAllocator, layout, measureLayout, type Carver } from "../primitives/carver.ts";
-import { checkCapacity, checkHash, checkSlot } from "../primitives/carver.ts";
-import type { EvictionPolicy, PolicyName } from "./policy.ts";
+import { type Allocator, heapAllocator, type Carver, checkHash, checkSlot } from "../primitives/carver.ts";
+import { CarvedPolicy, type EvictionPolicy, type PolicyName } from "./policy.ts";
 
 const HEAD = 0; // newest
 const TAIL = 1; // oldest
@@ -25,37 +24,24 @@ function build(c: Carver, capacity: number) {
 }
 
 /** SIEVE over slot ids. */
-export class SievePolicy implements EvictionPolicy {
+export class SievePolicy extends CarvedPolicy<ReturnType<typeof build>> implements EvictionPolicy {
   readonly name: PolicyName = "sieve";
   /** A hit stores one per-slot flag or counter. */
   readonly touchRelinks = false;
 
-  /**
-   * Bytes of state for `capacity` slots (what {@link buffer} holds).
-   * @throws `ERR_INVALID` for a capacity that is not an integer in 1 .. 2^30 - 1.
-   */
-  static bytes(capacity: number): number {
-    checkCapacity(capacity);
-    return measureLayout((c) => build(c, capacity));
-  }
-  readonly buffer: ArrayBufferLike;
+  /** @internal How {@link CarvedPolicy.bytes} and the constructor lay out the state. */
+  static readonly carve = build;
   private readonly st: Int32Array;
   private readonly newer: Int32Array;
   private readonly older: Int32Array;
   private readonly visited: Uint8Array;
   private readonly live: Uint8Array;
 
-  /**
-   * A new policy, or a view of an existing one when `buffer` is given.
-   * @throws `ERR_INVALID` for a bad capacity, or a `buffer` smaller than
-   * `bytes(capacity)`; what `allocate` throws.
-   */
-  constructor(readonly capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
-    checkCapacity(capacity);
-    const l = layout((c) => build(c, capacity), buffer, allocate);
-    this.buffer = l.buffer;
-    ({ st: this.st, newer: this.newer, older: this.older, visited: this.visited, live: this.live } = l.arrays);
-    if (l.fresh) this.clear();
+  /** A new policy, or a view of an existing one over `buffer`. @throws as the {@link CarvedPolicy} constructor. */
+  constructor(capacity: number, buffer?: ArrayBufferLike, allocate: Allocator = heapAllocator) {
+    super(capacity, build, buffer, allocate);
+    ({ st: this.st, newer: this.newer, older: this.older, visited: this.visited, live: this.live } = this.state);
+    if (this.fresh) this.clear();
   }
 
   get size(): number {

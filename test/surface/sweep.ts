@@ -315,9 +315,16 @@ export function surfaceNames(surface: object): Array<string | symbol> {
   });
 }
 
-/** The static members of a class (functions and accessors, not `length`/`name`/`prototype`). */
+/**
+ * The static members of a class (functions and accessors, not `length`/`name`/`prototype`),
+ * its own and those it inherits from a base class.
+ */
 export function staticNames(cls: object): Array<string | symbol> {
-  return surfaceNames(cls).filter((k) => k !== "length" && k !== "name" && k !== "prototype");
+  const names = new Set<string | symbol>();
+  for (let c: object | null = cls; c !== null && c !== Function.prototype; c = Object.getPrototypeOf(c)) {
+    for (const k of surfaceNames(c)) if (k !== "length" && k !== "name" && k !== "prototype") names.add(k);
+  }
+  return [...names];
 }
 
 /**

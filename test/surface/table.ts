@@ -180,6 +180,7 @@ const requestParam: Param = { name: "req", bad: [undefined, null, 5, "http://x/"
 // --- policies --------------------------------------------------------------------------
 
 const POLICY_INTERNAL: Record<string, string> = {
+  carve: "@internal (the state's layout, for the inherited static bytes)",
   pushHead: "TypeScript-private (LRU list)",
   unlink: "TypeScript-private (list links)",
   evictSmall: "TypeScript-private (S3-FIFO queue)",
