@@ -31,24 +31,31 @@ export interface AllocateOptions {
 }
 
 /**
+ * How {@link allocate} got the range: `"reserved"` by `fallocate` (blocks reserved; on
+ * ext4 left unwritten, so a first store into each page still converts it), `"written"`
+ * with zeros by the fallback, `"left"` as it was (the fallback with `keepData`).
+ */
+export type Allocated = "reserved" | "written" | "left";
+
+/**
  * Allocate `[offset, offset + length)` of `file`, growing the file when the range passes
  * its end. Uses `fallocate(fd, 0, …)`; where the filesystem or OS has none, writes zeros
  * instead ({@link writeZeros}), so the range must not hold data yet (a new file, or the
  * new tail of a growing one) unless `keepData` is set. Throws `ERR_SYSTEM` (`ENOSPC` on a
  * full disk); a failed call leaves the file's size as it was. On a range already
- * allocated it needs no space and changes nothing.
+ * allocated it needs no space and changes nothing. Returns how the range was got.
  */
-export function allocate(file: File, offset: number, length: number, options: AllocateOptions = {}): void {
+export function allocate(file: File, offset: number, length: number, options: AllocateOptions = {}): Allocated {
   if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
     throw new OffheapError("ERR_INVALID", `allocate needs a non-negative offset and length, got ${offset} and ${length}`, { path: file.path });
   }
   if (file.readonly) throw new OffheapError("ERR_READONLY", `allocate in ${file.path}, which was opened read-only`, { path: file.path });
   const fd = file.fd;
-  if (length === 0) return;
+  if (length === 0) return "reserved";
   if (fallocate !== undefined) {
     const before = file.size;
     for (;;) {
-      if (fallocate(fd, 0, offset, length) === 0) return;
+      if (fallocate(fd, 0, offset, length) === 0) return "reserved";
       const errno = lastErrno();
       if (errno === EINTR) continue;
       if (errno === EOPNOTSUPP || errno === ENOSYS) break;
@@ -57,7 +64,9 @@ export function allocate(file: File, offset: number, length: number, options: Al
       throw error;
     }
   }
-  if (!options.keepData) writeZeros(file, offset, length);
+  if (options.keepData) return "left";
+  writeZeros(file, offset, length);
+  return "written";
 }
 
 /** Undo the growth of a failed call (some filesystems extend the file for what they got). */

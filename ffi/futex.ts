@@ -14,6 +14,7 @@ import { lastErrno, libc } from "./libc.ts";
 import type { Mapping } from "./mapping.ts";
 import { C } from "./platform.ts";
 import { systemError } from "./system-error.ts";
+import { libcPrelude, workerUrl } from "./worker-source.ts";
 
 /** Whether this platform has a real futex; without it waits are short sleeps. */
 export const hasFutex = C.SYS_futex >= 0;
@@ -73,21 +74,8 @@ export function futexWait(mapping: Mapping, byteOffset: number, expected: number
   return futexWaitAddress(address, expected, timeoutMs);
 }
 
-// The Worker's source is inline so that it also runs inside `bun build --compile`
-// binaries, where a worker file path would not exist.
-const workerSource = `
-import { dlopen, FFIType, read } from "bun:ffi";
-const names = ${JSON.stringify(C.libcNames)};
-let lib;
-for (const name of names) {
-  try {
-    lib = dlopen(name, {
-      syscall: { args: [FFIType.i64, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i64_fast },
-      ${JSON.stringify(C.errnoSymbol)}: { args: [], returns: FFIType.ptr },
-    });
-    break;
-  } catch {}
-}
+// The Worker sleeps in futex and posts how it woke.
+const workerSource = `${libcPrelude("syscall: { args: [FFIType.i64, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i64_fast },")}
 const ts = new BigInt64Array(2);
 const tsBytes = new Uint8Array(ts.buffer);
 self.onmessage = (event) => {
@@ -98,14 +86,12 @@ self.onmessage = (event) => {
   const rc = lib.symbols.syscall(${C.SYS_futex}, address, ${C.FUTEX_WAIT}, expected | 0, tsBytes, null, 0);
   let result = "woken";
   if (rc !== 0) {
-    const errno = read.i32(lib.symbols[${JSON.stringify(C.errnoSymbol)}](), 0);
-    result = errno === ${EAGAIN} ? "changed" : errno === ${ETIMEDOUT} ? "timeout" : errno === ${EINTR} ? "woken" : "error:" + errno;
+    const e = errno();
+    result = e === ${EAGAIN} ? "changed" : e === ${ETIMEDOUT} ? "timeout" : e === ${EINTR} ? "woken" : "error:" + e;
   }
   postMessage({ id, result });
 };
 `;
-
-let workerUrl: string | undefined;
 
 /** One caller's wait, while it is pending. */
 interface PendingWait {
@@ -236,8 +222,7 @@ export class FutexWaiter {
 
   #ensureWorker(): Worker {
     if (this.#worker) return this.#worker;
-    workerUrl ??= URL.createObjectURL(new Blob([workerSource], { type: "application/javascript" }));
-    const worker = new Worker(workerUrl);
+    const worker = new Worker(workerUrl(workerSource));
     worker.onmessage = (event: MessageEvent<{ id: number; result: string }>) => {
       if (this.#worker === worker && event.data.id === this.#nextId) this.#onResult(event.data.result);
     };

@@ -7,9 +7,12 @@
  * - `system-error.ts`: errno -> `OffheapError` with code `ERR_SYSTEM`
  * - `file.ts`, `mapping.ts`, `lock.ts`, `futex.ts`: the safe wrappers
  * - `allocate.ts`: disk blocks reserved before a range is written through a mapping
+ * - `zero-ahead.ts`: zeros written by a Worker ahead of a writer filling a new range
+ * - `worker-source.ts`: what the inline sources of those two Workers share
  * - `barrier.ts`: an opaque native call that orders plain reads (seqlock readers)
  */
-export { allocate, writeZeros, type AllocateOptions } from "./allocate.ts";
+export { allocate, writeZeros, type Allocated, type AllocateOptions } from "./allocate.ts";
+export { ZeroAhead, ZERO_CHUNK, type ZeroRange } from "./zero-ahead.ts";
 export { File, freeBytes, syncDirectory, type FileOpenOptions } from "./file.ts";
 export { Mapping, MAX_MAPPING_BYTES, type Advice, type FileMappingOptions } from "./mapping.ts";
 export { Lock, writerHolds, type LockMode, type LockWaitOptions } from "./lock.ts";

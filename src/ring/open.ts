@@ -41,15 +41,16 @@ export function openRing(path: string, settings: RingSettings, options: RingOpti
     recordSize: options.recordSize,
     capacity: options.capacity,
     shards: options.shards,
+    zeroAhead: io === "mmap",
   });
-  const { layout, files, lock } = opened;
+  const { layout, files, lock, zero } = opened;
   const maps: Mapping[] = [];
   try {
     let store: SlotStore;
     let headMap: Mapping;
     if (io === "mmap") {
       files.forEach((f, i) => maps.push(Mapping.file(f, { length: shardFileBytes(layout, i), readonly })));
-      store = new MmapSlots(layout, files.map((_, i) => shardPath(path, i)), maps, readonly);
+      store = new MmapSlots(layout, files.map((_, i) => shardPath(path, i)), maps, readonly, zero);
       headMap = maps[0]!;
     } else {
       headMap = Mapping.file(files[0]!, { length: DATA_OFFSET, readonly });
@@ -76,6 +77,7 @@ export function openRing(path: string, settings: RingSettings, options: RingOpti
     }
     return { ...base, next, settled, jumps, headAtLeast: 0 };
   } catch (e) {
+    zero?.close(); // before the files: nothing may be written through their descriptors after
     for (const m of maps) m.close();
     lock?.unlock();
     for (const f of files) f.close();

@@ -13,7 +13,7 @@
  * tell "my record was overwritten" (a newer id) from "never written" (an older id).
  */
 import { OffheapError } from "../errors.ts";
-import type { File, Mapping } from "../../ffi/index.ts";
+import type { File, Mapping, ZeroAhead } from "../../ffi/index.ts";
 import { BUSY, DATA_OFFSET, DELETED, SLOT_HEADER, readAheadRun, shardOf, slotOffset, type RingLayout } from "./layout.ts";
 import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc } from "./slot.ts";
 
@@ -87,14 +87,23 @@ export class MmapSlots implements SlotStore {
   readonly #retries: number;
   readonly #dirtyLo: number[];
   readonly #dirtyHi: number[];
+  /** Writes the slots of a new ring once, ahead of this writer (see ZeroAhead). */
+  readonly #zero: ZeroAhead | undefined;
+  /** Per shard: below this offset its slots are written (Infinity: all of them). */
+  readonly #zeroedTo: number[];
   /** The last getInto target, a word view of it, and its prefix views by length. */
   #target: Uint8Array | undefined;
   #targetWords: Int32Array | undefined;
   #prefixes: Array<Uint8Array | undefined> = [];
 
-  /** `maps[i]` maps all of shard `i`; `shared` when a writer may be in another process. */
-  constructor(layout: RingLayout, paths: string[], maps: Mapping[], shared: boolean) {
+  /**
+   * `maps[i]` maps all of shard `i`; `shared` when a writer may be in another process;
+   * `zero` when a Worker is writing the slots of this new ring once (range i: shard i).
+   */
+  constructor(layout: RingLayout, paths: string[], maps: Mapping[], shared: boolean, zero?: ZeroAhead) {
     this.#layout = layout;
+    this.#zero = zero;
+    this.#zeroedTo = maps.map((_, i) => (zero === undefined ? Infinity : zero.readyTo(i)));
     this.#paths = paths;
     this.#maps = maps;
     this.#bytes = maps.map((m) => m.bytes);
@@ -216,6 +225,9 @@ export class MmapSlots implements SlotStore {
     const slot = id % layout.capacity;
     const shard = shardOf(layout, slot);
     const off = slotOffset(layout, slot, shard);
+    const end = off + layout.slotBytes;
+    // A zero written after this store would erase it: the slot's chunk goes first.
+    if (end > this.#zeroedTo[shard]!) this.#zeroedTo[shard] = this.#zero!.ensure(shard, end);
     const words = this.#words[shard]!;
     const w = off >>> 2;
     Atomics.store(words, w, BUSY);
@@ -225,7 +237,6 @@ export class MmapSlots implements SlotStore {
     words[w + 3] = crc;
     Atomics.store(words, w, meta);
     if (off < this.#dirtyLo[shard]!) this.#dirtyLo[shard] = off;
-    const end = off + layout.slotBytes;
     if (end > this.#dirtyHi[shard]!) this.#dirtyHi[shard] = end;
   }
 
@@ -254,6 +265,7 @@ export class MmapSlots implements SlotStore {
   }
 
   close(): void {
+    this.#zero?.close();
     for (const m of this.#maps) m.close();
     this.#bytes = [];
     this.#words = [];
