@@ -196,7 +196,7 @@ for (const lap of firstLaps) {
   avg.set(`sqlite insert ${lap.label}, new rows, ${BATCH} per transaction`, median(times.sqlite));
   console.log(
     `first lap ${lap.label}: a new ring of ${lap.records.toLocaleString("en-US")} records, ${formatNs(median(times.ring))} per append including an open of ` +
-      `${formatNs(median(times.open))} (which writes the slots once: ${formatNs(median(times.open) / lap.records)} a record) and appends alone of ${formatNs(median(times.appends))}; ` +
+      `${formatNs(median(times.open))} (${formatNs(median(times.open) / lap.records)} a record; a Worker writes the slots once meanwhile) and appends alone of ${formatNs(median(times.appends))}; ` +
       `${(lap.records * lap.bytes) / (1 << 20)} MiB of payload; median of ${lap.rounds} rounds alternating with lmdb and sqlite`,
   );
 }
