@@ -1,14 +1,15 @@
 /**
  * The first lap of a large new ring: its slots are written once by a Worker (ZeroAhead)
  * while the writer appends. Whatever the two race, every record of the lap reads back as
- * stored (against a plain model), in every shard, through close and reopen; and a ring
- * closed before the Worker finished keeps what the next writer stores.
+ * stored (against a plain model), in every shard, through close and reopen; a ring
+ * closed before the Worker finished keeps what the next writer stores; and a writer
+ * killed with the Worker still at work leaves every published record whole.
  */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { RingBuffer } from "../../src/ring/index.ts";
+import { RingBuffer, verifyRing } from "../../src/ring/index.ts";
 import { ZERO_AHEAD_FROM } from "../../src/ring/files.ts";
 import { SLOT_HEADER } from "../../src/ring/layout.ts";
-import { tempDir } from "../helpers/index.ts";
+import { ROOT, crashRun, seededRandom, tempDir, writeScript } from "../helpers/index.ts";
 
 setDefaultTimeout(120_000);
 
@@ -16,13 +17,28 @@ const RECORD = 1024;
 /** Enough slots that a new ring is zeroed by the Worker, not at create. */
 const CAPACITY = Math.ceil((ZERO_AHEAD_FROM * 1.5) / (RECORD + SLOT_HEADER));
 
-/** Record `id`'s payload in the model: its length and bytes follow from the id alone. */
-function payload(id: number): Uint8Array {
-  const n = 1 + ((id * 7919) % RECORD);
+// Record id's payload in the model: its length and bytes follow from the id alone. The
+// same source runs in the crash child.
+const PAYLOAD = `function payload(id) {
+  const n = 1 + ((id * 7919) % ${RECORD});
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i += 4) out[i] = (id + i) & 0xff;
   return out;
+}`;
+const payload = new Function(`${PAYLOAD}; return payload;`)() as (id: number) => Uint8Array;
+
+// Creates the ring (so its Worker runs), then appends until killed, reporting every 256th id.
+const WRITER = `
+import { writeSync } from "node:fs";
+import { RingBuffer } from "${ROOT}/src/ring/index.ts";
+${PAYLOAD}
+const ring = RingBuffer.open(process.argv[2], { recordSize: ${RECORD}, capacity: ${CAPACITY} });
+writeSync(1, "ready\\n");
+for (;;) {
+  const id = ring.append(payload(ring.next));
+  if (id % 256 === 255) writeSync(1, "ok " + id + "\\n");
 }
+`;
 
 function expectLap(path: string, ids: number[]): void {
   using ring = RingBuffer.open(path, { readonly: true });
@@ -81,5 +97,28 @@ describe("RingBuffer first lap (slots zeroed by a Worker)", () => {
     // A Worker still writing zeros would land them now.
     Bun.sleepSync(200);
     expectLap(path, ids);
+  });
+
+  test("a writer killed (kill -9) with the Worker still writing slots: every published record reads back whole", async () => {
+    using dir = tempDir();
+    const script = writeScript(dir.path, "writer.ts", WRITER);
+    const random = seededRandom(20261203);
+    for (let round = 0; round < 6; round++) {
+      const path = dir.file(`r${round}`);
+      // Right after the open: the Worker zeroes the ring's 24 MiB in its first ~10 ms.
+      const result = await crashRun({ script, args: [path], killAfterMs: { min: 0, max: 25 }, random });
+      expect(result.killedMidRun).toBe(true);
+      const reported = result.reported.map(Number);
+      using ring = RingBuffer.open(path);
+      if (reported.length > 0) expect(ring.next).toBeGreaterThan(reported.at(-1)!);
+      let wrong = 0;
+      for (let id = ring.first; id < ring.next; id++) {
+        const got = ring.get(id);
+        if (got === undefined || !Buffer.from(got).equals(Buffer.from(payload(id)))) wrong++;
+      }
+      expect(wrong).toBe(0);
+      ring.close();
+      expect(verifyRing(path).bad).toEqual([]);
+    }
   });
 });
