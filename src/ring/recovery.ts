@@ -3,7 +3,7 @@
  * leaves the head words, the jump block and the slots in one of a few states, told apart
  * here from what the slots hold (each carries its id and CRC). A damaged head is
  * `ERR_CORRUPT`; what a killed writer left whole is published, what it left half-done is
- * marked deleted.
+ * marked deleted (or, a slot's first write, made empty again).
  */
 import type { Mapping } from "../../ffi/index.ts";
 import { OffheapError } from "../errors.ts";
@@ -41,7 +41,9 @@ export function recoverHead(store: SlotStore, words: Int32Array, path: string): 
 
 /**
  * A writer killed inside a put leaves the slot of `next` BUSY. The record the window held
- * there is gone either way: mark it deleted so readers stop waiting for it.
+ * there is gone either way: mark it deleted so readers stop waiting for it. In the first
+ * lap the slot held nothing: it is empty again, and `next` stays the next id (a deletion
+ * marker of `next` itself would be published as a record that never was).
  */
 export function repairInterrupted(store: SlotStore, next: number, capacity: number): void {
   let state: number;
@@ -51,7 +53,8 @@ export function repairInterrupted(store: SlotStore, next: number, capacity: numb
     return; // damaged, not interrupted: get/verify report it
   }
   if (state !== BUSY_SLOT) return;
-  putDeleted(store, next >= capacity ? next - capacity : next);
+  if (next >= capacity) putDeleted(store, next - capacity);
+  else store.put(next, 0, new Uint8Array(0), 0);
   store.syncDirty();
 }
 

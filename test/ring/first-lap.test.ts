@@ -9,7 +9,7 @@ import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { RingBuffer, verifyRing } from "../../src/ring/index.ts";
 import { ZERO_AHEAD_FROM } from "../../src/ring/files.ts";
 import { SLOT_HEADER } from "../../src/ring/layout.ts";
-import { ROOT, crashRun, seededRandom, tempDir, writeScript } from "../helpers/index.ts";
+import { ROOT, codeOf, crashRun, seededRandom, tempDir, tinyFilesystem, writeScript } from "../helpers/index.ts";
 
 setDefaultTimeout(120_000);
 
@@ -120,5 +120,19 @@ describe("RingBuffer first lap (slots zeroed by a Worker)", () => {
       ring.close();
       expect(verifyRing(path).bad).toEqual([]);
     }
+  });
+
+  test("on a disk filled right after the create (root: a tmpfs), the lap still completes: every block was got at create", () => {
+    using fs = tinyFilesystem(CAPACITY * (RECORD + SLOT_HEADER) + (8 << 20));
+    const path = fs.file("r");
+    const ids: number[] = [];
+    {
+      using ring = RingBuffer.open(path, { recordSize: RECORD, capacity: CAPACITY });
+      fs.fill();
+      for (let id = 0; id < CAPACITY; id++) ids.push(ring.append(payload(id)));
+      // No room for another ring: that is the create's ENOSPC, not a signal later.
+      expect(codeOf(() => RingBuffer.open(fs.file("other"), { recordSize: RECORD, capacity: CAPACITY }))).toBe("ERR_SYSTEM");
+    }
+    expectLap(path, ids);
   });
 });

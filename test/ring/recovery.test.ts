@@ -45,6 +45,31 @@ describe("RingBuffer recovery", () => {
     expect(verifyRing(path).bad).toEqual([]);
   });
 
+  test("a first write left BUSY (the first lap: the slot held nothing) is made empty again, and its id is the next one", () => {
+    using dir = tempDir();
+    const path = dir.file("r");
+    {
+      using ring = RingBuffer.open(path, { recordSize: 8, capacity: 4 });
+      ring.append("v0");
+      ring.append("v1");
+    }
+    // The put of id 2 (slot 2, never written) was cut short after marking the slot BUSY
+    // and storing its id.
+    patch(path, (v) => {
+      v.setUint32(4096 + 2 * SLOT, 0x2000_0000, true);
+      v.setUint32(4096 + 2 * SLOT + 4, 2, true);
+    });
+    {
+      using ring = RingBuffer.open(path);
+      expect([ring.first, ring.next]).toEqual([0, 2]);
+      expect(ring.get(2)).toBeUndefined();
+      expect(ring.append("v2")).toBe(2);
+      expect(text(ring.get(2))).toBe("v2");
+      expect([...ring.range()].map((r) => r.id)).toEqual([0, 1, 2]);
+    }
+    expect(verifyRing(path).bad).toEqual([]);
+  });
+
   test("a head torn during a high-bits change is settled by the slots", () => {
     using dir = tempDir();
     const path = dir.file("r");
