@@ -16,6 +16,7 @@
  * written after it returns (the descriptors may be closed and reused then). Chunks left
  * unwritten stay as they were: allocated, reading as zeros, only slower to store into.
  */
+import { writeZeros } from "./allocate.ts";
 import { OffheapError } from "./errors.ts";
 import type { File } from "./file.ts";
 import { libcPrelude, workerUrl } from "./worker-source.ts";
@@ -216,10 +217,7 @@ export class ZeroAhead {
     const index = this.#rangeOf(c);
     const r = this.#ranges[index]!;
     const at = r.offset + (c - this.#base[index]!) * this.#chunk;
-    const length = Math.min(this.#chunk, r.offset + r.length - at);
-    zeros ??= new Uint8Array(ZERO_CHUNK);
-    if (zeros.length < length) zeros = new Uint8Array(length);
-    r.file.write(zeros.subarray(0, length), at);
+    writeZeros(r.file, at, Math.min(this.#chunk, r.offset + r.length - at));
     Atomics.store(this.#words, 1 + c, DONE);
   }
 
@@ -237,4 +235,3 @@ export class ZeroAhead {
   }
 }
 
-let zeros: Uint8Array | undefined;
