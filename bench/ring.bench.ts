@@ -137,10 +137,22 @@ for (const s of sizes) {
   });
 
   group(`read ${s.label}`, () => {
-    bench(`ring get ${s.label}`, () => do_not_optimize(mm.get(mm.next - 1 - (k++ & mask))));
-    bench(`ring getInto ${s.label}`, () => do_not_optimize(mm.getInto(mm.next - 1 - (k++ & mask), target)));
-    bench(`ring get ${s.label} (io pread)`, () => do_not_optimize(pr.get(pr.next - 1 - (k++ & mask))));
-    bench(`ring getInto ${s.label} (io pread)`, () => do_not_optimize(pr.getInto(pr.next - 1 - (k++ & mask), target)));
+    bench(`ring get ${s.label}`, function* () {
+      const top = mm.next - 1; // the window stands still while reads run
+      yield () => do_not_optimize(mm.get(top - (k++ & mask)));
+    });
+    bench(`ring getInto ${s.label}`, function* () {
+      const top = mm.next - 1; // the window stands still while reads run
+      yield () => do_not_optimize(mm.getInto(top - (k++ & mask), target));
+    });
+    bench(`ring get ${s.label} (io pread)`, function* () {
+      const top = pr.next - 1; // the window stands still while reads run
+      yield () => do_not_optimize(pr.get(top - (k++ & mask)));
+    });
+    bench(`ring getInto ${s.label} (io pread)`, function* () {
+      const top = pr.next - 1; // the window stands still while reads run
+      yield () => do_not_optimize(pr.getInto(top - (k++ & mask), target));
+    });
     if (ldb) {
       bench(`lmdb get ${s.label}`, () => do_not_optimize(ldb.get(k++ & mask)));
       bench(`lmdb getBinaryFast ${s.label}`, () => do_not_optimize(ldb.getBinaryFast(k++ & mask)));
@@ -253,7 +265,8 @@ for (const s of sizes) {
   };
   cases[`ring getInto ${s.label}`] = (ops) => {
     let sink = 0;
-    for (let i = 0; i < ops; i++) sink += mm.getInto(mm.next - 1 - (k++ & mask), target);
+    const top = mm.next - 1;
+    for (let i = 0; i < ops; i++) sink += mm.getInto(top - (k++ & mask), target);
     return sink;
   };
   if (ldb) {
@@ -318,7 +331,8 @@ const budgets: Budget[] = [
     },
     "4 getInto 128 B, all of it (a hit)": (ops) => {
       let sink = 0;
-      for (let i = 0; i < ops; i++) sink += mm.getInto(mm.next - 1 - (k++ & mask), target);
+      const top = mm.next - 1;
+      for (let i = 0; i < ops; i++) sink += mm.getInto(top - (k++ & mask), target);
       return sink;
     },
   };

@@ -59,3 +59,17 @@ export function crc32Word(crc: number, word: number): number {
   const c = ~crc ^ word;
   return ~(T[768 + (c & 0xff)]! ^ T[512 + ((c >>> 8) & 0xff)]! ^ T[256 + ((c >>> 16) & 0xff)]! ^ T[c >>> 24]!) >>> 0;
 }
+
+/**
+ * CRC-32 of the twelve little-endian bytes of `a`, `b`, `c` (from 0): {@link crc32Word}
+ * three times over, without the conditioning between the words.
+ */
+export function crc32Words3(a: number, b: number, c: number): number {
+  let x = ~0 ^ a;
+  x = T[768 + (x & 0xff)]! ^ T[512 + ((x >>> 8) & 0xff)]! ^ T[256 + ((x >>> 16) & 0xff)]! ^ T[x >>> 24]!;
+  x ^= b;
+  x = T[768 + (x & 0xff)]! ^ T[512 + ((x >>> 8) & 0xff)]! ^ T[256 + ((x >>> 16) & 0xff)]! ^ T[x >>> 24]!;
+  x ^= c;
+  x = T[768 + (x & 0xff)]! ^ T[512 + ((x >>> 8) & 0xff)]! ^ T[256 + ((x >>> 16) & 0xff)]! ^ T[x >>> 24]!;
+  return ~x >>> 0;
+}

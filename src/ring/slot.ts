@@ -1,7 +1,7 @@
 /**
  * Slot checksums and the states a slot can be in. Shared by both I/O modes and by verify.
  */
-import { crc32, crc32Word } from "../primitives/crc.ts";
+import { crc32, crc32Words3 } from "../primitives/crc.ts";
 import { BUSY, DELETED, MAX_RECORD_SIZE, WRITTEN } from "./layout.ts";
 
 const TWO32 = 0x1_0000_0000;
@@ -13,8 +13,15 @@ const TWO32 = 0x1_0000_0000;
  */
 export function slotCrc(id: number, meta: number, payload: Uint8Array): number {
   // Twelve header bytes cost less in JS than a native call; the payload goes native.
-  const header = crc32Word(crc32Word(crc32Word(0, meta), id >>> 0), Math.floor(id / TWO32));
-  return crc32(payload, header);
+  return crc32(payload, crc32Words3(meta, id >>> 0, Math.floor(id / TWO32)));
+}
+
+/**
+ * {@link slotCrc} from the slot's three header words as stored (int32: meta, id low, id
+ * high), for the read path, which has them in hand.
+ */
+export function slotCrcWords(meta: number, lo: number, hi: number, payload: Uint8Array): number {
+  return crc32(payload, crc32Words3(meta, lo, hi));
 }
 
 /** Meta kind: never written. */

@@ -14,8 +14,8 @@
  */
 import { OffheapError } from "../errors.ts";
 import type { File, Mapping, ZeroAhead } from "../../ffi/index.ts";
-import { BUSY, DATA_OFFSET, DELETED, SLOT_HEADER, readAheadRun, shardOf, slotOffset, type RingLayout } from "./layout.ts";
-import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc } from "./slot.ts";
+import { BUSY, DATA_OFFSET, DELETED, MAX_RECORD_SIZE, SLOT_HEADER, WRITTEN, readAheadRun, shardOf, slotOffset, type RingLayout } from "./layout.ts";
+import { joinId, META_BUSY, META_DELETED, META_EMPTY, META_WRITTEN, metaKind, metaLength, slotCrc, slotCrcWords } from "./slot.ts";
 
 /** `read` result: the slot does not hold the id (never written, skipped, or an older id). */
 export const ABSENT = -1;
@@ -31,6 +31,9 @@ const TWO32 = 0x1_0000_0000;
 const RACE_RETRIES = 64;
 /** Records up to this size are copied out word by word (faster than a view + set there). */
 const SMALL_COPY = 256;
+/** The two kind bits of a meta word, and their value for a written record, as int32. */
+const KIND_BITS = 0xc000_0000 | 0;
+const WRITTEN_WORD = WRITTEN | 0;
 /** Largest single read-ahead in pread mode. */
 const MAX_READAHEAD = 1 << 20;
 
@@ -87,6 +90,8 @@ export class MmapSlots implements SlotStore {
   readonly #retries: number;
   readonly #dirtyLo: number[];
   readonly #dirtyHi: number[];
+  /** capacity - 1 when the capacity is a power of two, else -1. */
+  readonly #slotMask: number;
   /** Writes the slots of a new ring once, ahead of this writer (see ZeroAhead). */
   readonly #zero: ZeroAhead | undefined;
   /** Per shard: below this offset its slots are written (Infinity: all of them). */
@@ -102,6 +107,7 @@ export class MmapSlots implements SlotStore {
    */
   constructor(layout: RingLayout, paths: string[], maps: Mapping[], shared: boolean, zero?: ZeroAhead) {
     this.#layout = layout;
+    this.#slotMask = (layout.capacity & (layout.capacity - 1)) === 0 && layout.capacity <= 0x4000_0000 ? layout.capacity - 1 : -1;
     this.#zero = zero;
     this.#zeroedTo = maps.map((_, i) => (zero === undefined ? Infinity : zero.readyTo(i)));
     this.#paths = paths;
@@ -115,12 +121,29 @@ export class MmapSlots implements SlotStore {
 
   read(id: number, target: Uint8Array | null): number {
     const layout = this.#layout;
-    const slot = id % layout.capacity;
+    // A power-of-two capacity masks int32 ids instead of dividing.
+    const slot = id <= 0x7fff_ffff && this.#slotMask >= 0 ? id & this.#slotMask : id % layout.capacity;
     const shard = shardOf(layout, slot);
     const off = slotOffset(layout, slot, shard);
     const words = this.#words[shard]!;
     const bytes = this.#bytes[shard]!;
     const w = off >>> 2;
+    if (target !== null) {
+      // The common case first: the slot holds this id, whole, and fits the target. The
+      // words are compared as stored (int32): no doubles for meta, the id halves or the CRC.
+      const meta = words[w]!;
+      const lo = words[w + 1]!;
+      const hi = words[w + 2]!;
+      const crc = words[w + 3]!;
+      const length = meta & MAX_RECORD_SIZE;
+      const fits = length <= layout.recordSize && length <= target.length;
+      if ((meta & KIND_BITS) === WRITTEN_WORD && fits && lo === (id | 0) && hi === ((id / TWO32) | 0)) {
+        const copy = this.#copyOut(words, bytes, off + SLOT_HEADER, target, length);
+        const stable = this.#retries === 0 || (words[w] === meta && words[w + 1] === lo && words[w + 2] === hi && words[w + 3] === crc);
+        if (stable && (slotCrcWords(meta, lo, hi, copy) | 0) === crc) return length;
+      }
+      // Anything else (another state, a race, a bad CRC, a short target) takes the full path.
+    }
     for (let attempt = 0; ; attempt++) {
       // Plain loads (see loadHead): Atomics.load would fault on a read-only mapping.
       const meta = words[w]! >>> 0;
@@ -202,7 +225,14 @@ export class MmapSlots implements SlotStore {
     if (length <= SMALL_COPY && tw !== undefined) {
       const w = start >>> 2; // payloads start 8-byte aligned
       const n = length >>> 2;
-      for (let i = 0; i < n; i++) tw[i] = words[w + i]!;
+      let i = 0;
+      for (; i + 4 <= n; i += 4) {
+        tw[i] = words[w + i]!;
+        tw[i + 1] = words[w + i + 1]!;
+        tw[i + 2] = words[w + i + 2]!;
+        tw[i + 3] = words[w + i + 3]!;
+      }
+      for (; i < n; i++) tw[i] = words[w + i]!;
       for (let i = n << 2; i < length; i++) target[i] = bytes[start + i]!;
     } else {
       view.set(bytes.subarray(start, start + length));
