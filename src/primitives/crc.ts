@@ -1,8 +1,8 @@
 /**
  * CRC-32 (IEEE, reflected; the zlib and `Bun.hash.crc32` polynomial), the one checksum
  * every offheap format uses. Every function returns the finished CRC (an unsigned 32-bit
- * number) and takes one to continue from, so `crc32(b, crc32(a))` is the CRC of `a` then
- * `b` whichever function computed each part.
+ * number), and all but `crc32Words3` (which starts a CRC) take one to continue from, so
+ * `crc32(b, crc32(a))` is the CRC of `a` then `b` whichever function computed each part.
  *
  * Short ranges are computed here in JS: a native call and the `subarray` it needs cost
  * ~30 ns, more than the table loop for the few dozen bytes of a header word, a counter
@@ -54,15 +54,9 @@ export function crc32Aligned(bytes: Uint8Array, words: Uint32Array, start: numbe
   return ~c >>> 0;
 }
 
-/** CRC-32 of the four little-endian bytes of `word`, continuing from `crc`. */
-export function crc32Word(crc: number, word: number): number {
-  const c = ~crc ^ word;
-  return ~(T[768 + (c & 0xff)]! ^ T[512 + ((c >>> 8) & 0xff)]! ^ T[256 + ((c >>> 16) & 0xff)]! ^ T[c >>> 24]!) >>> 0;
-}
-
 /**
- * CRC-32 of the twelve little-endian bytes of `a`, `b`, `c` (from 0): {@link crc32Word}
- * three times over, without the conditioning between the words.
+ * CRC-32 (from 0) of the twelve little-endian bytes of the 32-bit words `a`, `b`, `c`
+ * (int32 or unsigned alike): a slot header's, four bytes a table step.
  */
 export function crc32Words3(a: number, b: number, c: number): number {
   let x = ~0 ^ a;

@@ -12,8 +12,7 @@ const TWO32 = 0x1_0000_0000;
  * Computed as `crc32(payload, crc32(header))`, which is the CRC of the concatenation.
  */
 export function slotCrc(id: number, meta: number, payload: Uint8Array): number {
-  // Twelve header bytes cost less in JS than a native call; the payload goes native.
-  return crc32(payload, crc32Words3(meta, id >>> 0, Math.floor(id / TWO32)));
+  return slotCrcWords(meta, id >>> 0, Math.floor(id / TWO32), payload);
 }
 
 /**
@@ -21,6 +20,7 @@ export function slotCrc(id: number, meta: number, payload: Uint8Array): number {
  * high), for the read path, which has them in hand.
  */
 export function slotCrcWords(meta: number, lo: number, hi: number, payload: Uint8Array): number {
+  // Twelve header bytes cost less in JS than a native call; the payload goes native.
   return crc32(payload, crc32Words3(meta, lo, hi));
 }
 

@@ -171,6 +171,30 @@ describe("RingBuffer with damaged files", () => {
     expect(new TextDecoder().decode(ring.get(3))).toBe("d");
   });
 
+  test("getInto checks what get checks: a flipped payload, CRC, id or meta byte is ERR_CORRUPT, for writer and reader, mmap and pread", () => {
+    using dir = tempDir();
+    const path = dir.file("r");
+    {
+      // A power-of-two capacity and a record that fills the target: getInto's quickest path.
+      using ring = RingBuffer.open(path, { recordSize: 8, capacity: 8 });
+      ring.appendMany(["aaaaaaaa", "bbbbbbbb", "cccccccc", "dddddddd", "eeeeeeee"]);
+    }
+    const bytes = readFileSync(path);
+    bytes[4096 + 0 * 24 + 16]! ^= 0x01; // slot 0: a payload byte
+    bytes[4096 + 1 * 24 + 12]! ^= 0x80; // slot 1: a CRC byte
+    bytes[4096 + 2 * 24 + 4]! ^= 0x08; // slot 2: id 2 becomes 10
+    bytes[4096 + 3 * 24 + 0]! ^= 0x01; // slot 3: the length in the meta word
+    writeFileSync(path, bytes);
+    const target = new Uint8Array(8);
+    for (const options of [{}, { io: "pread" as const }, { readonly: true }, { readonly: true, io: "pread" as const }]) {
+      using ring = RingBuffer.open(path, options);
+      for (const id of [0, 1, 2, 3]) expect(() => ring.getInto(id, target)).toThrow(expect.objectContaining({ code: "ERR_CORRUPT" }));
+      expect(ring.getInto(4, target)).toBe(8);
+      expect(new TextDecoder().decode(target)).toBe("eeeeeeee");
+      expect(() => ring.getInto(4, new Uint8Array(7))).toThrow(expect.objectContaining({ code: "ERR_RANGE" }));
+    }
+  });
+
   test("verifyRing lists each damaged record and reports progress; describeRing reads the header", () => {
     using dir = tempDir();
     const path = dir.file("r");
