@@ -16,8 +16,8 @@ import { systemError } from "./system-error.ts";
 const EINTR = 4;
 const EOPNOTSUPP = 95;
 const ENOSYS = 38;
-/** Zeros written per pwrite by the fallback. */
-const ZERO_CHUNK = 1 << 20;
+/** Zeros written per pwrite (the fallback here, and ZeroAhead's chunks). 1 MiB writes fastest here (256 KiB–1 MiB alike, 64 KiB slower). */
+export const ZERO_CHUNK = 1 << 20;
 let zeros: Uint8Array | undefined;
 
 /** Options of {@link allocate}. */

@@ -12,7 +12,7 @@
  * - `barrier.ts`: an opaque native call that orders plain reads (seqlock readers)
  */
 export { allocate, writeZeros, type Allocated, type AllocateOptions } from "./allocate.ts";
-export { ZeroAhead, ZERO_CHUNK, type ZeroRange } from "./zero-ahead.ts";
+export { ZeroAhead, type ZeroRange } from "./zero-ahead.ts";
 export { File, freeBytes, syncDirectory, type FileOpenOptions } from "./file.ts";
 export { Mapping, MAX_MAPPING_BYTES, type Advice, type FileMappingOptions } from "./mapping.ts";
 export { Lock, writerHolds, type LockMode, type LockWaitOptions } from "./lock.ts";

@@ -16,7 +16,7 @@
  * written after it returns (the descriptors may be closed and reused then). Chunks left
  * unwritten stay as they were: allocated, reading as zeros, only slower to store into.
  */
-import { writeZeros } from "./allocate.ts";
+import { ZERO_CHUNK, writeZeros } from "./allocate.ts";
 import { OffheapError } from "./errors.ts";
 import type { File } from "./file.ts";
 import { libcPrelude, workerUrl } from "./worker-source.ts";
@@ -31,8 +31,6 @@ export interface ZeroRange {
   length: number;
 }
 
-/** Bytes per chunk: one pwrite each. 1 MiB writes fastest here (256 KiB–1 MiB alike, 64 KiB slower). */
-export const ZERO_CHUNK = 1 << 20;
 /** How long {@link ZeroAhead.ensure} and {@link ZeroAhead.close} wait for the Worker's chunk in flight. */
 const WORKER_STALL_MS = 10_000;
 
@@ -122,7 +120,7 @@ export class ZeroAhead {
       return; // no Worker here: ensure() writes each chunk as the writer reaches it
     }
     worker.onmessage = () => this.#dropWorker(worker);
-    // A Worker that fails leaves its claimed chunk PENDING or FAILED: ensure() copes with both.
+    // A Worker that fails leaves its claimed chunk PENDING or FAILED: ensure() writes it then.
     worker.onerror = () => this.#dropWorker(worker);
     worker.unref();
     worker.postMessage({ words: this.#words.buffer, fds, offsets, lengths, chunk });
@@ -202,6 +200,11 @@ export class ZeroAhead {
         const mine = Atomics.add(words, 0, 1);
         if (mine < this.#total) this.#write(mine);
         continue;
+      }
+      // Claimed by a Worker that has failed since (its loop is over): nobody else will.
+      if (this.#worker === undefined) {
+        this.#write(c);
+        return;
       }
       // The Worker holds chunk c: wait for it (it takes ~0.2 ms).
       if (performance.now() > deadline) {

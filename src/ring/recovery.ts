@@ -10,7 +10,7 @@ import { OffheapError } from "../errors.ts";
 import { headCandidates, loadHead, resetHead } from "./head.ts";
 import { readJumps, type Jumps } from "./jumps.ts";
 import { MAX_ID } from "./layout.ts";
-import { ABSENT, BUSY_SLOT, GONE, putDeleted, type SlotStore } from "./store.ts";
+import { ABSENT, BUSY_SLOT, GONE, putDeleted, putEmpty, type SlotStore } from "./store.ts";
 
 /** Whether the slot of `id` holds `id`, as a record or a deletion marker, and passes its CRC. */
 export function holds(store: SlotStore, id: number): boolean {
@@ -54,7 +54,7 @@ export function repairInterrupted(store: SlotStore, next: number, capacity: numb
   }
   if (state !== BUSY_SLOT) return;
   if (next >= capacity) putDeleted(store, next - capacity);
-  else store.put(next, 0, new Uint8Array(0), 0);
+  else putEmpty(store, next);
   store.syncDirty();
 }
 
@@ -130,7 +130,7 @@ export function unwindJump(store: SlotStore, next: number, jumps: Jumps, capacit
     // The id the slot held before: the one of the window congruent to k.
     const lost = next - capacity + ((((k - (next - capacity)) % capacity) + capacity) % capacity);
     if (lost >= 0) putDeleted(store, lost);
-    else store.put(k, 0, new Uint8Array(0), 0); // never written before: empty again
+    else putEmpty(store, k); // never written before: empty again
   }
   return true;
 }

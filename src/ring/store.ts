@@ -71,6 +71,11 @@ export function putDeleted(store: SlotStore, id: number): void {
   store.put(id, DELETED, EMPTY, slotCrc(id, DELETED, EMPTY));
 }
 
+/** Make the slot of `id` empty again: a repair of a first write that never finished. */
+export function putEmpty(store: SlotStore, id: number): void {
+  store.put(id, 0, EMPTY, 0);
+}
+
 function corrupt(path: string, id: number, slot: number, what: string): OffheapError {
   return new OffheapError("ERR_CORRUPT", `${path}: record ${id} (slot ${slot}) is damaged: ${what}`, { path });
 }
@@ -121,8 +126,7 @@ export class MmapSlots implements SlotStore {
 
   read(id: number, target: Uint8Array | null): number {
     const layout = this.#layout;
-    // A power-of-two capacity masks int32 ids instead of dividing.
-    const slot = id <= 0x7fff_ffff && this.#slotMask >= 0 ? id & this.#slotMask : id % layout.capacity;
+    const slot = this.#slotOf(id);
     const shard = shardOf(layout, slot);
     const off = slotOffset(layout, slot, shard);
     const words = this.#words[shard]!;
@@ -242,7 +246,7 @@ export class MmapSlots implements SlotStore {
 
   storedId(id: number): number {
     const layout = this.#layout;
-    const slot = id % layout.capacity;
+    const slot = this.#slotOf(id);
     const shard = shardOf(layout, slot);
     const w = slotOffset(layout, slot, shard) >>> 2;
     const words = this.#words[shard]!;
@@ -252,7 +256,7 @@ export class MmapSlots implements SlotStore {
 
   put(id: number, meta: number, data: Uint8Array, crc: number): void {
     const layout = this.#layout;
-    const slot = id % layout.capacity;
+    const slot = this.#slotOf(id);
     const shard = shardOf(layout, slot);
     const off = slotOffset(layout, slot, shard);
     const end = off + layout.slotBytes;
@@ -272,7 +276,7 @@ export class MmapSlots implements SlotStore {
 
   syncSlot(id: number): void {
     const layout = this.#layout;
-    const slot = id % layout.capacity;
+    const slot = this.#slotOf(id);
     const shard = shardOf(layout, slot);
     const off = slotOffset(layout, slot, shard);
     this.#maps[shard]!.sync(off, layout.slotBytes);
@@ -292,6 +296,11 @@ export class MmapSlots implements SlotStore {
   prefetch(id: number, count: number): void {
     const [shard, offset, bytes] = readAheadRun(this.#layout, id, count);
     if (bytes > 0) this.#maps[shard]!.advise("willneed", offset, bytes);
+  }
+
+  /** The slot of `id`: a power-of-two capacity masks int32 ids instead of dividing. */
+  #slotOf(id: number): number {
+    return id <= 0x7fff_ffff && this.#slotMask >= 0 ? id & this.#slotMask : id % this.#layout.capacity;
   }
 
   close(): void {
